@@ -1,0 +1,47 @@
+# Two commands on a fresh machine:  `make book` (execute every chapter, build the book)
+# and `make test` (the test suite CI runs). Both install what they need first.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+PROFILE ?= quick
+FMNIST_DIR := /usr/share/datasets/fashion-mnist
+
+.PHONY: book test setup data browser lint clean-cache
+
+$(BIN)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required (set PYTHON=...)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+setup: $(BIN)/.installed
+
+# Fashion-MNIST from Debian's package when we are root on Debian and the files are missing;
+# otherwise the loader falls back to torchvision's download (imbnb.data).
+data:
+	@if [ ! -f $(FMNIST_DIR)/train-images-idx3-ubyte.gz ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing Debian's dataset-fashion-mnist"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
+	fi
+
+# Headless Chromium for the browser test (Debian's package; nothing downloads a browser).
+browser:
+	@if ! command -v chromium >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing Debian's chromium"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	fi
+
+book: setup data
+	$(BIN)/imbnb book run --profile $(PROFILE)
+	$(BIN)/imbnb book build
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+
+test: setup data browser lint
+	$(BIN)/python -m pytest
+
+clean-cache: setup
+	$(BIN)/imbnb cache clear
