@@ -1,0 +1,133 @@
+"""The ``imbnb`` command: run chapters, build the book, clear the cache (book: "How to re-run").
+
+imbnb book run [--profile P] [--chapter N ...] [-p name value ...] [--fail-fast]
+imbnb book build [--no-strict]
+imbnb book list
+imbnb cache clear [--kind K]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+
+__all__ = ["main", "parse_value"]
+
+
+def parse_value(text: str) -> Any:
+    """A ``-p`` value as YAML: ``20`` -> int, ``[1, 10]`` -> list, ``null`` -> None."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(prog="imbnb", description=__doc__.splitlines()[0])
+    top = parser.add_subparsers(dest="group", required=True)
+
+    book = top.add_parser("book", help="execute chapters and build the book")
+    book_cmd = book.add_subparsers(dest="command", required=True)
+    run = book_cmd.add_parser("run", help="execute chapters with papermill into book/chapters")
+    run.add_argument("--profile", default="quick", help="smoke, quick (default) or paper")
+    run.add_argument(
+        "--chapter",
+        action="append",
+        default=[],
+        metavar="N",
+        help="chapter number or name (repeatable; default: all)",
+    )
+    run.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="override a parameter; VALUE is YAML, e.g. -p ratios '[10, 100]'",
+    )
+    run.add_argument("--fail-fast", action="store_true", help="stop at the first failure")
+    run.add_argument("--out", default=None, help="folder for executed chapters")
+    run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    build = book_cmd.add_parser("build", help="jupyter-book build . -W --keep-going")
+    build.add_argument("--no-strict", action="store_true", help="do not fail on warnings")
+    book_cmd.add_parser("list", help="list chapters, their parameters and the profiles")
+
+    cache = top.add_parser("cache", help="manage the artifact cache")
+    cache_cmd = cache.add_subparsers(dest="command", required=True)
+    clear = cache_cmd.add_parser("clear", help="delete cached artifacts")
+    clear.add_argument("--kind", default=None, help="only this kind (e.g. extractor)")
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    """``imbnb book run``: execute chapters and report each outcome."""
+    from imbnb.book.runner import run_chapters
+
+    overrides = {name: parse_value(value) for name, value in args.parameter}
+    start = time.perf_counter()
+    results = run_chapters(
+        args.chapter or None,
+        profile=args.profile,
+        overrides=overrides,
+        out_dir=args.out,
+        progress=not args.no_progress,
+        fail_fast=args.fail_fast,
+    )
+    for res in results:
+        state = "ok" if res.ok else "FAILED"
+        print(f"{res.chapter.stem}: {state} in {res.seconds:.1f} s -> {res.output}")
+    print(f"total {time.perf_counter() - start:.1f} s (profile {args.profile})")
+    failed = [r for r in results if not r.ok]
+    for res in failed:
+        print(res.error, file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _list() -> int:
+    """``imbnb book list``: chapters with their parameters; profile names."""
+    from imbnb.book.runner import discover_chapters, load_profiles, notebook_parameters
+
+    for chapter in discover_chapters():
+        print(f"{chapter.number:2d} {chapter.stem}")
+        for name, info in notebook_parameters(chapter.source).items():
+            comment = f"  # {info['help']}" if info.get("help") else ""
+            print(f"     {name} = {info['default']}{comment}")
+    for name, prof in load_profiles().items():
+        print(f"profile {name}: {prof.get('description', '')}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``imbnb`` console script; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.group == "book" and args.command == "run":
+            return _run(args)
+        if args.group == "book" and args.command == "build":
+            from imbnb.book.build import build_book
+
+            build_book(strict=not args.no_strict)
+            return 0
+        if args.group == "book" and args.command == "list":
+            return _list()
+        if args.group == "cache" and args.command == "clear":
+            from imbnb.cache import clear_cache
+
+            removed = clear_cache(kind=args.kind)
+            print(f"removed {removed} cached entries")
+            return 0
+    except (ValueError, RuntimeError, FileNotFoundError) as err:
+        print(f"imbnb: error: {err}", file=sys.stderr)
+        return 2
+    return 2  # pragma: no cover - argparse enforces the subcommands
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,325 @@
+"""Execute the book's chapters with papermill under a named profile (book: "How to re-run").
+
+A chapter is a notebook ``notebooks/NN_topic.ipynb`` whose ``parameters`` cell lists every
+knob. :func:`run_chapters` merges the profile's values (``profiles.yaml``) with overrides,
+refuses unknown names, executes each chapter into ``book/chapters/``, hides papermill's
+injected cell in the rendered book, and reports a failing chapter by name and cell while
+keeping the other chapters' outputs.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import papermill
+import yaml
+from papermill.exceptions import PapermillExecutionError
+from tqdm.auto import tqdm
+
+from imbnb import paths
+from imbnb.book.provenance import environment, write_provenance_page
+
+__all__ = [
+    "Chapter",
+    "ChapterResult",
+    "ProfileError",
+    "UnknownChapterError",
+    "UnknownParameterError",
+    "chapter_defaults",
+    "discover_chapters",
+    "load_profiles",
+    "notebook_parameters",
+    "resolve_parameters",
+    "run_chapters",
+    "select_chapters",
+]
+
+DEFAULT_PROFILE = "quick"
+INJECTED_TAG = "injected-parameters"
+HIDE_TAG = "remove-cell"
+FAILED_DIRNAME = "failed"
+_CHAPTER_RE = re.compile(r"^(\d{2})_[A-Za-z0-9_]+$")
+
+
+class ProfileError(ValueError):
+    """A profile is unknown or names a parameter its chapter does not have."""
+
+
+class UnknownParameterError(ValueError):
+    """An override names no parameter of the selected chapters."""
+
+
+class UnknownChapterError(ValueError):
+    """A chapter selector matches no notebook."""
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """A source chapter: its number, file stem (``01_motivation``) and notebook path."""
+
+    number: int
+    stem: str
+    source: Path
+
+
+@dataclass
+class ChapterResult:
+    """What happened to one chapter: output notebook, seconds, parameters, error if any."""
+
+    chapter: Chapter
+    output: Path
+    seconds: float
+    parameters: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the chapter executed without an error."""
+        return self.error is None
+
+
+def discover_chapters(notebooks: str | Path | None = None) -> list[Chapter]:
+    """All ``NN_topic.ipynb`` notebooks in ``notebooks`` (default: the repo's), by number."""
+    folder = Path(notebooks) if notebooks is not None else paths.notebooks_dir()
+    found = []
+    for path in sorted(folder.glob("*.ipynb")):
+        match = _CHAPTER_RE.match(path.stem)
+        if match:
+            found.append(Chapter(int(match.group(1)), path.stem, path))
+    return found
+
+
+def select_chapters(
+    selectors: Iterable[str | int] | None = None, notebooks: str | Path | None = None
+) -> list[Chapter]:
+    """Chapters matching numbers (``1``, ``"01"``) or stems; all of them when none given."""
+    chapters = discover_chapters(notebooks)
+    if not selectors:
+        return chapters
+    chosen: list[Chapter] = []
+    for sel in selectors:
+        text = str(sel).removesuffix(".ipynb")
+        hits = [c for c in chapters if c.stem == text or (text.isdigit() and int(text) == c.number)]
+        if not hits:
+            known = ", ".join(f"{c.number} ({c.stem})" for c in chapters) or "none"
+            raise UnknownChapterError(f"no chapter {sel!r}; chapters are: {known}")
+        chosen += [c for c in hits if c not in chosen]
+    return sorted(chosen, key=lambda c: c.number)
+
+
+@cache
+def _parameters_cached(path: str, mtime: float) -> dict[str, dict[str, Any]]:
+    """papermill's view of a notebook's ``parameters`` cell (cached per file version)."""
+    return papermill.inspect_notebook(path)
+
+
+def notebook_parameters(path: str | Path) -> dict[str, dict[str, Any]]:
+    """Name -> {default (source text), inferred_type_name, help} of the ``parameters`` cell."""
+    path = Path(path)
+    return _parameters_cached(str(path), path.stat().st_mtime)
+
+
+def chapter_defaults(chapter: str | Path) -> dict[str, Any]:
+    """A chapter's parameter defaults as Python values (for the banner's comparison)."""
+    path = Path(chapter)
+    if path.suffix != ".ipynb":
+        path = paths.notebooks_dir() / f"{chapter}.ipynb"
+    return {
+        name: ast.literal_eval(info["default"]) for name, info in notebook_parameters(path).items()
+    }
+
+
+def load_profiles(path: str | Path | None = None) -> dict[str, Any]:
+    """The profiles file (package data ``profiles.yaml`` unless ``path`` is given)."""
+    if path is None:
+        text = resources.files("imbnb.book").joinpath("profiles.yaml").read_text("utf-8")
+    else:
+        text = Path(path).read_text("utf-8")
+    profiles = yaml.safe_load(text) or {}
+    if not isinstance(profiles, dict):
+        raise ProfileError("profiles.yaml must map profile names to settings")
+    return profiles
+
+
+def _describe_parameters(params: Mapping[str, Mapping[str, Any]]) -> str:
+    """Human list of parameters with their defaults and comments, for error messages."""
+    lines = []
+    for name, info in params.items():
+        comment = f"  # {info['help']}" if info.get("help") else ""
+        lines.append(f"  {name} = {info['default']}{comment}")
+    return "\n".join(lines)
+
+
+def resolve_parameters(
+    chapter: Chapter,
+    profile: str = DEFAULT_PROFILE,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    profiles: Mapping[str, Any] | None = None,
+    strict_overrides: bool = True,
+) -> dict[str, Any]:
+    """Profile values + overrides for ``chapter``, checked against its ``parameters`` cell."""
+    profiles = profiles if profiles is not None else load_profiles()
+    if profile not in profiles:
+        raise ProfileError(f"unknown profile {profile!r}; profiles are: {', '.join(profiles)}")
+    known = notebook_parameters(chapter.source)
+    chapter_values = dict((profiles[profile].get("chapters") or {}).get(chapter.stem) or {})
+    bad = sorted(set(chapter_values) - set(known))
+    if bad:
+        raise ProfileError(
+            f"profile {profile!r} sets {bad} for chapter {chapter.stem}, which has no such "
+            f"parameter. Its parameters are:\n{_describe_parameters(known)}"
+        )
+    values: dict[str, Any] = {}
+    if "profile" in known:
+        values["profile"] = profile
+    values.update(chapter_values)
+    for name, value in (overrides or {}).items():
+        if name in known:
+            values[name] = value
+        elif strict_overrides:
+            raise UnknownParameterError(
+                f"chapter {chapter.stem} has no parameter {name!r}. Its parameters are:\n"
+                f"{_describe_parameters(known)}"
+            )
+    return values
+
+
+def _check_overrides(chapters: Sequence[Chapter], overrides: Mapping[str, Any]) -> None:
+    """Every override must be a parameter of at least one selected chapter."""
+    known = {c.stem: notebook_parameters(c.source) for c in chapters}
+    for name in overrides:
+        if not any(name in params for params in known.values()):
+            listing = "\n".join(f"{stem}:\n{_describe_parameters(p)}" for stem, p in known.items())
+            raise UnknownParameterError(
+                f"unknown parameter {name!r}: no selected chapter declares it. "
+                f"The chapters' parameters are:\n{listing}"
+            )
+
+
+def _first_line(source: str) -> str:
+    """The first non-empty line of a cell's source, shortened."""
+    for line in source.splitlines():
+        if line.strip():
+            return line.strip()[:80]
+    return "<empty cell>"
+
+
+def _describe_failure(chapter: Chapter, err: PapermillExecutionError, saved: Path) -> str:
+    """Which chapter and cell failed, with the error, and where the failed notebook is."""
+    # papermill counts cells of the executed notebook, which has the injected cell added
+    return (
+        f"chapter {chapter.stem} failed in cell {err.cell_index} of the executed notebook "
+        f"(execution count {err.exec_count}): `{_first_line(err.source)}`\n"
+        f"  {err.ename}: {err.evalue}\n"
+        f"  executed notebook with the traceback: {saved}"
+    )
+
+
+def _finish_notebook(path: Path, profile: str, env: Mapping[str, Any]) -> None:
+    """Hide the injected-parameters cell in the book and record profile/device/versions."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if INJECTED_TAG in tags and HIDE_TAG not in tags:
+            tags.append(HIDE_TAG)
+    nb.metadata["imbnb"] = {
+        "profile": profile,
+        "device": env["device"],
+        "versions": env["versions"],
+    }
+    tmp = path.with_suffix(".ipynb.tmp")
+    nbformat.write(nb, tmp)
+    os.replace(tmp, path)
+
+
+def run_chapters(
+    chapters: Iterable[str | int] | None = None,
+    *,
+    profile: str = DEFAULT_PROFILE,
+    overrides: Mapping[str, Any] | None = None,
+    out_dir: str | Path | None = None,
+    notebooks: str | Path | None = None,
+    progress: bool = True,
+    fail_fast: bool = False,
+    kernel_name: str | None = None,
+    log=print,
+) -> list[ChapterResult]:
+    """Execute the selected chapters (all by default) and return one result per chapter.
+
+    Failures do not raise: each failed chapter's result carries a message naming the chapter
+    and cell, its executed notebook moves to ``<out_dir>/failed/`` and its stale output is
+    removed (so a strict build cannot publish it); the other chapters keep their outputs.
+    """
+    selected = select_chapters(chapters, notebooks)
+    if not selected:
+        raise UnknownChapterError("no chapter notebooks found")
+    overrides = dict(overrides or {})
+    profiles = load_profiles()
+    _check_overrides(selected, overrides)
+    plan = [
+        (c, resolve_parameters(c, profile, overrides, profiles=profiles, strict_overrides=False))
+        for c in selected
+    ]
+    out = Path(out_dir) if out_dir is not None else paths.chapters_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    env = environment()
+    results: list[ChapterResult] = []
+    bar = tqdm(plan, desc=f"chapters ({profile})", unit="chapter", disable=not progress)
+    for chapter, params in bar:
+        bar.set_postfix_str(chapter.stem)
+        target = out / f"{chapter.stem}.ipynb"
+        start = time.perf_counter()
+        try:
+            papermill.execute_notebook(
+                str(chapter.source),
+                str(target),
+                parameters=params,
+                cwd=str(chapter.source.parent),
+                kernel_name=kernel_name,
+                progress_bar=False,
+            )
+        except PapermillExecutionError as err:
+            failed = out / FAILED_DIRNAME / target.name
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists():
+                shutil.move(str(target), failed)
+            message = _describe_failure(chapter, err, failed)
+            results.append(
+                ChapterResult(chapter, failed, time.perf_counter() - start, params, message)
+            )
+            log(message)
+            if fail_fast:
+                break
+            continue
+        except Exception as err:  # kernel death, bad notebook, ...: still name the chapter
+            message = f"chapter {chapter.stem} failed before finishing: {type(err).__name__}: {err}"
+            if target.exists():
+                failed = out / FAILED_DIRNAME / target.name
+                failed.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(target), failed)
+            results.append(
+                ChapterResult(chapter, target, time.perf_counter() - start, params, message)
+            )
+            log(message)
+            if fail_fast:
+                break
+            continue
+        _finish_notebook(target, profile, env)
+        stale = out / FAILED_DIRNAME / target.name
+        if stale.exists():
+            stale.unlink()
+        results.append(ChapterResult(chapter, target, time.perf_counter() - start, params))
+    write_provenance_page(out)
+    return results

