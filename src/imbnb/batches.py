@@ -80,7 +80,9 @@ class BalancedBatchSampler(Sampler[list[int]]):
         order = np.argsort(y, kind="stable")  # indices grouped by class, classes ascending
         self._sorted = torch.from_numpy(order.astype(np.int64))
         self._sizes = torch.from_numpy(counts.astype(np.int64))
-        self._starts = torch.from_numpy(np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64))
+        self._starts = torch.from_numpy(
+            np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        )
 
     def __len__(self) -> int:
         """Number of batches per epoch."""

@@ -65,7 +65,9 @@ ArrayOrTensor = TypeVar("ArrayOrTensor", np.ndarray, torch.Tensor)
 # ----------------------------------------------------------------------------------------------
 
 
-def _counts(counts: Sequence[float] | np.ndarray | torch.Tensor, name: str = "counts") -> np.ndarray:
+def _counts(
+    counts: Sequence[float] | np.ndarray | torch.Tensor, name: str = "counts"
+) -> np.ndarray:
     """Validate per-class counts: 1-D, finite, non-negative, at least one positive; as float64."""
     if isinstance(counts, torch.Tensor):
         counts = counts.detach().cpu().numpy()
@@ -99,7 +101,9 @@ def inverse_prior_weights(counts: Sequence[float] | np.ndarray) -> np.ndarray:
     return w / w.sum()  # line 13
 
 
-def effective_number_weights(counts: Sequence[float] | np.ndarray, beta: float = 0.9999) -> np.ndarray:
+def effective_number_weights(
+    counts: Sequence[float] | np.ndarray, beta: float = 0.9999
+) -> np.ndarray:
     """Class-balanced weights (1 - beta) / (1 - beta^n_j), normalised to sum to C (Cui et al. 2019).
 
     ``(1 - beta^n) / (1 - beta)`` is Cui et al.'s *effective number of samples* of a class with
@@ -133,9 +137,7 @@ def ldam_margins(counts: Sequence[float] | np.ndarray, max_m: float = 0.5) -> np
     return m
 
 
-def posthoc_logit_adjust(
-    logits: ArrayOrTensor, priors: Any, tau: float = 1.0
-) -> ArrayOrTensor:
+def posthoc_logit_adjust(logits: ArrayOrTensor, priors: Any, tau: float = 1.0) -> ArrayOrTensor:
     """Post-hoc logit adjustment ``logits - tau * log pi`` (Menon et al. 2021); predict by argmax.
 
     Works on numpy arrays and torch tensors (returns the same kind). ``priors`` may be class
@@ -144,7 +146,9 @@ def posthoc_logit_adjust(
     """
     log_pi = np.log(_priors(priors=priors))
     if isinstance(logits, torch.Tensor):
-        return logits - float(tau) * torch.as_tensor(log_pi, dtype=logits.dtype, device=logits.device)
+        return logits - float(tau) * torch.as_tensor(
+            log_pi, dtype=logits.dtype, device=logits.device
+        )
     arr = np.asarray(logits)
     out_dtype = arr.dtype if np.issubdtype(arr.dtype, np.floating) else np.float64
     return (arr - float(tau) * log_pi).astype(out_dtype, copy=False)
@@ -210,7 +214,9 @@ class ImbalanceLoss(nn.Module):
         if sample_weight is not None:
             sw = torch.as_tensor(sample_weight, device=logits.device, dtype=per.dtype).reshape(-1)
             if sw.shape != per.shape:
-                raise ValueError(f"sample_weight has {sw.numel()} entries for {per.numel()} samples")
+                raise ValueError(
+                    f"sample_weight has {sw.numel()} entries for {per.numel()} samples"
+                )
             w = sw if w is None else w * sw
         return _reduce(per, w)
 
@@ -303,7 +309,7 @@ class LDAMLoss(ImbalanceLoss):
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
-        """Switch DRW's class-balanced weights on iff ``drw_epoch`` is set and ``epoch >= drw_epoch``."""
+        """Switch DRW's class-balanced weights on iff ``drw_epoch`` is set and reached."""
         self.epoch = int(epoch)
         on = self.drw_epoch is not None and self.epoch >= self.drw_epoch
         cw = self._drw_weight.to(self.margins.device) if on else None
@@ -317,7 +323,9 @@ class LDAMLoss(ImbalanceLoss):
         """CE of s * (logits with the true class's margin subtracted)."""
         margin = self.margins.to(device=logits.device, dtype=logits.dtype)[target]
         onehot = F.one_hot(target, logits.shape[1]).to(logits.dtype)
-        return F.cross_entropy(self.s * (logits - margin[:, None] * onehot), target, reduction="none")
+        return F.cross_entropy(
+            self.s * (logits - margin[:, None] * onehot), target, reduction="none"
+        )
 
     def extra_repr(self) -> str:
         """Short description for ``print(loss)``."""
@@ -447,12 +455,17 @@ def _ldam_drw(
     """LDAM-DRW (Cao et al. 2019); ``drw_epoch`` is required (they use 160 of 200 epochs)."""
     if drw_epoch is None:
         raise ValueError(
-            "loss 'ldam_drw' needs drw_epoch (Cao et al. switch at epoch 160 of 200, i.e. 0.8·epochs)"
+            "loss 'ldam_drw' needs drw_epoch "
+            "(Cao et al. switch at epoch 160 of 200, i.e. 0.8·epochs)"
         )
-    return LDAMLoss(_need(class_counts, "ldam_drw"), max_m=max_m, s=s, drw_epoch=drw_epoch, beta=beta)
+    return LDAMLoss(
+        _need(class_counts, "ldam_drw"), max_m=max_m, s=s, drw_epoch=drw_epoch, beta=beta
+    )
 
 
-def _logit_adjusted(class_counts: Any = None, tau: float = 1.0, priors: Any = None) -> ImbalanceLoss:
+def _logit_adjusted(
+    class_counts: Any = None, tau: float = 1.0, priors: Any = None
+) -> ImbalanceLoss:
     """Logit-adjusted CE (Menon et al. 2021); priors default to the class frequencies."""
     if priors is not None:
         return LogitAdjustedLoss(priors=priors, tau=tau)
@@ -481,7 +494,7 @@ LOSSES: dict[str, Callable[..., ImbalanceLoss]] = {
 def loss_params(name: str) -> tuple[str, ...]:
     """The keyword parameters loss ``name`` accepts besides ``class_counts``."""
     if name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; allowed: {', '.join(LOSSES)}")
+        raise ValueError(f"unknown loss {name!r}; allowed: {list(LOSSES)}")
     return tuple(p for p in inspect.signature(LOSSES[name]).parameters if p != "class_counts")
 
 

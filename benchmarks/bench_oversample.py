@@ -1,0 +1,181 @@
+"""Benchmark of imbnb's feature-space oversamplers (README "Performance"; book chapter "ADOS").
+
+Prints, in one run, on Fashion-MNIST-embedding-shaped data (60,000 x 120; random Gaussian
+class clusters unless ``--real`` gives an ``.npz`` with arrays ``X`` and ``y``):
+
+1. exact kNN: faiss (``FaissNearestNeighbors``) vs scikit-learn brute force, time and ratio
+   (goal: faiss >= 3x faster);
+2. ADOS at imbalance rho = 100 (6 classes of 6,000, 4 of 60) against a lower bound: the dense
+   distance work sum_t t*d that Algorithm 5 with §4.3's incremental matrix must do, at this
+   machine's matrix-vector throughput measured in the same run (goal: ratio <= 3);
+3. imbalanced-learn's SMOTE on the same data for reference;
+4. peak memory (tracemalloc peak per step, and the process's max RSS).
+
+Run: ``python benchmarks/bench_oversample.py [--quick] [--real PATH.npz] [--threads N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import time
+import tracemalloc
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+
+def _timed(fn, *args, **kwargs):
+    """Return ``(result, seconds, tracemalloc peak MiB)`` of one call."""
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    dt = time.perf_counter() - t0
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    return out, dt, peak
+
+
+def make_data(n_per_class: int, n_classes: int, dim: int, seed: int):
+    """Random stand-in for Fashion-MNIST embeddings: Gaussian class clusters, float32."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=3.0, size=(n_classes, dim))
+    X = np.vstack([c + rng.normal(size=(n_per_class, dim)) for c in centres]).astype(np.float32)
+    return X, np.repeat(np.arange(n_classes), n_per_class)
+
+
+def imbalance(X, y, rho: int, n_minority: int, seed: int):
+    """Keep every class whole except the last ``n_minority``, cut to ``n_max / rho``."""
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(y, return_counts=True)
+    n_min = max(2, int(counts.max()) // rho)
+    keep = []
+    for c in classes:
+        idx = np.flatnonzero(y == c)
+        if c in classes[-n_minority:]:
+            idx = np.sort(rng.choice(idx, n_min, replace=False))
+        keep.append(idx)
+    keep = np.concatenate(keep)
+    return X[keep], y[keep]
+
+
+def bench_knn(X, n_queries: int, k: int) -> None:
+    """faiss vs sklearn brute-force exact kNN (fit on all of X, query its first rows)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    try:
+        from imbnb.oversample.neighbors import FaissNearestNeighbors
+
+        faiss_nn, label = FaissNearestNeighbors(n_neighbors=k), "FaissNearestNeighbors"
+    except ImportError:  # fallback while neighbors.py is absent
+        faiss_nn, label = None, "faiss.IndexFlatL2"
+    Q = X[:n_queries]
+    sk = NearestNeighbors(n_neighbors=k, algorithm="brute")
+    (_, ind_sk), t_sk, m_sk = _timed(lambda: sk.fit(X).kneighbors(Q))
+    if faiss_nn is not None:
+        (_, ind_fa), t_fa, m_fa = _timed(lambda: faiss_nn.fit(X).kneighbors(Q))
+    else:
+        import faiss
+
+        def run():
+            index = faiss.IndexFlatL2(X.shape[1])
+            index.add(np.ascontiguousarray(X, dtype=np.float32))
+            return index.search(np.ascontiguousarray(Q, dtype=np.float32), k)
+
+        (_, ind_fa), t_fa, m_fa = _timed(run)
+    agree = float(np.mean(np.sort(ind_sk, axis=1) == np.sort(ind_fa, axis=1)))
+    print(f"[kNN] index {X.shape[0]}x{X.shape[1]}, {len(Q)} queries, k={k}")
+    print(f"  sklearn brute      {t_sk:8.2f} s   peak {m_sk:7.1f} MiB")
+    print(f"  {label:<18} {t_fa:8.2f} s   peak {m_fa:7.1f} MiB")
+    print(f"  speed-up           {t_sk / t_fa:8.2f} x   (goal >= 3x); same neighbours {agree:.4f}")
+
+
+def gemv_throughput(dim: int, sizes, repeats: int) -> float:
+    """Measured float64 matrix-vector throughput in multiply-adds per second (best of runs)."""
+    rng = np.random.default_rng(0)
+    rates = []
+    for t in sizes:
+        A = rng.normal(size=(t, dim))
+        x = rng.normal(size=dim)
+        A @ x  # warm-up
+        reps = max(repeats, int(2e8 // (t * dim)))
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            A @ x
+        rates.append(reps * t * dim / (time.perf_counter() - t0))
+    return float(np.median(rates))
+
+
+def ados_work(counts: dict, targets: dict, dim: int) -> float:
+    """Multiply-adds of ADOS's dense distance work: n_c^2 d + sum_t t d per minority class."""
+    work = 0.0
+    for c, n_gen in targets.items():
+        n = counts[c]
+        work += n * n * dim  # Algorithm 3 on the originals
+        work += dim * (n * n_gen + n_gen * (n_gen - 1) / 2)  # §4.3: one row per new point
+    return work
+
+
+def bench_ados(X, y) -> None:
+    """ADOS wall time vs the dense-distance lower bound; SMOTE for reference."""
+    from imblearn.over_sampling import SMOTE
+
+    from imbnb.oversample.ados import ADOS
+
+    classes, counts = np.unique(y, return_counts=True)
+    count = dict(zip(classes.tolist(), counts.tolist(), strict=True))
+    print(f"[ADOS] X {X.shape}, class sizes {sorted(count.values(), reverse=True)}")
+    ados = ADOS(random_state=0)
+    (X_res, _), t_ados, m_ados = _timed(ados.fit_resample, X, y)
+    targets = {int(c): int(n) for c, n in ados.sampling_strategy_.items() if n > 0}
+    work = ados_work(count, targets, X.shape[1])
+    n_max = max(count.values())
+    rate = gemv_throughput(X.shape[1], [n_max // 4, n_max // 2, n_max], repeats=50)
+    bound = work / rate
+    print(f"  generated          {int(ados.is_synthetic_.sum())} rows -> {X_res.shape}")
+    print(f"  gemv throughput    {rate / 1e9:8.2f} G multiply-add/s (float64, measured now)")
+    print(f"  lower bound        {bound:8.2f} s   ({work / 1e9:.2f} G multiply-adds)")
+    print(f"  ADOS               {t_ados:8.2f} s   peak {m_ados:7.1f} MiB")
+    print(f"  ADOS / bound       {t_ados / bound:8.2f} x   (goal <= 3x)")
+    smote = SMOTE(random_state=0)
+    _, t_sm, m_sm = _timed(smote.fit_resample, X, y)
+    print(f"  imblearn SMOTE     {t_sm:8.2f} s   peak {m_sm:7.1f} MiB   (reference)")
+
+
+def main(argv=None) -> None:
+    """Parse arguments and run the three benchmarks."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="smaller sizes (about 20 s)")
+    p.add_argument("--real", metavar="NPZ", help=".npz with X (n, d) and y (n,) embeddings")
+    p.add_argument("--threads", type=int, default=None, help="BLAS/faiss threads (default all)")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+
+    if args.real:
+        with np.load(args.real, allow_pickle=False) as z:
+            X, y = z["X"].astype(np.float32), z["y"]
+    else:
+        n = 2000 if args.quick else 6000
+        X, y = make_data(n, 10, 120, args.seed)
+    n_queries = 2000 if args.quick else 10000
+    print(f"imbnb oversampling benchmark ({'quick' if args.quick else 'full'}), "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, "
+          f"threads {args.threads or 'default'}")
+    with threadpool_limits(args.threads):
+        if args.threads:
+            try:
+                import faiss
+
+                faiss.omp_set_num_threads(args.threads)
+            except ImportError:
+                pass
+        bench_knn(X, n_queries=n_queries, k=6)
+        Xi, yi = imbalance(X, y, rho=100, n_minority=4, seed=args.seed)
+        bench_ados(Xi, yi)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"[memory] process max RSS {rss:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
