@@ -8,6 +8,7 @@ from collections import Counter
 import numpy as np
 import pytest
 from scipy import sparse
+from threadpoolctl import threadpool_limits
 
 from imbnb.oversample import ados as ados_mod
 from imbnb.oversample._base import FlattenedInputWarning
@@ -20,9 +21,18 @@ from imbnb.oversample.ados import (
 )
 
 
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    # small matrix-vector products: BLAS thread hand-offs cost more than the maths
+    with threadpool_limits(1):
+        yield
+
+
 def _data(counts=(120, 30, 8), d=4, seed=0):
     rng = np.random.default_rng(seed)
-    X = np.vstack([rng.normal(loc=3.0 * c, scale=1.0 + c, size=(n, d)) for c, n in enumerate(counts)])
+    X = np.vstack(
+        [rng.normal(loc=3.0 * c, scale=1.0 + c, size=(n, d)) for c, n in enumerate(counts)]
+    )
     y = np.repeat(np.arange(len(counts)), counts)
     return X, y
 

@@ -42,7 +42,9 @@ def test_calibrate_by_hand():
 
 def test_calibrate_point_on_a_mean_is_finite():
     means = np.array([[1.0, 1.0], [3.0, 3.0]])
-    mu, sig, _, _ = calibrate(np.array([[1.0, 1.0]]), means, np.stack([np.eye(2)] * 2), np.eye(2), 1)
+    mu, sig, _, _ = calibrate(
+        np.array([[1.0, 1.0]]), means, np.stack([np.eye(2)] * 2), np.eye(2), 1
+    )
     assert np.allclose(mu, [[1.0, 1.0]]) and np.isfinite(sig).all()
 
 
@@ -93,7 +95,9 @@ def test_calibrated_parameters_match_eqs():
     cen = Xc - Xc.mean(0)
     sigma_c = cen.T @ cen / len(Xc) + 1e-3 * np.eye(X.shape[1])
     mu, sig, idx, _ = calibrate(Xc, s.means_, s.covariances_, sigma_c, 2)
-    assert np.allclose(s.calibrated_means_[2], mu) and np.allclose(s.calibrated_covariances_[2], sig)
+    assert np.allclose(s.calibrated_means_[2], mu) and np.allclose(
+        s.calibrated_covariances_[2], sig
+    )
     # by hand for the first point
     d = np.linalg.norm(s.means_ - Xc[0], axis=1)
     near = np.argsort(d)[:2]

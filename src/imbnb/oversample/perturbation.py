@@ -14,11 +14,12 @@ from typing import Any
 
 import numpy as np
 from imblearn.utils import check_target_type
+from scipy import sparse
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
-from imbnb.oversample._base import FeatureOverSampler
+from imbnb.oversample._base import FeatureOverSampler, flatten_features
 
 __all__ = ["GaussianPerturbation"]
 
@@ -34,23 +35,29 @@ def _psd_factor(cov: np.ndarray) -> np.ndarray:
 
 
 class _DenseFeatureOverSampler(FeatureOverSampler):
-    """Shared validation for samplers that compute with the features: dense floats only.
+    """Shared validation for samplers that compute with the features: dense floats.
 
-    NaN/inf and sparse input get sklearn's own errors; the output keeps float32/float64.
+    NaN/inf get sklearn's own errors; sparse input is densified (embeddings are dense) and the
+    result returned as CSR; the output keeps float32/float64.
     """
 
     def _check_X_y(self, X: Any, y: Any, accept_sparse: Any = None) -> tuple:
-        """Dense float X (sklearn's errors for NaN, inf, sparse), 1-D y, one-vs-all flag."""
+        """Float X (sklearn's errors for NaN, inf), densified; 1-D y; the one-vs-all flag."""
         y, binarize_y = check_target_type(y, indicate_one_vs_all=True)
         X, y = validate_data(
-            self, X=X, y=y, reset=True, accept_sparse=False, dtype=[np.float64, np.float32]
+            self, X=X, y=y, reset=True, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32]
         )
-        return X, y, binarize_y
+        if sparse.issparse(X):
+            X = X.toarray()
+        # a fixed memory layout keeps results bitwise identical for arrays and DataFrames
+        return np.ascontiguousarray(X), y, binarize_y
 
-    def __sklearn_tags__(self):  # noqa: D105 - sklearn tag protocol
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
-        return tags
+    def fit_resample(self, X: Any, y: Any, **params: Any) -> tuple:
+        """Resample ``(X, y)``: originals unchanged first, then synthetic rows."""
+        out = super().fit_resample(flatten_features(X), y, **params)
+        if sparse.issparse(X):
+            return (sparse.csr_matrix(out[0]), *out[1:])
+        return out
 
     @staticmethod
     def _stack(X: np.ndarray, y: np.ndarray, new_X: list, new_y: list) -> tuple:
@@ -83,8 +90,9 @@ class GaussianPerturbation(_DenseFeatureOverSampler):
     ----------
     covariance_ : ndarray
         ``Σ`` as estimated: (d, d) for "full", the (d,) variances for "diag".
-    source_index_ : ndarray of int
-        Input row each synthetic row perturbs (one per synthetic row, in order).
+    source_index_ : ndarray of int, shape (n_samples_new,)
+        Row (of the input, which is also its row in the output) that each synthetic row
+        perturbs; -1 for the originals. Same convention as ADOS and WeightedCalibration.
     is_synthetic_, n_original_, sampling_strategy_ : see :class:`FeatureOverSampler`.
     """
 
@@ -126,5 +134,5 @@ class GaussianPerturbation(_DenseFeatureOverSampler):
             new_X.append(X64[src] + noise)
             new_y.append(np.full(n_new, klass))
             sources.append(src)
-        self.source_index_ = np.concatenate(sources) if sources else np.empty(0, dtype=np.intp)
+        self.source_index_ = np.concatenate([np.full(len(y), -1, dtype=np.intp), *sources])
         return self._stack(X, y, new_X, new_y)

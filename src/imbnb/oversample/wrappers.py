@@ -42,15 +42,18 @@ class RandomOverSampler(FeatureOverSampler, _RandomOverSampler):
     """imblearn's random over-sampling (ADOS thesis §3.1.1), flattening n-d input.
 
     After ``fit_resample``: ``is_synthetic_`` marks the duplicated rows (they follow the
-    originals) and ``source_index_`` gives, for each of them, the input row it copies
-    (``sample_indices_[n_original_:]``; with ``shrinkage`` the copy is smoothed around it).
+    originals) and ``source_index_`` gives, for each returned row, the input row a duplicate
+    copies (with ``shrinkage``: is smoothed around), -1 for originals — the convention of
+    ADOS and WeightedCalibration. imblearn's ``sample_indices_`` is kept as well.
     Like imblearn, NaN and non-numeric features pass through untouched.
     """
 
     def fit_resample(self, X: Any, y: Any, **params: Any) -> tuple[Any, Any]:
         """imblearn's ``fit_resample`` plus ``is_synthetic_`` and ``source_index_``."""
         out = super().fit_resample(flatten_features(X), y, **params)
-        self.source_index_ = np.asarray(self.sample_indices_)[self.n_original_ :]
+        source = np.asarray(self.sample_indices_, dtype=np.intp).copy()
+        source[: self.n_original_] = -1
+        self.source_index_ = source
         return out
 
 
