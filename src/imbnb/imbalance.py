@@ -169,6 +169,14 @@ def class_weights(y: Any, *, classes: Sequence[int] | np.ndarray | None = None) 
     return w / w.sum()  # lines 11 and 13: normalise by Z = Σ 1/p_c
 
 
+def class_weights_from_counts(counts: Mapping[Any, int]) -> dict:
+    """Algorithm 2's weights from a ``{class: count}`` mapping (e.g. counts after resampling)."""
+    classes = list(counts)
+    y = np.repeat(np.arange(len(classes)), [int(counts[c]) for c in classes])
+    w = class_weights(y, classes=np.arange(len(classes)))
+    return dict(zip(classes, w.tolist(), strict=True))
+
+
 def _pick_classes(
     classes: np.ndarray,
     given: Sequence[int] | None,

@@ -6,6 +6,7 @@ where the method has it, per-row provenance such as ``source_index_``). They dro
 ``imblearn.pipeline.Pipeline`` like any imblearn sampler.
 """
 
+from imbnb.imbalance import class_weights, class_weights_from_counts
 from imbnb.oversample._base import FeatureOverSampler, FlattenedInputWarning, flatten_features
 from imbnb.oversample.ados import ADOS
 from imbnb.oversample.calibration import WeightedCalibration
@@ -35,6 +36,8 @@ __all__ = [
     "RandomOverSampler",
     "RandomUnderSampler",
     "WeightedCalibration",
+    "class_weights",
+    "class_weights_from_counts",
     "faiss_available",
     "faiss_gpu_available",
     "flatten_features",

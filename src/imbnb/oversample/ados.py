@@ -18,13 +18,13 @@ from scipy import sparse
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 
+from ..imbalance import class_weights_from_counts
 from ._base import FeatureOverSampler
 
 __all__ = [
     "ADOS",
     "adaptive_k",
     "class_k_max",
-    "inverse_prior_weights",
     "neighbour_weights",
     "sample_specific_weights",
 ]
@@ -86,14 +86,6 @@ def neighbour_weights(distances: np.ndarray) -> np.ndarray:
     return e / e.sum()
 
 
-def inverse_prior_weights(counts: Mapping) -> dict:
-    """Class weights of the thesis's Algorithm 2: inverse priors ``1/p_c``, l1-normalised."""
-    n = sum(counts.values())
-    inv = {c: n / v for c, v in counts.items()}  # Alg. 2 l.9-10
-    z = sum(inv.values())  # Alg. 2 l.11
-    return {c: v / z for c, v in inv.items()}  # Alg. 2 l.13
-
-
 def sample_specific_weights(counts_before: Mapping, counts_after: Mapping) -> tuple[dict, dict]:
     """Class weights before and after oversampling for the re-weighting of §4.2.4.
 
@@ -101,7 +93,7 @@ def sample_specific_weights(counts_before: Mapping, counts_after: Mapping) -> tu
     weight of their class after it (thesis Example 4.2: (2000, 100) -> (2000, 500) gives
     1/21, 20/21 before and 1/5, 4/5 after).
     """
-    return inverse_prior_weights(counts_before), inverse_prior_weights(counts_after)
+    return class_weights_from_counts(counts_before), class_weights_from_counts(counts_after)
 
 
 def _sq_norms(A: np.ndarray) -> np.ndarray:
