@@ -9,7 +9,10 @@ Explained in the book chapter "Data and imbalance protocols". Each protocol turn
   protocol (remove a fraction p of four random classes).
 - ``"counts"``: explicit per-class counts, or one of :data:`COUNT_PRESETS` (the lists used by
   GAMO and the DeepSMOTE thesis).
-- ``"longtail"``: the exponential profile ``n_i = floor(n_max · ratio^(-i / (C - 1)))``.
+- ``"longtail"``: the exponential profile ``n_i = floor(n_max · ratio^(-i / (C - 1)))``; with
+  ``preset="cifar10_lt"`` (n_max 5000) or ``"fashion_mnist_lt"`` (n_max 6000) it is the
+  CIFAR-10-LT protocol of the loss-based long-tail papers (Cao et al. 2019; ratios 10 and 100),
+  see :data:`LONGTAIL_PRESETS` and :func:`longtail_counts`.
 - ``"none"``: keep everything.
 
 Also: a per-class test subset (:func:`select_test`), the ADOS thesis minority/majority split
@@ -29,9 +32,11 @@ import numpy as np
 
 __all__ = [
     "COUNT_PRESETS",
+    "LONGTAIL_PRESETS",
     "PROTOCOLS",
     "ImbalancedSplit",
     "class_weights",
+    "longtail_counts",
     "make_imbalanced",
     "select_test",
     "split_minority_majority",
@@ -51,6 +56,34 @@ COUNT_PRESETS: dict[str, list[int]] = {
     "svhn": list(_GAMO_CIFAR10_COUNTS),
     "deepsmote_cifar10": list(_DEEPSMOTE_CIFAR10_COUNTS),
 }
+
+
+#: ``n_max`` of the long-tail presets: CIFAR-10-LT (5000 per class, Cao et al. 2019 and the
+#: logit-adjustment papers) and its Fashion-MNIST equivalent (6000 per class).
+LONGTAIL_PRESETS: dict[str, int] = {"cifar10_lt": 5000, "fashion_mnist_lt": 6000}
+
+
+def longtail_counts(n_max: int | str, ratio: float, n_classes: int = 10) -> list[int]:
+    """Long-tail counts ``n_i = floor(n_max · ratio^(-i / (C - 1)))``, i = 0..C-1.
+
+    ``n_max`` may be a key of :data:`LONGTAIL_PRESETS`. For positive numbers ``floor`` equals
+    the ``int()`` truncation of the CIFAR-10-LT reference protocol; float noise is ignored
+    (``5000 · 100^-1`` gives 50). CIFAR-10-LT at ratio 100:
+    ``[5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]``.
+    """
+    if isinstance(n_max, str):
+        if n_max not in LONGTAIL_PRESETS:
+            raise ValueError(
+                f"`preset` must be one of {list(LONGTAIL_PRESETS)} for 'longtail'; got {n_max!r}."
+            )
+        n_max = LONGTAIL_PRESETS[n_max]
+    ratio = _check_ratio(ratio)
+    if int(n_classes) != n_classes or n_classes < 2:
+        raise ValueError(f"`n_classes` must be an integer >= 2; got {n_classes!r}.")
+    if int(n_max) != n_max or n_max < 1:
+        raise ValueError(f"`n_max` must be a positive integer; got {n_max!r}.")
+    C = int(n_classes)
+    return [_floor(int(n_max) * ratio ** (-i / (C - 1))) for i in range(C)]
 
 
 def _ceil(x: float) -> int:
@@ -262,7 +295,8 @@ def make_imbalanced(
       permutes which class gets which list entry.
     - ``"longtail"``: needs ``ratio`` >= 1; rank ``i`` (``class_order``, default sorted) keeps
       ``floor(n_max · ratio^(-i/(C-1)))``, with n_max the smallest class size, so every count
-      exists.
+      exists -- or, with ``preset`` a key of :data:`LONGTAIL_PRESETS`, the preset's n_max
+      (CIFAR-10-LT: ``preset="cifar10_lt", ratio=100``); every class must then hold enough.
     - ``"none"``: keeps everything; ``minority_classes`` is recorded if given.
 
     For ``counts`` and ``longtail`` the minority classes follow the ADOS thesis Definition 1.3
@@ -334,10 +368,13 @@ def make_imbalanced(
         if len(classes) < 2:
             raise ValueError("protocol 'longtail' needs at least two classes in `labels`.")
         order = _check_order(classes, class_order)
-        n_top = min(available.values())
-        C = len(order)
-        targets = {c: _floor(n_top * ratio ** (-i / (C - 1))) for i, c in enumerate(order)}
+        n_top = min(available.values()) if preset is None else preset
+        wanted = longtail_counts(n_top, ratio, len(order))
+        targets = dict(zip(order, wanted, strict=True))
+        _validate_targets(targets, available, "preset")
         params = {"ratio": ratio, "class_order": None if class_order is None else order}
+        if preset is not None:
+            params["preset"] = preset
     else:  # "none"
         targets = dict(available)
         minority = (

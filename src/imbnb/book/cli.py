@@ -38,10 +38,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--profile", default="quick", help="smoke, quick (default) or paper")
     run.add_argument(
         "--chapter",
-        action="append",
+        action="extend",
+        nargs="+",
         default=[],
         metavar="N",
-        help="chapter number or name (repeatable; default: all)",
+        help="chapter numbers or names, e.g. --chapter 1 2 (default: all)",
     )
     run.add_argument(
         "-p",

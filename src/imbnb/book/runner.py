@@ -25,7 +25,7 @@ import nbformat
 import papermill
 import yaml
 from papermill.exceptions import PapermillExecutionError
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from imbnb import paths
 from imbnb.book.provenance import environment, write_provenance_page

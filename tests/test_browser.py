@@ -1,0 +1,178 @@
+"""Load every page of the smoke-built book in headless Chromium: images load, no local failures.
+
+Uses Debian's /usr/bin/chromium through Playwright's Python package (nothing downloads a
+browser). Screenshots of every chapter go to test-artifacts/screenshots/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from _smoke_book import ARTIFACTS, smoke_book
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip(
+        "headless Chromium not installed at /usr/bin/chromium "
+        "(apt-get install chromium; `make test` installs it)",
+        allow_module_level=True,
+    )
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+# Console messages that are the theme's own noise, not a defect of the book:
+IGNORED_CONSOLE = [
+    # pydata-sphinx-theme logs this when no light/dark mode is stored in localStorage yet
+    re.compile(r"Got invalid theme mode"),
+    # pydata-sphinx-theme's version switcher is not configured; it logs that it is disabled
+    re.compile(r"version switcher", re.IGNORECASE),
+    # sphinx-thebe 0.3.1 under Jupyter Book 1.0.4 injects its inline config script twice on
+    # every page; the second `const THEBE_JS_URL` throws. Harmless: live code (thebe) is off.
+    re.compile(r"^Identifier 'THEBE_JS_URL' has already been declared$"),
+]
+
+SCREENSHOTS = ARTIFACTS / "screenshots"
+_REDIRECT = re.compile(r'http-equiv="refresh"', re.IGNORECASE)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Static files without a log line per request."""
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        """Stay silent."""
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[tuple[str, Path]]:
+    """Serve the smoke book's _build/html on 127.0.0.1 (a free port) in a thread."""
+    book = smoke_book()
+    if book.index is None:
+        pytest.fail(f"the smoke book did not build:\n{book.build_error}")
+    handler = functools.partial(_QuietHandler, directory=str(book.html))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", book.html
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _pages(html: Path) -> list[str]:
+    """Every page of the book (not the theme's template fragments under _static)."""
+    return sorted(
+        p.relative_to(html).as_posix()
+        for p in html.rglob("*.html")
+        if not p.relative_to(html).as_posix().startswith(("_static/", "_sources/"))
+    )
+
+
+_IMAGES_JS = """
+async () => {
+  const imgs = Array.from(document.images);
+  imgs.forEach(i => { i.loading = 'eager'; });
+  await Promise.all(imgs.map(i => i.complete ? null :
+      new Promise(r => { i.addEventListener('load', r); i.addEventListener('error', r); })));
+  return imgs.map(i => ({src: i.currentSrc || i.src, width: i.naturalWidth}));
+}
+"""
+
+
+def test_every_page_loads_with_its_images(site: tuple[str, Path]) -> None:
+    base, html = site
+    origin = urlsplit(base).netloc
+    pages = _pages(html)
+    assert "index.html" in pages and any(p.startswith("book/chapters/") for p in pages)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    problems: list[str] = []
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+
+            def is_local(url: str) -> bool:
+                return urlsplit(url).netloc == origin or url.startswith(("data:", "blob:"))
+
+            # other origins (e.g. MathJax's CDN) cannot be reached offline: refuse them up
+            # front so the test does not wait on them; the book's own files are checked below
+            page.route(
+                "**/*",
+                lambda route: route.continue_() if is_local(route.request.url) else route.abort(),
+            )
+            current: dict[str, str] = {"page": ""}
+            page.on(
+                "requestfailed",
+                lambda req: (
+                    is_local(req.url)
+                    and problems.append(f"{current['page']}: request failed {req.url}")
+                ),
+            )
+            page.on(
+                "response",
+                lambda res: (
+                    is_local(res.url)
+                    and res.status >= 400
+                    and problems.append(f"{current['page']}: HTTP {res.status} {res.url}")
+                ),
+            )
+
+            def on_console(msg) -> None:
+                if msg.type != "error" or any(p.search(msg.text) for p in IGNORED_CONSOLE):
+                    return
+                # an aborted request to another origin (see route above) is not the book's
+                if not is_local(msg.location.get("url", "") or base):
+                    return
+                if "Failed to load resource" in msg.text and "ERR_FAILED" in msg.text:
+                    return  # our own abort() of an external request, reported as its error
+                problems.append(f"{current['page']}: console error {msg.text}")
+
+            page.on("console", on_console)
+
+            def on_page_error(err) -> None:
+                if not any(p.search(str(err.message)) for p in IGNORED_CONSOLE):
+                    problems.append(f"{current['page']}: uncaught {err}")
+
+            page.on("pageerror", on_page_error)
+            for rel in pages:
+                current["page"] = rel
+                if _REDIRECT.search((html / rel).read_text("utf-8")):
+                    # index.html is Jupyter Book's redirect to the root page: follow it
+                    with page.expect_navigation(url=re.compile(r".*/book/intro\.html$")):
+                        page.goto(f"{base}/{rel}", wait_until="commit")
+                    page.wait_for_load_state("load")
+                else:
+                    response = page.goto(f"{base}/{rel}", wait_until="load")
+                    assert response is not None and response.ok, rel
+                images = page.evaluate(_IMAGES_JS)
+                if re.match(r"book/chapters/\d\d_", rel) and not images:
+                    problems.append(f"{rel}: a chapter page without figures")
+                for img in images:
+                    if img["width"] <= 0:
+                        problems.append(f"{rel}: image did not load: {img['src']}")
+                if rel.startswith("book/chapters/") or rel == "index.html":
+                    name = Path(rel).stem
+                    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+        finally:
+            browser.close()
+    assert not problems, "\n".join(problems)
+    for stem in ["01_motivation", "02_feature_learning"]:
+        assert (SCREENSHOTS / f"{stem}.png").stat().st_size > 10_000

@@ -1,0 +1,89 @@
+"""imbnb.methods.train_extractor: split, training, embeddings, and its cache (hit / miss)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from imbnb.cache import Cache
+from imbnb.data import make_synthetic
+from imbnb.methods import cap_per_class, train_extractor
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="module")
+def data():
+    """A small learnable synthetic set (4 classes, 28x28)."""
+    return make_synthetic(60, n_classes=4, seed=0), make_synthetic(20, n_classes=4, split="test")
+
+
+def _train(data, cache: Cache, **kw):
+    train, test = data
+    args = dict(
+        protocol="minority",
+        ratio=5,
+        minority_classes=[1],
+        seed=0,
+        arch="C6-C16-F400-F120",
+        epochs=2,
+        batch_size=32,
+        n_train=None,
+        n_test=None,
+        cache=cache,
+        train=train,
+        test=test,
+    )
+    args.update(kw)
+    return train_extractor(**args)
+
+
+def test_trains_on_the_imbalanced_split_and_embeds(data, tmp_path: Path) -> None:
+    ex = _train(data, Cache(tmp_path))
+    train, test = data
+    assert not ex.from_cache
+    assert ex.split.counts == {0: 60, 1: 12, 2: 60, 3: 60}  # ceil(60 / 5) minority images
+    assert ex.minority_classes == [1]
+    np.testing.assert_array_equal(ex.y_train, train.labels[ex.train_indices])
+    assert ex.z_train.shape == (len(ex.y_train), 120) and ex.z_train.dtype == np.float32
+    assert ex.z_test.shape == (len(test), 120)
+    assert ex.proba_test.shape == (len(test), 4)
+    np.testing.assert_allclose(ex.proba_test.sum(axis=1), 1.0, rtol=1e-5)
+    assert len(ex.history["losses"]) == 2
+    assert (ex.y_pred_test == ex.y_test).mean() > 0.25  # better than chance on 4 classes
+
+
+def test_second_call_loads_from_cache_and_a_changed_parameter_misses(data, tmp_path) -> None:
+    cache = Cache(tmp_path)
+    first = _train(data, cache)
+    again = _train(data, cache)
+    assert again.from_cache
+    np.testing.assert_array_equal(first.z_test, again.z_test)
+    np.testing.assert_array_equal(first.proba_test, again.proba_test)
+    with torch.no_grad():  # the cached weights reproduce the cached embeddings
+        x = torch.from_numpy(data[1].as_float()[:8])
+        np.testing.assert_allclose(again.model.embed(x).numpy(), first.z_test[:8], atol=1e-5)
+    for change in [{"epochs": 1}, {"ratio": 4}, {"class_weight": "balanced"}, {"seed": 1}]:
+        assert not _train(data, cache, **change).from_cache, change
+    assert _train(data, cache, class_weight="balanced").from_cache
+
+
+def test_other_data_is_another_cache_entry(data, tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    _train(data, cache)
+    other = make_synthetic(60, n_classes=4, seed=1)  # same name and shape, other images
+    assert not _train((other, data[1]), cache).from_cache
+
+
+def test_cap_per_class_is_stratified_and_seeded() -> None:
+    labels = np.repeat(np.arange(3), [50, 10, 40])
+    idx = cap_per_class(labels, 60, seed=0)
+    assert np.bincount(labels[idx]).tolist() == [20, 10, 20]
+    np.testing.assert_array_equal(idx, cap_per_class(labels, 60, seed=0))
+    assert not np.array_equal(idx, cap_per_class(labels, 60, seed=1))
+    assert len(cap_per_class(labels, None)) == 100
+    with pytest.raises(ValueError, match="n_train"):
+        cap_per_class(labels, 0)

@@ -1,0 +1,69 @@
+"""Every chapter executes under the smoke profile and the book builds strictly (-W)."""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+import pytest
+from _smoke_book import smoke_book
+
+from imbnb.book import discover_chapters
+
+pytestmark = pytest.mark.slow
+
+CHAPTERS = [c.stem for c in discover_chapters()]
+
+
+def test_every_chapter_executes_under_smoke() -> None:
+    book = smoke_book()
+    failures = [r.error for r in book.results if not r.ok]
+    assert not failures, "\n".join(failures)
+    assert sorted(r.chapter.stem for r in book.results) == sorted(CHAPTERS)
+    for res in book.results:
+        assert res.output.exists()
+        assert res.parameters["profile"] == "smoke"
+
+
+def test_book_builds_strictly_with_every_chapter() -> None:
+    book = smoke_book()
+    assert book.build_error is None, book.build_error
+    assert book.index is not None and book.index.exists()
+    for stem in [*CHAPTERS, "provenance"]:
+        assert (book.html / "book" / "chapters" / f"{stem}.html").exists(), stem
+
+
+@pytest.mark.parametrize("stem", CHAPTERS)
+def test_chapter_page_has_banner_figures_glue_and_exercises(stem: str) -> None:
+    book = smoke_book()
+    assert book.build_error is None, book.build_error
+    html = (book.html / "book" / "chapters" / f"{stem}.html").read_text("utf-8")
+    assert "Profile</strong>" in html and "smoke" in html  # the banner
+    assert len(re.findall(r"<img [^>]*src=\"[^\"]*_images/", html)) >= 1  # figures rendered
+    assert "{glue" not in html  # every glued number resolved
+    assert re.search(r"<h2>Exercises", html) or "Exercises<a" in html
+
+
+@pytest.mark.parametrize("stem", CHAPTERS)
+def test_injected_parameters_cell_is_hidden(stem: str) -> None:
+    book = smoke_book()
+    nb = nbformat.read(book.root / "book" / "chapters" / f"{stem}.ipynb", as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1
+    assert "remove-cell" in injected[0].metadata["tags"]
+    assert nb.metadata["imbnb"]["profile"] == "smoke"
+    html = (book.html / "book" / "chapters" / f"{stem}.html").read_text("utf-8")
+    # the injected cell sets profile = "smoke"; only the parameters cell (quick) is shown
+    assert "Injected parameters" not in html
+    assert "&quot;smoke&quot;" not in html and '"smoke"' not in html
+
+
+def test_provenance_page_lists_chapters_and_times() -> None:
+    book = smoke_book()
+    text = (book.root / "book" / "chapters" / "provenance.md").read_text("utf-8")
+    for stem in CHAPTERS:
+        row = next(line for line in text.splitlines() if line.startswith(f"| {stem} |"))
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[1] == "smoke"
+        assert float(cells[3]) > 0  # papermill's duration
+    assert "| torch |" in text and "| imbnb |" in text
