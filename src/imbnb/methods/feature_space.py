@@ -40,6 +40,7 @@ from imbnb.oversample import (
     RandomOverSampler,
     RandomUnderSampler,
 )
+from imbnb.train import seed_everything
 
 __all__ = [
     "CACHE_KIND",
@@ -75,7 +76,7 @@ class MethodSpec:
 
 
 def _k(n_min_class: int, k: int = 5) -> int:
-    """SMOTE's k, capped so a class of ``n`` points has ``n - 1`` neighbours to choose from."""
+    """SMOTE/ADASYN k, capped so a class of ``n`` points has ``n - 1`` neighbours to use."""
     return max(1, min(k, n_min_class - 1))
 
 
@@ -91,13 +92,13 @@ METHODS: dict[str, MethodSpec] = {
         ),
         MethodSpec(
             "FS-SMOTE",
-            "SMOTE in the feature space (imblearn, k = 5)",
+            "SMOTE in the feature space (imblearn, k = 5, fewer in a tiny class)",
             lambda seed, n, rho_d: SMOTE(k_neighbors=_k(n), random_state=seed),
         ),
         MethodSpec(
             "FS-ADASYN",
-            "ADASYN in the feature space (imblearn, k = 5)",
-            lambda seed, n, rho_d: ADASYN(n_neighbors=5, random_state=seed),
+            "ADASYN in the feature space (imblearn, k = 5, fewer in a tiny class)",
+            lambda seed, n, rho_d: ADASYN(n_neighbors=_k(n), random_state=seed),
         ),
         MethodSpec(
             "GaussPert",
@@ -241,6 +242,9 @@ def run_method(
     elif spec.weighting == "sample":
         weight = np.asarray(sampler.sample_weight_, dtype=np.float64)  # thesis §4.2.4
     clf = FeatureClassifier(kind="mlp", random_state=int(seed), device=device, **opts)
+    # FeatureClassifier builds its MLP before imbnb.train.fit seeds torch: seed here first so
+    # the head's initial weights, and so the row, depend on ``seed`` alone
+    seed_everything(int(seed))
     clf.fit(z_res.astype(np.float32, copy=False), y_res, sample_weight=weight)
     proba_cols = clf.predict_proba(np.asarray(z_test, dtype=np.float32))
     proba = np.zeros((len(y_test), len(labels)))
@@ -303,7 +307,12 @@ def _rows_for(
 
         def compute(method: str = method) -> dict[str, Any]:
             return run_method(
-                method, ex, seed=seed, ratio=extra.get("ratio"), rho_d=rho_d, head=head,
+                method,
+                ex,
+                seed=seed,
+                ratio=extra.get("ratio"),
+                rho_d=rho_d,
+                head=head,
                 device=device,
             )
 
@@ -319,7 +328,7 @@ def _rows_for(
 
 def _progress(total: int, desc: str, progress: bool) -> Any:
     """A tqdm bar (a silent one when ``progress`` is False)."""
-    from tqdm.auto import tqdm
+    from tqdm.std import tqdm  # plain text bar: no ipywidgets needed in a notebook
 
     return tqdm(total=total, desc=desc, disable=not progress, leave=False)
 
@@ -369,16 +378,37 @@ def run_grid(
         for seed in seeds:
             for ratio in ratios:
                 ex = train_extractor(
-                    dataset, protocol="minority", ratio=ratio, n_minority=n_minority,
-                    minority_classes=minority_classes, seed=seed, arch=arch, epochs=epochs,
-                    batch_size=batch_size, lr=lr, class_weight=extractor_weight,
-                    n_train=n_train, n_test=n_test, device=device, cache=cache,
-                    use_cache=use_cache, train=train, test=test,
+                    dataset,
+                    protocol="minority",
+                    ratio=ratio,
+                    n_minority=n_minority,
+                    minority_classes=minority_classes,
+                    seed=seed,
+                    arch=arch,
+                    epochs=epochs,
+                    batch_size=batch_size,
+                    lr=lr,
+                    class_weight=extractor_weight,
+                    n_train=n_train,
+                    n_test=n_test,
+                    device=device,
+                    cache=cache,
+                    use_cache=use_cache,
+                    train=train,
+                    test=test,
                 )
                 extra = {"ratio": float(ratio), "minority": ",".join(map(str, ex.minority_classes))}
                 rows += _rows_for(
-                    ex, methods, seed=seed, extra=extra, rho_d=rho_d, head=opts, cache=cache,
-                    use_cache=use_cache, device=device, bar=bar,
+                    ex,
+                    methods,
+                    seed=seed,
+                    extra=extra,
+                    rho_d=rho_d,
+                    head=opts,
+                    cache=cache,
+                    use_cache=use_cache,
+                    device=device,
+                    bar=bar,
                 )
     return pd.DataFrame(rows)
 
@@ -429,11 +459,24 @@ def run_pseudo_feature_protocol(
         for seed in seeds:
             for k in n_minor:
                 ex = train_extractor(
-                    dataset, protocol="minority", ratio=ratio, n_minority=int(k),
-                    minority_classes=None, seed=seed, arch=arch, epochs=epochs,
-                    batch_size=batch_size, lr=lr, class_weight=extractor_weight,
-                    n_train=n_train, n_test=n_test, device=device, cache=cache,
-                    use_cache=use_cache, train=train, test=test,
+                    dataset,
+                    protocol="minority",
+                    ratio=ratio,
+                    n_minority=int(k),
+                    minority_classes=None,
+                    seed=seed,
+                    arch=arch,
+                    epochs=epochs,
+                    batch_size=batch_size,
+                    lr=lr,
+                    class_weight=extractor_weight,
+                    n_train=n_train,
+                    n_test=n_test,
+                    device=device,
+                    cache=cache,
+                    use_cache=use_cache,
+                    train=train,
+                    test=test,
                 )
                 extra = {
                     "n_minor": int(k),
@@ -441,7 +484,15 @@ def run_pseudo_feature_protocol(
                     "minority": ",".join(map(str, ex.minority_classes)),
                 }
                 rows += _rows_for(
-                    ex, methods, seed=seed, extra=extra, rho_d=1.0, head=opts, cache=cache,
-                    use_cache=use_cache, device=device, bar=bar,
+                    ex,
+                    methods,
+                    seed=seed,
+                    extra=extra,
+                    rho_d=1.0,
+                    head=opts,
+                    cache=cache,
+                    use_cache=use_cache,
+                    device=device,
+                    bar=bar,
                 )
     return pd.DataFrame(rows)
