@@ -29,10 +29,15 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["ARCHS", "EmbeddingCNN", "MLPHead", "ResNetSmall", "make_model", "parse_arch"]
+from imbnb.losses import CosineClassifier
+
+__all__ = ["ARCHS", "HEADS", "EmbeddingCNN", "MLPHead", "ResNetSmall", "make_model", "parse_arch"]
 
 #: Named architectures; other ``C..-F..`` specs are accepted too (see :func:`parse_arch`).
 ARCHS: tuple[str, ...] = ("C6-C16-F400-F120", "C20-C50-F500-F120", "resnet-small")
+
+#: Classifier heads for :func:`make_model`: ``nn.Linear`` or a cosine head (for LDAM).
+HEADS: tuple[str, ...] = ("linear", "cosine")
 
 _SPEC = re.compile(r"^(C\d+-)+(F\d+-)*F\d+$")
 _KERNEL = 5
@@ -232,18 +237,32 @@ class MLPHead(nn.Module):
 
 
 def make_model(
-    arch: str, *, in_channels: int, n_classes: int, input_size: int, **kw: object
+    arch: str,
+    *,
+    in_channels: int,
+    n_classes: int,
+    input_size: int,
+    head: str = "linear",
+    **kw: object,
 ) -> EmbeddingCNN:
     """Build a feature-extracting network by name, sized for ``in_channels x input_size^2``.
 
     Extra keywords go to the constructor: ``padding`` for the C/F specs, ``width`` and
-    ``blocks_per_stage`` for ``"resnet-small"``.
+    ``blocks_per_stage`` for ``"resnet-small"``. ``head="cosine"`` replaces the linear classifier
+    g by :class:`imbnb.losses.CosineClassifier` (normalised features x normalised weights, no
+    bias), the head LDAM is trained with (Cao et al. 2019); ``"linear"`` keeps ``nn.Linear``.
     """
+    if head not in HEADS:
+        raise ValueError(f"unknown head {head!r}; allowed: {list(HEADS)}")
     if arch == "resnet-small":
-        return ResNetSmall(
+        model: EmbeddingCNN = ResNetSmall(
             in_channels=in_channels, n_classes=n_classes, input_size=input_size, **kw
         )  # type: ignore[arg-type]
-    convs, dense = parse_arch(arch)
-    return EmbeddingCNN(
-        convs, dense, in_channels=in_channels, n_classes=n_classes, input_size=input_size, **kw
-    )  # type: ignore[arg-type]
+    else:
+        convs, dense = parse_arch(arch)
+        model = EmbeddingCNN(
+            convs, dense, in_channels=in_channels, n_classes=n_classes, input_size=input_size, **kw
+        )  # type: ignore[arg-type]
+    if head == "cosine":
+        model.classifier = CosineClassifier(model.embedding_dim, n_classes)
+    return model

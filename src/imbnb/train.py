@@ -13,21 +13,32 @@ Conventions, stated once:
   seeded from ``seed``; build the model after ``seed_everything(seed)`` as well, and the same seed
   on CPU gives bit-identical weights and predictions. ``fit`` never changes torch's thread count.
 * A last mini-batch of one sample is merged into the previous one (BatchNorm cannot train on 1).
+* Losses: ``loss`` is a name of :data:`imbnb.losses.LOSSES` (built by
+  :func:`imbnb.losses.make_loss` with the training set's class counts and ``loss_params``), an
+  ``nn.Module`` from :mod:`imbnb.losses`, or any :data:`LossFn`. A loss with an
+  ``on_epoch_start(epoch)`` method gets it called before every epoch (0-based; LDAM-DRW switches
+  its weights there). ``"ldam_drw"`` without ``drw_epoch`` switches at ``int(0.8 * epochs)``
+  (Cao et al.: 160 of 200). ``balanced_batches=True`` replaces shuffling by
+  :class:`imbnb.batches.BalancedBatchSampler` (``len(y) // batch_size`` class-balanced batches
+  per epoch, drawn from the same seeded generator).
 """
 
 from __future__ import annotations
 
 import random
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
+
+from imbnb.batches import BalancedBatchSampler
+from imbnb.losses import LOSSES, CosineClassifier, LDAMLoss, make_loss
 
 __all__ = [
     "LOSSES",
@@ -69,30 +80,6 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
         return torch.device(device)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
-
-def _weighted_mean(per_sample: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
-    """sum(w * l) / sum(w) (plain mean without weights); an all-zero batch gives 0, not NaN."""
-    if weights is None:
-        return per_sample.mean()
-    total = weights.sum()
-    if total <= 0:
-        return (per_sample * weights).sum()  # exactly zero, keeps the graph
-    return (per_sample * weights).sum() / total
-
-
-def _cross_entropy(**_: Any) -> LossFn:
-    """Factory for (weighted) cross-entropy; class weights arrive folded into the sample weights."""
-
-    def loss(logits: torch.Tensor, target: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
-        return _weighted_mean(F.cross_entropy(logits, target, reduction="none"), w)
-
-    return loss
-
-
-#: Loss factories by name. ``fit`` calls ``LOSSES[name](class_counts=..., **loss_kwargs)`` and gets
-#: a :data:`LossFn`; later losses (focal, LDAM, logit adjustment) register here.
-#: ``"weighted_ce"`` is ``"ce"`` with ``class_weight`` defaulting to ``"balanced"`` (Algorithm 2).
-LOSSES: dict[str, Callable[..., LossFn]] = {"ce": _cross_entropy, "weighted_ce": _cross_entropy}
 
 #: Optimisers by name: ``name -> (params, lr, weight_decay) -> Optimizer``.
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
@@ -203,8 +190,9 @@ def fit(
     weight_decay: float = 0.0,
     class_weight: str | np.ndarray | None = None,
     sample_weight: np.ndarray | None = None,
-    loss: str | LossFn = "ce",
-    loss_kwargs: Mapping[str, Any] | None = None,
+    loss: str | LossFn | nn.Module = "ce",
+    loss_params: Mapping[str, Any] | None = None,
+    balanced_batches: bool = False,
     seed: int = 0,
     device: str | torch.device | None = None,
     progress: bool = True,
@@ -214,15 +202,21 @@ def fit(
     """Train ``model`` in place with mini-batch gradient descent; return its :class:`History`.
 
     ``X`` may be a dataset with ``.images``/``.labels`` (then ``y`` may be omitted).
-    ``loss`` is a name in :data:`LOSSES` or a :data:`LossFn`. The model ends on ``device`` in
-    eval mode. Validation accuracy/ACSA is computed after each epoch when ``X_val`` is given.
+    ``loss`` is a name in :data:`LOSSES` (with ``loss_params``), a loss module or a
+    :data:`LossFn`; ``balanced_batches`` draws class-balanced mini-batches (see the module
+    docstring). The model ends on ``device`` in eval mode. Validation accuracy/ACSA is computed
+    after each epoch when ``X_val`` is given.
     """
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs and batch_size must be >= 1, got {epochs}, {batch_size}")
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; allowed: {sorted(OPTIMIZERS)}")
     if isinstance(loss, str) and loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; allowed: {sorted(LOSSES)}")
+        raise ValueError(f"unknown loss {loss!r}; allowed: {list(LOSSES)}")
+    if not isinstance(loss, str) and not callable(loss):
+        raise ValueError(f"loss must be a name in {list(LOSSES)} or a callable, got {loss!r}")
+    if loss_params and not isinstance(loss, str):
+        raise ValueError("loss_params only applies when loss is given by name")
     if y is None:
         if not hasattr(X, "labels"):
             raise ValueError("y is required unless X is a dataset with .labels")
@@ -248,7 +242,8 @@ def fit(
         w = w * sw
     weights = None if cw is None and sample_weight is None else torch.from_numpy(w).float()
     counts = np.bincount(y_np, minlength=n_classes)
-    loss_fn = loss if callable(loss) else LOSSES[loss](class_counts=counts, **(loss_kwargs or {}))
+    loss_fn = _build_loss(loss, loss_params, counts, epochs)
+    _warn_ldam_head(loss_fn, model)
 
     if X_val is not None and y_val is None:
         if not hasattr(X_val, "labels"):
@@ -259,6 +254,9 @@ def fit(
     gen = seed_everything(seed)
     dev = get_device(device)
     model.to(dev)
+    if isinstance(loss_fn, nn.Module):
+        loss_fn.to(dev)
+    sampler = BalancedBatchSampler(y_np, batch_size, generator=gen) if balanced_batches else None
     opt = OPTIMIZERS[optimizer](model.parameters(), lr, weight_decay)
     yt = torch.from_numpy(y_np)
     hist = History(
@@ -268,10 +266,17 @@ def fit(
     )
     start = time.perf_counter()
     bar = tqdm(range(epochs), desc="fit", unit="epoch", disable=not progress, leave=False)
-    for _ in bar:
+    for epoch in bar:
         model.train()
+        if hasattr(loss_fn, "on_epoch_start"):
+            loss_fn.on_epoch_start(epoch)
         total, seen = 0.0, 0
-        for idx in _batches(torch.randperm(n, generator=gen), batch_size):
+        batches = (
+            _batches(torch.randperm(n, generator=gen), batch_size)
+            if sampler is None
+            else [torch.tensor(b, dtype=torch.int64) for b in sampler]
+        )
+        for idx in batches:
             xb = _to_float(Xt[idx], dev)
             yb = yt[idx].to(dev)
             wb = None if weights is None else weights[idx].to(dev)
@@ -291,6 +296,43 @@ def fit(
     model.eval()
     hist.seconds = time.perf_counter() - start
     return hist
+
+
+def _build_loss(
+    loss: str | LossFn | nn.Module,
+    params: Mapping[str, Any] | None,
+    counts: np.ndarray,
+    epochs: int,
+) -> LossFn:
+    """The loss to train with: a callable as given, or ``make_loss(name, class_counts=counts)``.
+
+    ``"weighted_ce"`` is built as ``"ce"``: its Algorithm 2 weights arrive through
+    ``class_weight`` (folded into the per-sample weights), as before the loss registry existed.
+    """
+    if not isinstance(loss, str):
+        return loss
+    params = dict(params or {})
+    if loss == "weighted_ce":
+        make_loss("weighted_ce", class_counts=counts, **params)  # validates params
+        return make_loss("ce", class_counts=counts)
+    if loss == "ldam_drw" and params.get("drw_epoch") is None:
+        params["drw_epoch"] = int(0.8 * epochs)  # Cao et al.: epoch 160 of 200
+    return make_loss(loss, class_counts=counts, **params)
+
+
+def _warn_ldam_head(loss_fn: LossFn, model: nn.Module) -> None:
+    """Warn when LDAM (made for cosine logits in [-1, 1], scaled by s) meets a linear head."""
+    head = getattr(model, "classifier", None)
+    if (
+        isinstance(loss_fn, LDAMLoss)
+        and head is not None
+        and not isinstance(head, CosineClassifier)
+    ):
+        warnings.warn(
+            "LDAM expects a cosine classifier head (make_model(..., head='cosine')); "
+            f"this model's classifier is {type(head).__name__}",
+            stacklevel=3,
+        )
 
 
 def _model_device(model: nn.Module, device: str | torch.device | None) -> torch.device:
