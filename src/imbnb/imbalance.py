@@ -189,7 +189,6 @@ def class_weights(y: Any, *, classes: Sequence[int] | np.ndarray | None = None) 
     if y.size == 0:
         raise ValueError("`y` must hold at least one label.")
     cls = np.unique(y) if classes is None else np.asarray(classes, dtype=np.int64)
-    n = len(y)  # Alg. 2 line 1
     n_c = np.array([np.count_nonzero(y == c) for c in cls], dtype=np.float64)  # line 5
     missing = [int(c) for c, k in zip(cls, n_c, strict=True) if k == 0]
     if missing:
@@ -197,16 +196,19 @@ def class_weights(y: Any, *, classes: Sequence[int] | np.ndarray | None = None) 
             f"`classes` {missing} have no samples in `y`; their prior is 0 and the inverse "
             "prior weight would be infinite."
         )
-    p_c = n_c / n  # line 9: prior of class c
-    w = 1.0 / p_c  # line 10
-    return w / w.sum()  # lines 11 and 13: normalise by Z = Σ 1/p_c
+    w = class_weights_from_counts(dict(enumerate(n_c)))
+    return np.array([w[j] for j in range(len(cls))])
 
 
-def class_weights_from_counts(counts: Mapping[Any, int]) -> dict:
+def class_weights_from_counts(counts: Mapping[Any, float]) -> dict:
     """Algorithm 2's weights from a ``{class: count}`` mapping (e.g. counts after resampling)."""
     classes = list(counts)
-    y = np.repeat(np.arange(len(classes)), [int(counts[c]) for c in classes])
-    w = class_weights(y, classes=np.arange(len(classes)))
+    n_c = np.array([float(counts[c]) for c in classes])
+    if n_c.size == 0 or (n_c <= 0).any():
+        raise ValueError(f"`counts` must be positive for every class; got {dict(counts)}.")
+    p_c = n_c / n_c.sum()  # Alg. 2 line 9: prior of class c
+    w = 1.0 / p_c  # line 10
+    w = w / w.sum()  # lines 11 and 13: normalise by Z = Σ 1/p_c
     return dict(zip(classes, w.tolist(), strict=True))
 
 

@@ -41,6 +41,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from imbnb.imbalance import class_weights_from_counts
+
 __all__ = [
     "LOSSES",
     "BalancedSoftmaxLoss",
@@ -96,9 +98,9 @@ def inverse_prior_weights(counts: Sequence[float] | np.ndarray) -> np.ndarray:
     """Class weights 1/pi_j normalised to sum 1 (ADOS thesis Algorithm 2); empty classes get 0."""
     c = _counts(counts)
     w = np.zeros_like(c)
-    pos = c > 0
-    w[pos] = c.sum() / c[pos]  # 1 / p_c, Algorithm 2 line 10
-    return w / w.sum()  # line 13
+    pos = np.flatnonzero(c > 0)
+    w[pos] = list(class_weights_from_counts({int(j): c[j] for j in pos}).values())
+    return w
 
 
 def effective_number_weights(
