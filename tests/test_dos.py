@@ -97,6 +97,10 @@ def test_overloaded_set_size_is_sum_n_j_r_j(toy) -> None:
     first = np.flatnonzero(zset.source == np.flatnonzero(y == 2)[0])
     assert len(first) == 3 and not np.allclose(zset.weights[first[0]], zset.weights[first[1]])
     assert np.array_equal(zset.targets, z)
+    # k larger than a class: the neighbour set is the whole class, shapes stay consistent
+    big = build_overloaded_set(z, y, {0: 0, 1: 0, 2: 10}, rates, np.random.default_rng(0))
+    assert big.weights.shape == big.neighbors.shape == (len(big), 11)
+    assert ((big.weights > 0) == (big.neighbors >= 0)).all()
 
 
 def test_micro_cluster_losses_match_hand_computation() -> None:

@@ -139,14 +139,16 @@ def in_class_neighbors(z: np.ndarray, y: np.ndarray, ks: Mapping[int, int]) -> n
     return out
 
 
-def sample_simplex(rng: np.random.Generator, n: int, dims: np.ndarray | int) -> np.ndarray:
+def sample_simplex(
+    rng: np.random.Generator, n: int, dims: np.ndarray | int, width: int | None = None
+) -> np.ndarray:
     """n weight vectors uniform on the simplex (flat Dirichlet), Alg. 1 l.17.
 
     ``dims`` (an int or one per row) is the number of active entries; the rest are 0, so rows
-    of shape (n, max dims) always sum to one.
+    of shape (n, width) (default: max dims) always sum to one.
     """
     dims = np.broadcast_to(np.asarray(dims, dtype=np.int64), (n,))
-    width = int(dims.max()) if n else 1
+    width = int(width) if width is not None else (int(dims.max()) if n else 1)
     e = rng.exponential(size=(n, width))  # normalised exponentials = Dirichlet(1, ..., 1)
     e[np.arange(width)[None, :] >= dims[:, None]] = 0.0
     return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
@@ -185,7 +187,9 @@ def build_overloaded_set(
     reps = np.array([int(rates.get(int(c), 1)) for c in y], dtype=np.int64)
     source = np.repeat(np.arange(len(y)), reps)
     neighbors = nbrs[source]
-    weights = sample_simplex(rng, len(source), (neighbors >= 0).sum(axis=1))
+    weights = sample_simplex(
+        rng, len(source), (neighbors >= 0).sum(axis=1), width=neighbors.shape[1]
+    )
     return OverloadedSet(
         source=source,
         labels=y[source],
