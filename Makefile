@@ -6,6 +6,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PROFILE ?= quick
 FMNIST_DIR := /usr/share/datasets/fashion-mnist
+# Idle OpenMP threads sleep instead of spinning: on 2 shared cores spinning slows torch a lot.
+OMP_WAIT_POLICY ?= PASSIVE
+export OMP_WAIT_POLICY
 
 .PHONY: book test setup data browser lint clean-cache
 

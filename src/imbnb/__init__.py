@@ -3,4 +3,11 @@
 The package behind the imbnb book; each module's docstring names the chapter that explains it.
 """
 
+import os
+
+# On 2 cores shared with anything else, OpenMP threads that spin-wait between torch/BLAS calls
+# slow training by an order of magnitude (measured in the loss chapter's runs); sleep instead.
+# Takes effect when imbnb is imported before torch; the Makefile and runner set it too.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 __version__ = "0.1.0"

@@ -161,7 +161,7 @@ def train_extractor(
     sets. ``train``/``test`` may be passed to avoid reloading the data.
     """
     from imbnb.models import make_model
-    from imbnb.train import embed_dataset, fit, predict_proba
+    from imbnb.train import embed_dataset, fit, predict_proba, seed_everything
 
     train = train if train is not None else load_dataset(dataset, "train")
     test = test if test is not None else load_dataset(dataset, "test")
@@ -197,6 +197,7 @@ def train_extractor(
         n_test=n_test,
     )
     c, h, _ = train.shape
+    seed_everything(seed)  # the initial weights follow the seed too
     model = make_model(arch, in_channels=c, n_classes=train.n_classes, input_size=h)
     store = cache if cache is not None else Cache()
     hit = use_cache and all(
