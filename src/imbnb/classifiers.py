@@ -105,7 +105,10 @@ class FeatureClassifier(ClassifierMixin, BaseEstimator):
         else:
             from imbnb.models import MLPHead
             from imbnb.train import fit as train_fit
+            from imbnb.train import seed_everything
 
+            if self.random_state is not None:  # the initial weights follow random_state too
+                seed_everything(self.random_state)
             self.estimator_ = MLPHead(X.shape[1], len(self.classes_), hidden=tuple(self.hidden))
             self.history_ = train_fit(
                 self.estimator_,
