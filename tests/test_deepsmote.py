@@ -106,7 +106,7 @@ def test_bad_input_names_the_parameter(data) -> None:
 def test_methods_registry_matches_the_thesis_tables() -> None:
     assert METHODS["DeepADASYN"].variant == "denoising"
     assert METHODS["DeepDenoising+WC"].sampler == "weighted_calibration"
-    assert method_ae_config("beta-VAE b=2", {}, 1).beta == 2.0
+    assert method_ae_config("beta-VAE-2", {}, 1).beta == 2.0
     assert method_ae_config("Baseline", {}, 0) is None
 
 

@@ -346,6 +346,10 @@ def oversample_latent(
     x = _as_unit_float(images)
     y = np.asarray(labels).astype(np.int64).ravel()
     z = ae.encode(x)
+    if sampler in ("smote", "adasyn"):  # k = 5 (DeepSMOTE), capped by the smallest class
+        key = "k_neighbors" if sampler == "smote" else "n_neighbors"
+        smallest = int(np.bincount(y)[np.unique(y)].min())
+        sampler_params.setdefault(key, max(1, min(5, smallest - 1)))
     est = make_latent_sampler(sampler, seed=seed, **sampler_params)
     z_res, y_res = est.fit_resample(z, y)
     synth = np.asarray(getattr(est, "is_synthetic_", np.arange(len(y_res)) >= len(y)), bool)
@@ -409,8 +413,8 @@ METHODS: dict[str, GenerativeMethod] = {
         GenerativeMethod("DeepSMOTE", "deepsmote", "smote"),
         GenerativeMethod("DeepDenoisingSMOTE", "denoising", "smote"),
         GenerativeMethod("DeepSparseSMOTE", "sparse", "smote"),
-        GenerativeMethod("beta-VAE b=1", "vae", "smote", {"beta": 1.0}),
-        GenerativeMethod("beta-VAE b=2", "vae", "smote", {"beta": 2.0}),
+        GenerativeMethod("beta-VAE-1", "vae", "smote", {"beta": 1.0}),
+        GenerativeMethod("beta-VAE-2", "vae", "smote", {"beta": 2.0}),
         GenerativeMethod("DeepADASYN", "denoising", "adasyn"),
         GenerativeMethod("DeepDenoising+WC", "denoising", "weighted_calibration"),
     ]
