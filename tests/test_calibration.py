@@ -155,3 +155,31 @@ def test_errors():
         WeightedCalibration().fit_resample(X2, y2)
     with pytest.raises(ValueError, match="2-D"):
         WeightedCalibration().fit_resample(np.arange(10.0), np.repeat([0, 1], 5))
+
+
+def test_multivariate_cauchy_matches_scipys_distribution() -> None:
+    from scipy import stats
+
+    from imbnb.oversample.calibration import multivariate_cauchy
+
+    loc = np.array([1.0, -2.0, 0.5])
+    a = np.array([[2.0, 0.3, 0.0], [0.3, 1.0, 0.2], [0.0, 0.2, 0.5]])
+    draws = multivariate_cauchy(loc, a, 20000, random_state=0)
+    assert draws.shape == (20000, 3)
+    # each margin of a multivariate t is a univariate t with the same df and scale sqrt(a_jj)
+    for j in range(3):
+        ref = stats.t(df=1, loc=loc[j], scale=np.sqrt(a[j, j]))
+        assert stats.kstest(draws[:, j], ref.cdf).pvalue > 0.01
+    # a linear combination too, which checks the off-diagonal terms
+    w = np.array([1.0, -1.0, 2.0])
+    ref = stats.t(df=1, loc=w @ loc, scale=np.sqrt(w @ a @ w))
+    assert stats.kstest(draws @ w, ref.cdf).pvalue > 0.01
+    np.testing.assert_array_equal(draws, multivariate_cauchy(loc, a, 20000, random_state=0))
+
+
+def test_multivariate_cauchy_accepts_a_singular_shape() -> None:
+    from imbnb.oversample.calibration import multivariate_cauchy
+
+    a = np.array([[1.0, 1.0], [1.0, 1.0]])  # rank one: draws lie on the line x0 == x1
+    draws = multivariate_cauchy(np.zeros(2), a, 50, random_state=1)
+    np.testing.assert_allclose(draws[:, 0], draws[:, 1], atol=1e-6)

@@ -60,6 +60,7 @@ __all__ = [
     "count_protocol",
     "interpolate",
     "make_latent_sampler",
+    "method_ae_config",
     "oversample_latent",
     "run_generative",
     "run_grid",
