@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["image_grid", "tile"]
+__all__ = ["covariance_ellipse", "image_grid", "plot_calibration_steps", "tile"]
 
 
 def tile(images: np.ndarray, n: int | None = None) -> np.ndarray:
@@ -50,3 +50,63 @@ def image_grid(
         axes[0].set_title(title)
     fig.tight_layout()
     return fig
+
+
+def covariance_ellipse(ax: plt.Axes, mean: np.ndarray, cov: np.ndarray, n_std: float = 2.0,
+                       **kw) -> None:
+    """Draw the ``n_std`` contour of a 2-D Gaussian with ``mean`` and ``cov`` on ``ax``."""
+    from matplotlib.patches import Ellipse
+
+    w, v = np.linalg.eigh(np.asarray(cov, dtype=float))
+    angle = float(np.degrees(np.arctan2(v[1, -1], v[0, -1])))
+    width, height = 2 * n_std * np.sqrt(np.clip(w[::-1], 0, None))
+    ax.add_patch(Ellipse(tuple(mean), width, height, angle=angle, fill=False, **kw))
+
+
+def plot_calibration_steps(X: np.ndarray, y: np.ndarray, X_res: np.ndarray, sampler,
+                           point: int, axes: Sequence[plt.Axes]) -> None:
+    """Three panels of weighted calibration on 2-D data (chapter 7).
+
+    (a) the class partition and the saved mixture components; (b) one minority point, its k
+    nearest saved means, and its calibrated mean and covariance beside the class covariance;
+    (c) the synthetic rows: Cauchy draws for minority classes, SMOTE for median ones.
+    """
+    palette = plt.get_cmap("tab10")
+    labels = {c: f"{c}: {sampler.partition_[c]}" for c in sampler.partition_}
+    a, b, c = axes
+    for cls in np.unique(y):
+        for ax in (a, b, c):
+            ax.scatter(*X[y == cls].T, s=8, color=palette(int(cls)), alpha=0.5,
+                       label=labels[cls] if ax is a else None)
+    for mean, cov in zip(sampler.means_, sampler.covariances_, strict=True):
+        a.plot(*mean, "k+", ms=10)
+        covariance_ellipse(a, mean, cov, color="k", lw=1)
+    a.set_title("(a) partition, mixture components")
+    a.legend(loc="lower left", fontsize=8)
+    cls = int(y[point])
+    row = int(np.flatnonzero(np.flatnonzero(y == cls) == point)[0])
+    near = sampler.mean_indices_[cls][row]
+    for j in near:
+        b.plot(*np.c_[X[point], sampler.means_[j]], "k--", lw=1)
+        covariance_ellipse(b, sampler.means_[j], sampler.covariances_[j], color="grey", lw=1)
+    mu = sampler.calibrated_means_[cls][row]
+    Xc = X[y == cls]
+    covariance_ellipse(b, Xc.mean(0), np.cov(Xc.T, bias=True), color=palette(cls), lw=1.5,
+                       ls=":")
+    covariance_ellipse(b, mu, sampler.calibrated_covariances_[cls][row], color="crimson", lw=2)
+    b.plot(*X[point], "o", color="crimson", mfc="none", ms=12)
+    b.plot(*mu, "*", color="crimson", ms=14)
+    b.set_title("(b) one minority point, calibrated")
+    synth = sampler.is_synthetic_
+    for origin, marker in [("calibration", "x"), ("smote", "^")]:
+        sel = synth & (sampler.origin_ == origin)
+        c.scatter(*X_res[sel].T, s=14, marker=marker, color="crimson" if origin ==
+                  "calibration" else "darkgreen", label=f"{origin} rows")
+    c.legend(loc="lower left", fontsize=8)
+    c.set_title("(c) synthetic rows")
+    lo, hi = X.min(0) - 1, X.max(0) + 1
+    for ax in (a, c):
+        ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]), xticks=[], yticks=[])
+    span = 1.2 * np.abs(sampler.means_[near] - X[point]).max() + 0.5  # zoom on the point
+    b.set(xlim=(X[point, 0] - span, X[point, 0] + span),
+          ylim=(X[point, 1] - span, X[point, 1] + span), xticks=[], yticks=[])

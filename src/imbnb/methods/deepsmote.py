@@ -60,6 +60,8 @@ __all__ = [
     "count_protocol",
     "interpolate",
     "make_latent_sampler",
+    "method_oversampling",
+    "neighbour_agreement",
     "method_ae_config",
     "oversample_latent",
     "run_generative",
@@ -333,6 +335,16 @@ class LatentOversampling:
     latents: np.ndarray  # the codes of every returned row (originals' encodings included)
     sampler: Any = None
 
+    def synthetic_by_class(
+        self, n: int = 8, classes: Sequence[int] | None = None
+    ) -> dict[int, np.ndarray]:
+        """The first ``n`` decoded synthetic images of each class (default: every grown one)."""
+        grown = np.unique(self.labels[self.is_synthetic])
+        return {
+            int(c): self.images[np.flatnonzero(self.is_synthetic & (self.labels == c))[:n]]
+            for c in (classes if classes is not None else grown)
+        }
+
 
 def oversample_latent(
     ae: TrainedAE,
@@ -575,16 +587,44 @@ def synthetic_examples(
     ae: Mapping[str, Any] | None = None,
     n_per_class: int = 8,
     classes: Sequence[int] | None = None,
+    sampler_params: Mapping[str, Any] | None = None,
     cache: Cache | None = None,
 ) -> dict[int, np.ndarray]:
     """Up to ``n_per_class`` decoded synthetic images per oversampled class of ``method``."""
+    res = method_oversampling(method, train, seed=seed, ae=ae, sampler_params=sampler_params,
+                              cache=cache)
+    return res.synthetic_by_class(n_per_class, classes)
+
+
+def method_oversampling(
+    method: str,
+    train: ImageDataset,
+    *,
+    seed: int = 0,
+    ae: Mapping[str, Any] | None = None,
+    sampler_params: Mapping[str, Any] | None = None,
+    cache: Cache | None = None,
+) -> LatentOversampling:
+    """The balanced set ``method`` builds from ``train`` (its autoencoder loaded from the cache)."""
     config = method_ae_config(method, dict(ae or {}), seed)
     if config is None:
         raise ValueError(f"method {method!r} makes no synthetic images")
     model = train_autoencoder(train.images, train.labels, config, cache=cache, progress=False)
-    res = oversample_latent(model, train.images, train.labels, METHODS[method].sampler, seed=seed)
-    out = {}
-    for c in classes if classes is not None else np.unique(res.labels[res.is_synthetic]):
-        rows = np.flatnonzero(res.is_synthetic & (res.labels == c))[:n_per_class]
-        out[int(c)] = res.images[rows]
-    return out
+    return oversample_latent(model, train.images, train.labels, METHODS[method].sampler,
+                             seed=seed, **dict(sampler_params or {}))
+
+
+def neighbour_agreement(res: LatentOversampling) -> pd.Series:
+    """Per class, the share of synthetic codes whose nearest original code has the same label.
+
+    A low share means the sampler put codes in another class's region of the latent space.
+    """
+    from imbnb.oversample import FaissNearestNeighbors
+
+    synth = res.is_synthetic
+    if not synth.any():
+        raise ValueError("the oversampling made no synthetic rows")
+    nn = FaissNearestNeighbors(n_neighbors=1).fit(res.latents[~synth])
+    nearest = res.labels[~synth][nn.kneighbors(res.latents[synth], return_distance=False)[:, 0]]
+    same = pd.Series(nearest == res.labels[synth])
+    return same.groupby(res.labels[synth]).mean().rename("same-class share")

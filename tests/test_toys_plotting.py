@@ -1,0 +1,55 @@
+"""Toy data for chapter 7, the shared plotting helpers, and the latent diagnostics."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from imbnb.methods.deepsmote import LatentOversampling, neighbour_agreement  # noqa: E402
+from imbnb.oversample import WeightedCalibration  # noqa: E402
+from imbnb.plotting import image_grid, plot_calibration_steps, tile  # noqa: E402
+from imbnb.toys import calibration_toy  # noqa: E402
+
+
+def test_calibration_toy_has_the_three_partitions() -> None:
+    X, y = calibration_toy(0)
+    assert X.shape == (562, 2) and np.bincount(y).tolist() == [400, 150, 12]
+    wc = WeightedCalibration(k=3, max_components=3, random_state=0)
+    X_res, y_res = wc.fit_resample(X, y)
+    assert wc.partition_ == {0: "majority", 1: "median", 2: "minority"}
+    fig, axes = plt.subplots(1, 3)
+    plot_calibration_steps(X, y, X_res, wc, int(np.flatnonzero(y == 2)[0]), axes)
+    assert len(axes[0].patches) == len(wc.means_)  # one ellipse per saved component
+    plt.close(fig)
+    with pytest.raises(ValueError, match="at least 2"):
+        calibration_toy(0, n_minority=1)
+
+
+def test_tile_and_grid() -> None:
+    imgs = np.random.default_rng(0).random((5, 1, 4, 3))
+    assert tile(imgs).shape == (4, 15)
+    assert tile(np.random.default_rng(0).random((2, 3, 4, 4)), 1).shape == (4, 4, 3)
+    with pytest.raises(ValueError, match="empty"):
+        tile(imgs[:0])
+    with pytest.raises(ValueError, match="shape"):
+        tile(imgs[0])
+    fig = image_grid({"a": imgs, "b": imgs[:2]}, n=3)
+    assert len(fig.axes) == 2
+    plt.close(fig)
+
+
+def test_neighbour_agreement_and_synthetic_by_class() -> None:
+    latents = np.array([[0.0, 0], [0, 1], [10, 10], [10, 11], [0.2, 0.5], [9.8, 10.4], [0, 0.8]])
+    labels = np.array([0, 0, 1, 1, 0, 1, 1])
+    synth = np.array([False] * 4 + [True] * 3)
+    images = np.arange(7, dtype=np.float32).reshape(7, 1, 1, 1)
+    res = LatentOversampling(images, labels, synth, latents)
+    agree = neighbour_agreement(res)
+    assert agree.to_dict() == {0: 1.0, 1: 0.5}  # the last class-1 code sits among class 0
+    by_class = res.synthetic_by_class(5)
+    assert by_class[0].ravel().tolist() == [4.0] and by_class[1].ravel().tolist() == [5.0, 6.0]
