@@ -4,6 +4,8 @@ imbnb book run [--profile P] [--chapter N ...] [-p name value ...] [--fail-fast]
 imbnb book build [--no-strict]
 imbnb book list
 imbnb cache clear [--kind K]
+imbnb sweep GRID.yaml [--store results.parquet] [--backend local|ray] [--workers N] [--address A]
+imbnb splits export GRID.yaml [--out DIR]
 """
 
 from __future__ import annotations
@@ -64,7 +66,32 @@ def _parser() -> argparse.ArgumentParser:
     cache_cmd = cache.add_subparsers(dest="command", required=True)
     clear = cache_cmd.add_parser("clear", help="delete cached artifacts")
     clear.add_argument("--kind", default=None, help="only this kind (e.g. extractor)")
+
+    sw = top.add_parser("sweep", help="run a grid of experiments into a results table")
+    sw.add_argument("grid", help="YAML grid file (see imbnb.experiments.sweep)")
+    sw.add_argument("--store", default="results.parquet", help="Parquet results table")
+    sw.add_argument("--backend", default="local", help="local (process pool, default) or ray")
+    sw.add_argument("--workers", type=int, default=1, help="parallel runs (default 1)")
+    sw.add_argument("--address", default=None, help="Ray cluster address (default: local Ray)")
+    sw.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    splits = top.add_parser("splits", help="export the train/test indices of a grid's splits")
+    splits_cmd = splits.add_subparsers(dest="command", required=True)
+    export = splits_cmd.add_parser("export", help="one .json.gz file per split")
+    export.add_argument("grid", help="YAML grid file whose splits to export")
+    export.add_argument("--out", default=None, help="folder (default: book/data/splits)")
     return parser
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    """``imbnb sweep``: run the grid's configs not yet stored; print a summary."""
+    from imbnb.experiments import load_grid, sweep
+
+    configs = load_grid(args.grid)
+    rows = sweep(configs, args.store, backend=args.backend, workers=args.workers,
+                 address=args.address, progress=not args.no_progress)
+    print(f"{len(rows)} of {len(configs)} runs stored in {args.store}")
+    return 0 if len(rows) == len(configs) else 1
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -118,6 +145,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.group == "book" and args.command == "list":
             return _list()
+        if args.group == "sweep":
+            return _sweep(args)
+        if args.group == "splits" and args.command == "export":
+            from imbnb.experiments import export_splits, load_grid
+
+            written = export_splits(load_grid(args.grid), args.out)
+            print(f"wrote {len(written)} split files to {written[0].parent if written else '-'}")
+            return 0
         if args.group == "cache" and args.command == "clear":
             from imbnb.cache import clear_cache
 

@@ -58,6 +58,7 @@ __all__ = [
     "LatentOversampling",
     "TrainedAE",
     "count_protocol",
+    "count_split",
     "interpolate",
     "make_latent_sampler",
     "method_oversampling",
@@ -472,13 +473,20 @@ def count_protocol(
             raise
         name = "mnist5k"
         train, test = load_dataset(name, "train"), load_dataset(name, "test")
-    base = np.array(COUNT_PRESETS["mnist"], dtype=float)
-    have = np.bincount(train.labels, minlength=len(base)).astype(float)
-    fit = min(1.0, float(np.min(have / base)))  # largest scale every class can supply
-    counts = [max(2, int(round(c))) for c in base * fit * count_scale]
-    split = make_imbalanced(train.labels, "counts", counts=counts, seed=seed)
+    split = count_split(train.labels, count_scale, seed)
     test_idx = select_test(test.labels, per_class=n_test, seed=seed)
     return train.subset(split.indices), test.subset(test_idx), split, name
+
+
+def count_split(labels: np.ndarray, count_scale: float = 1.0, seed: int = 0) -> ImbalancedSplit:
+    """The thesis's count list times ``count_scale``, shrunk to what every class can supply."""
+    if count_scale <= 0:
+        raise ValueError(f"count_scale must be > 0, got {count_scale}")
+    base = np.array(COUNT_PRESETS["mnist"], dtype=float)
+    have = np.bincount(labels, minlength=len(base)).astype(float)
+    fit = min(1.0, float(np.min(have / base)))  # largest scale every class can supply
+    counts = [max(2, int(round(c))) for c in base * fit * count_scale]
+    return make_imbalanced(labels, "counts", counts=counts, seed=seed)
 
 
 def _row_metrics(y_true: np.ndarray, y_pred: np.ndarray, minority: Sequence[int]) -> dict:

@@ -1,0 +1,32 @@
+"""The experiment layer behind book chapter 8 ("Results"): runs, results store, sweeps, splits.
+
+* :class:`RunConfig` -- a run is a config; :func:`run_config` runs it and returns a row;
+* :class:`ResultsStore` -- a Parquet table with atomic appends, one row per config hash;
+* :func:`sweep` -- a grid of configs, locally (process pool) or on Ray, resumable;
+* :func:`run_split` / :func:`export_splits` -- the exact train/test indices, for readers.
+"""
+
+from imbnb.experiments.config import PROTOCOLS, RunConfig
+from imbnb.experiments.registry import FAMILIES, METHODS, family_of, run_config
+from imbnb.experiments.splits import export_split, export_splits, read_split, run_split, splits_dir
+from imbnb.experiments.store import ResultsStore
+from imbnb.experiments.sweep import BACKENDS, expand_grid, load_grid, sweep
+
+__all__ = [
+    "BACKENDS",
+    "FAMILIES",
+    "METHODS",
+    "PROTOCOLS",
+    "ResultsStore",
+    "RunConfig",
+    "expand_grid",
+    "export_split",
+    "export_splits",
+    "family_of",
+    "load_grid",
+    "read_split",
+    "run_config",
+    "run_split",
+    "splits_dir",
+    "sweep",
+]

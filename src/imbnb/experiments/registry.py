@@ -1,0 +1,184 @@
+"""Every method of the book behind one call: ``run_config(cfg) -> metrics row`` (chapter 8).
+
+Method families and the functions they call (the chapters call the same ones, with the same
+cache keys, so a sweep reuses a chapter's trained networks when settings coincide):
+
+* feature space (chapter 3): :func:`imbnb.methods.train_extractor` (the CNN trained with the
+  thesis's weighted cross-entropy) then :func:`imbnb.methods.feature_space.run_method`;
+* loss-based (chapter 9): :func:`imbnb.methods.losses_baselines.train_with_loss`;
+* DOS (chapter 4): :func:`imbnb.methods.dos.run_dos`;
+* generative (chapters 6-7): :func:`imbnb.methods.deepsmote.run_generative`.
+
+Names shared by two families are disambiguated: the loss family's plain CNNs are ``CNN-CE``
+and ``CNN-CW``, the generative family's pixel classifier without oversampling ``MLP-pixels``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+import imbnb
+from imbnb.data import load_dataset
+from imbnb.experiments.config import RunConfig
+from imbnb.experiments.splits import run_split
+from imbnb.train import get_device
+
+__all__ = ["FAMILIES", "METHODS", "family_of", "needs_gpu", "run_config"]
+
+_LOSS_ALIASES = {"CNN-CE": "BL", "CNN-CW": "BL+CW"}
+_GEN_ALIASES = {"MLP-pixels": "Baseline"}
+
+
+def _no_leftovers(p: dict[str, Any], cfg: RunConfig, allowed: str) -> None:
+    """An unknown method setting is an error, not silently ignored."""
+    if p:
+        raise ValueError(f"unknown setting(s) {sorted(p)} for method {cfg.method!r}; "
+                         f"allowed: {allowed}")
+
+
+def _feature_space(cfg: RunConfig) -> dict[str, Any]:
+    """Extractor (weighted CE, thesis §4.2.1) + resampling in its feature space + MLP head."""
+    from imbnb.methods.extractor import train_extractor
+    from imbnb.methods.feature_space import run_method
+
+    p = dict(cfg.params)
+    ex = train_extractor(
+        cfg.dataset, protocol="minority", ratio=cfg.ratio, n_minority=cfg.n_minority,
+        seed=cfg.seed, epochs=p.pop("epochs", 5), batch_size=p.pop("batch_size", 40),
+        lr=p.pop("lr", 1e-3), class_weight=p.pop("extractor_weight", "balanced"),
+        n_train=cfg.n_train, n_test=cfg.n_test,
+    )
+    rho_d, head = p.pop("rho_d", 1.0), p.pop("head", None) or None
+    _no_leftovers(p, cfg, "epochs, batch_size, lr, extractor_weight, rho_d, head")
+    return run_method(cfg.method, ex, seed=cfg.seed, ratio=cfg.ratio, rho_d=rho_d, head=head)
+
+
+def _losses(cfg: RunConfig) -> dict[str, Any]:
+    """A CNN trained end to end with one of chapter 9's losses."""
+    from imbnb.methods.losses_baselines import LOSS_METHODS, method_row, train_with_loss
+
+    spec = LOSS_METHODS[_LOSS_ALIASES.get(cfg.method, cfg.method)]
+    p = dict(cfg.params)
+    run = train_with_loss(
+        spec.loss, cfg.dataset, protocol="minority", ratio=cfg.ratio, seed=cfg.seed,
+        head=spec.head, balanced_batches=spec.balanced_batches, n_minority=cfg.n_minority,
+        epochs=p.pop("epochs", 5), batch_size=p.pop("batch_size", 64), lr=p.pop("lr", 1e-3),
+        n_train=cfg.n_train, n_test=cfg.n_test,
+    )
+    tau = p.pop("tau", 1.0)
+    _no_leftovers(p, cfg, "epochs, batch_size, lr, tau")
+    row = method_row(spec.name, run, tau=tau)
+    row["method"] = cfg.method
+    return row
+
+
+def _dos(cfg: RunConfig) -> dict[str, Any]:
+    """Deep over-sampling (k, rounds from params) and its own or LR / kNN predictions."""
+    from imbnb.methods.dos import run_dos
+
+    p = dict(cfg.params)
+    run = run_dos(
+        cfg.dataset, protocol="minority", ratio=cfg.ratio, n_minority=cfg.n_minority,
+        seed=cfg.seed, k=p.pop("k", 5), rounds=p.pop("rounds", 3),
+        init_epochs=p.pop("init_epochs", 3), batch_size=p.pop("batch_size", 60),
+        n_train=cfg.n_train, n_test=cfg.n_test,
+    )
+    _no_leftovers(p, cfg, "k, rounds, init_epochs, batch_size")
+    rows = {r["method"]: r for r in run.rows()}
+    return {**rows[cfg.method], "method": cfg.method}
+
+
+def _generative(cfg: RunConfig) -> dict[str, Any]:
+    """An autoencoder, oversampling in its latent space, an MLP on the balanced images."""
+    from imbnb.methods.deepsmote import run_generative
+
+    train, test = load_dataset(cfg.dataset, "train"), load_dataset(cfg.dataset, "test")
+    s = run_split(cfg, train, test)
+    p = dict(cfg.params)
+    ae, clf, sp = p.pop("ae", None), p.pop("classifier", None), p.pop("sampler_params", None)
+    _no_leftovers(p, cfg, "ae, classifier, sampler_params")
+    row = run_generative(
+        _GEN_ALIASES.get(cfg.method, cfg.method), train.subset(s["train_indices"]),
+        test.subset(s["test_indices"]), seed=cfg.seed, ae=ae, classifier=clf,
+        sampler_params=sp, minority=s["minority_classes"],
+    )
+    row["method"] = cfg.method
+    return row
+
+
+def _families() -> dict[str, tuple[tuple[str, ...], Callable[[RunConfig], dict[str, Any]]]]:
+    """Family name -> (its method names, its adapter)."""
+    from imbnb.methods.deepsmote import METHODS as GEN
+    from imbnb.methods.feature_space import METHODS as FS
+    from imbnb.methods.losses_baselines import LOSS_METHODS
+
+    losses = tuple(n for n in LOSS_METHODS if n not in _LOSS_ALIASES.values())
+    gen = tuple(n for n in GEN if n not in _GEN_ALIASES.values())
+    return {
+        "feature_space": (tuple(FS), _feature_space),
+        "losses": (tuple(_LOSS_ALIASES) + losses, _losses),
+        "dos": (("DOS", "DOS-LR", "DOS-kNN"), _dos),
+        "generative": (tuple(_GEN_ALIASES) + gen, _generative),
+    }
+
+
+FAMILIES = _families()
+METHODS: dict[str, str] = {m: fam for fam, (names, _) in FAMILIES.items() for m in names}
+#: Families whose runs need the count-list protocol or the minority one.
+_MINORITY_ONLY = {"feature_space", "losses", "dos"}
+
+
+def family_of(method: str) -> str:
+    """The family a method belongs to, or a ValueError listing every method."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; allowed: {sorted(METHODS)}")
+    return METHODS[method]
+
+
+def needs_gpu(method: str) -> bool:
+    """Whether a run trains a network (so a Ray task should ask for a GPU when one exists)."""
+    family_of(method)
+    return True  # every family trains at least one network
+
+
+def run_config(cfg: RunConfig) -> dict[str, Any]:
+    """Run one config and return its metrics row with identity, wall time, device and version.
+
+    Runs are single-threaded on the CPU, so the inline, process-pool and Ray backends give
+    identical rows (torch's float reductions depend on the thread count); a sweep gets its
+    parallelism from running several configs side by side.
+    """
+    family = family_of(cfg.method)
+    if family in _MINORITY_ONLY and cfg.protocol != "minority":
+        raise ValueError(f"method {cfg.method!r} ({family}) runs on protocol 'minority' only")
+    start = time.perf_counter()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # same numbers on every backend: float sums depend on threads
+    try:
+        row = FAMILIES[family][1](cfg)
+    finally:
+        torch.set_num_threads(threads)
+    out = {
+        "config_hash": cfg.key(),
+        **{k: v for k, v in cfg.to_dict().items() if k != "params"},
+        "params": imbnb_json(cfg.params),
+        "family": family,
+        **{k: v for k, v in row.items() if k not in ("method", "seed", "ratio")},
+        "wall_seconds": time.perf_counter() - start,
+        "device": str(get_device()),
+        "imbnb_version": imbnb.__version__,
+    }
+    return out
+
+
+def imbnb_json(obj: Any) -> str:
+    """Compact canonical JSON of a settings dict (a string column in the results table)."""
+    import json
+
+    from imbnb.cache import canonical_config
+
+    return json.dumps(canonical_config(obj), sort_keys=True, separators=(",", ":"))

@@ -1,0 +1,168 @@
+"""Sweeps: a grid of run configs, run locally (process pool) or on Ray, resumable (chapter 8).
+
+A grid file (YAML) has one or more blocks, each with ``base`` (fields shared by its runs),
+``grid`` (fields whose values are crossed) and ``params`` (settings by method name or by
+``family:<name>``; a method's own entry wins)::
+
+    blocks:
+      - base: {dataset: fashion_mnist, protocol: minority, n_train: 3000}
+        grid: {ratio: [10, 100], seed: [0, 1], method: [BL, FS-SMOTE, ADOS]}
+        params: {"family:feature_space": {epochs: 3}}
+
+:func:`sweep` skips every config whose hash is already in the store, appends each finished
+row at once (so a killed sweep resumes where it stopped) and returns the rows of the grid.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from tqdm.auto import tqdm
+
+from imbnb.experiments.config import RunConfig
+from imbnb.experiments.registry import family_of, needs_gpu, run_config
+from imbnb.experiments.store import ResultsStore
+
+__all__ = ["BACKENDS", "expand_grid", "load_grid", "sweep"]
+
+BACKENDS: tuple[str, ...] = ("local", "ray")
+_BLOCK_KEYS = {"base", "grid", "params"}
+
+
+def _params_for(method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Family settings, then the method's own (which win)."""
+    out = dict(params.get(f"family:{family_of(method)}", {}))
+    out.update(params.get(method, {}))
+    return out
+
+
+def expand_grid(spec: Mapping[str, Any]) -> list[RunConfig]:
+    """Every config of a grid spec (a dict with ``blocks``, or one block), de-duplicated."""
+    blocks = spec.get("blocks", [spec]) if isinstance(spec, Mapping) else None
+    if not blocks:
+        raise ValueError("a grid needs 'blocks' (a list) or one block with base/grid/params")
+    configs: dict[str, RunConfig] = {}
+    for i, block in enumerate(blocks):
+        unknown = sorted(set(block) - _BLOCK_KEYS)
+        if unknown:
+            raise ValueError(f"block {i}: unknown key(s) {unknown}; allowed: {sorted(_BLOCK_KEYS)}")
+        base, grid = dict(block.get("base", {})), dict(block.get("grid", {}))
+        params = dict(block.get("params", {}))
+        if "method" not in grid and "method" not in base:
+            raise ValueError(f"block {i}: give 'method' in grid or base")
+        names = list(grid)
+        for values in itertools.product(*(grid[n] for n in names)):
+            fields = {**base, **dict(zip(names, values, strict=True))}
+            fields["params"] = _params_for(fields["method"], params)
+            cfg = RunConfig.from_dict(fields)
+            configs.setdefault(cfg.key(), cfg)
+    return list(configs.values())
+
+
+def load_grid(path: str | Path) -> list[RunConfig]:
+    """Read a YAML grid file and expand it."""
+    with open(path, encoding="utf-8") as f:
+        return expand_grid(yaml.safe_load(f))
+
+
+def _run(cfg_dict: dict[str, Any]) -> dict[str, Any]:
+    """Worker entry point: rebuild the config (picklable as a dict) and run it."""
+    return run_config(RunConfig.from_dict(cfg_dict))
+
+
+def _fail(cfg: RunConfig, err: BaseException) -> RuntimeError:
+    """Name the run that failed; finished rows are already stored, so rerunning resumes."""
+    return RuntimeError(f"run {cfg.method} {cfg.to_dict()} failed: {err!r}; finished rows are "
+                        "stored, rerun the sweep to resume")
+
+
+def _local(todo: Sequence[RunConfig], store: ResultsStore, workers: int, bar: Any) -> None:
+    """Inline for one worker; otherwise a spawn-based process pool."""
+    if workers <= 1:
+        for cfg in todo:
+            try:
+                row = run_config(cfg)
+            except Exception as err:
+                raise _fail(cfg, err) from err
+            store.append([row])
+            bar.update()
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = {pool.submit(_run, cfg.to_dict()): cfg for cfg in todo}
+        for fut in as_completed(futures):
+            try:
+                row = fut.result()
+            except Exception as err:
+                raise _fail(futures[fut], err) from err
+            store.append([row])
+            bar.update()
+
+
+def _ray(todo: Sequence[RunConfig], store: ResultsStore, workers: int, address: str | None,
+         bar: Any) -> None:
+    """One Ray task per run (a GPU each when the cluster has GPUs and the method trains)."""
+    try:
+        import ray
+    except ImportError as err:  # pragma: no cover - exercised where ray is absent
+        raise ImportError("backend='ray' needs Ray: pip install 'imbnb[ray]'") from err
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address)
+        else:
+            ray.init(num_cpus=max(1, workers), include_dashboard=False, log_to_driver=False)
+    has_gpu = ray.cluster_resources().get("GPU", 0) > 0
+    task = ray.remote(_run)
+    pending = {
+        task.options(num_cpus=1, num_gpus=1 if has_gpu and needs_gpu(cfg.method) else 0)
+        .remote(cfg.to_dict()): cfg
+        for cfg in todo
+    }
+    while pending:
+        done, _ = ray.wait(list(pending), num_returns=1)
+        cfg = pending.pop(done[0])
+        try:
+            row = ray.get(done[0])
+        except Exception as err:
+            for ref in pending:
+                ray.cancel(ref)
+            raise _fail(cfg, err) from err
+        store.append([row])
+        bar.update()
+
+
+def sweep(
+    configs: Iterable[RunConfig],
+    store: ResultsStore | str | Path,
+    *,
+    backend: str = "local",
+    workers: int = 1,
+    address: str | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Run every config not yet in ``store``; return the grid's rows in config order."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    store = store if isinstance(store, ResultsStore) else ResultsStore(store)
+    configs = list({c.key(): c for c in configs}.values())
+    done = store.hashes()
+    todo = [c for c in configs if c.key() not in done]
+    with tqdm(total=len(configs), initial=len(configs) - len(todo), desc=f"sweep ({backend})",
+              disable=not progress) as bar:
+        if backend == "local":
+            _local(todo, store, workers, bar)
+        else:
+            _ray(todo, store, workers, address, bar)
+    table = store.load()
+    order = {c.key(): i for i, c in enumerate(configs)}
+    rows = table[table["config_hash"].isin(order)]
+    return rows.sort_values("config_hash", key=lambda s: s.map(order)).reset_index(drop=True)
