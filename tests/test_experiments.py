@@ -266,3 +266,45 @@ def test_grid_files_in_the_repository_expand(tmp_path) -> None:
     assert grids
     for g in grids:
         assert load_grid(g)
+
+
+# ----------------------------------------------------------------------------- analysis
+
+
+def _toy_results() -> pd.DataFrame:
+    rows = []
+    for seed in range(8):
+        for ratio in (10, 100):
+            base = 0.5 + 0.01 * seed
+            for method, gain in [("A", 0.0), ("B", 0.05), ("C", 0.0001 * (-1) ** seed)]:
+                rows.append({"dataset": "d", "protocol": "minority", "ratio": ratio,
+                             "count_scale": 1.0, "seed": seed, "method": method,
+                             "acsa": base + gain})
+    return pd.DataFrame(rows)
+
+
+def test_average_ranks_and_critical_difference() -> None:
+    from imbnb.experiments import average_ranks, critical_difference
+
+    ranks = average_ranks(_toy_results())
+    assert ranks.index[0] == "B" and ranks.loc["B", "average rank"] == 1.0
+    assert ranks.loc["A", "average rank"] + ranks.loc["C", "average rank"] == 5.0
+    assert (ranks["settings"] == 16).all()
+    # Demsar (2006), Table 5: q_0.05 = 2.343 for three methods
+    assert critical_difference(3, 16) == pytest.approx(2.343 * math.sqrt(12 / 96), rel=1e-3)
+    assert ranks.attrs["critical_difference"] == pytest.approx(critical_difference(3, 16))
+    with pytest.raises(ValueError, match="metric 'f1'"):
+        average_ranks(_toy_results(), "f1")
+
+
+def test_paired_comparison_states_significance_plainly() -> None:
+    from imbnb.experiments import best_of, paired_comparison
+
+    table = paired_comparison(_toy_results(), "A")
+    assert table.loc["B", "verdict"] == "better" and table.loc["B", "pairs"] == 16
+    assert table.loc["B", "mean difference"] == pytest.approx(0.05)
+    assert table.loc["C", "verdict"] == "not significant"
+    assert table.loc["C", "CI low"] < 0 < table.loc["C", "CI high"]
+    assert best_of(_toy_results(), ["A", "B"]) == "B"
+    with pytest.raises(ValueError, match="reference 'Z'"):
+        paired_comparison(_toy_results(), "Z")

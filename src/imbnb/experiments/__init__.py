@@ -3,9 +3,16 @@
 * :class:`RunConfig` -- a run is a config; :func:`run_config` runs it and returns a row;
 * :class:`ResultsStore` -- a Parquet table with atomic appends, one row per config hash;
 * :func:`sweep` -- a grid of configs, locally (process pool) or on Ray, resumable;
-* :func:`run_split` / :func:`export_splits` -- the exact train/test indices, for readers.
+* :func:`run_split` / :func:`export_splits` -- the exact train/test indices, for readers;
+* :func:`average_ranks` / :func:`paired_comparison` -- reading the results table.
 """
 
+from imbnb.experiments.analysis import (
+    average_ranks,
+    best_of,
+    critical_difference,
+    paired_comparison,
+)
 from imbnb.experiments.config import PROTOCOLS, RunConfig
 from imbnb.experiments.registry import FAMILIES, METHODS, family_of, run_config
 from imbnb.experiments.splits import export_split, export_splits, read_split, run_split, splits_dir
@@ -18,6 +25,10 @@ __all__ = [
     "METHODS",
     "PROTOCOLS",
     "ResultsStore",
+    "average_ranks",
+    "best_of",
+    "critical_difference",
+    "paired_comparison",
     "RunConfig",
     "expand_grid",
     "export_split",
