@@ -308,3 +308,19 @@ def test_paired_comparison_states_significance_plainly() -> None:
     assert best_of(_toy_results(), ["A", "B"]) == "B"
     with pytest.raises(ValueError, match="reference 'Z'"):
         paired_comparison(_toy_results(), "Z")
+
+
+def test_results_for_reads_a_committed_table_or_refuses(cache, tmp_path) -> None:
+    from imbnb.experiments import results_for
+
+    configs = expand_grid(grid(["BL"], seeds=(0, 1)))
+    computed = results_for(configs, "compute", progress=False)
+    assert len(computed) == 2 and (cache / "results.parquet").exists()
+    committed = tmp_path / "paper.parquet"
+    sweep(configs[:1], committed, progress=False)
+    with pytest.raises(ValueError, match="holds 1 of the 2 runs"):
+        results_for(configs, str(committed))
+    sweep(configs, committed, progress=False)
+    assert len(results_for(configs, str(committed))) == 2
+    with pytest.raises(ValueError, match="no such file"):
+        results_for(configs, "book/data/results/none.parquet")

@@ -17,7 +17,7 @@ from imbnb.experiments.config import PROTOCOLS, RunConfig
 from imbnb.experiments.registry import FAMILIES, METHODS, family_of, run_config
 from imbnb.experiments.splits import export_split, export_splits, read_split, run_split, splits_dir
 from imbnb.experiments.store import ResultsStore
-from imbnb.experiments.sweep import BACKENDS, expand_grid, load_grid, sweep
+from imbnb.experiments.sweep import BACKENDS, expand_grid, load_grid, results_for, sweep
 
 __all__ = [
     "BACKENDS",
@@ -36,6 +36,7 @@ __all__ = [
     "family_of",
     "load_grid",
     "read_split",
+    "results_for",
     "run_config",
     "run_split",
     "splits_dir",

@@ -72,7 +72,10 @@ def paired_comparison(rows: pd.DataFrame, reference: str, metric: str = "acsa", 
         d = (wide[method] - wide[reference]).to_numpy()
         boot = rng.choice(d, size=(n_boot, len(d)), replace=True).mean(axis=1)
         lo, hi = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
-        p = 1.0 if np.allclose(d, 0) else float(stats.wilcoxon(d).pvalue)
+        if len(d) < 2:
+            p = float("nan")  # one pair: no test
+        else:
+            p = 1.0 if np.allclose(d, 0) else float(stats.wilcoxon(d).pvalue)
         significant = p < alpha and (lo > 0 or hi < 0)
         verdict = ("better" if d.mean() > 0 else "worse") if significant else "not significant"
         out.append({"method": method, "pairs": len(d), "mean difference": float(d.mean()),

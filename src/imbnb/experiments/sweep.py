@@ -30,7 +30,7 @@ from imbnb.experiments.config import RunConfig
 from imbnb.experiments.registry import family_of, needs_gpu, run_config
 from imbnb.experiments.store import ResultsStore
 
-__all__ = ["BACKENDS", "expand_grid", "load_grid", "sweep"]
+__all__ = ["BACKENDS", "expand_grid", "load_grid", "results_for", "sweep"]
 
 BACKENDS: tuple[str, ...] = ("local", "ray")
 _BLOCK_KEYS = {"base", "grid", "params"}
@@ -166,3 +166,37 @@ def sweep(
     order = {c.key(): i for i, c in enumerate(configs)}
     rows = table[table["config_hash"].isin(order)]
     return rows.sort_values("config_hash", key=lambda s: s.map(order)).reset_index(drop=True)
+
+
+def results_for(
+    configs: Sequence[RunConfig],
+    source: str = "compute",
+    *,
+    workers: int = 1,
+    backend: str = "local",
+    progress: bool = True,
+) -> pd.DataFrame:
+    """The rows of ``configs``: swept into the cache's results table, or read from a file.
+
+    ``source="compute"`` runs what is missing into ``<cache>/results.parquet``; any other
+    value is a Parquet table (absolute, or relative to the repository root) that must hold
+    every config, e.g. a committed ``paper`` sweep.
+    """
+    from imbnb import paths
+    from imbnb.cache import cache_dir
+
+    if source == "compute":
+        return sweep(configs, cache_dir() / "results.parquet", backend=backend,
+                     workers=workers, progress=progress)
+    path = Path(source)
+    path = path if path.is_absolute() else paths.repo_root() / path
+    if not path.exists():
+        raise ValueError(f"results_source {source!r}: no such file; use 'compute' or a "
+                         "Parquet results table")
+    table = ResultsStore(path).load()
+    wanted = {c.key() for c in configs}
+    rows = table[table["config_hash"].isin(wanted)].reset_index(drop=True)
+    if len(rows) < len(wanted):
+        raise ValueError(f"{path} holds {len(rows)} of the {len(wanted)} runs asked for; "
+                         "run `imbnb sweep` into it or use results_source='compute'")
+    return rows
