@@ -217,3 +217,23 @@ def test_gamo2pix_keeps_f_frozen(data) -> None:
     assert not _changed(f_before, model.F)
     imgs = pix.decode_features(model.generate([3] * 5))
     assert imgs.shape == (5, 1, 28, 28) and imgs.min() >= 0 and imgs.max() <= 1
+
+
+def test_figure1_toy_trains_four_systems_and_measures_bleeding() -> None:
+    from imbnb.methods.gamo import FIGURE1_PANELS, figure1_toy
+    from imbnb.toys import crescent_toy
+
+    X, y = crescent_toy(0, n_majority=60, n_minority=12)
+    assert X.shape == (72, 2) and np.bincount(y).tolist() == [60, 12]
+    models, fakes, table = figure1_toy(X, y, steps=20, batch_size=16, seed=0, n_generate=30)
+    assert list(models) == list(FIGURE1_PANELS) == list(table.index)
+    assert set(fakes) == set(FIGURE1_PANELS) - {"(a) M alone"}  # M alone generates nothing
+    for name, fake in fakes.items():
+        assert fake.shape == (30, 2)
+        assert 0.0 <= table.loc[name, "bleeding"] <= 1.0
+    if "(c) convex G vs M (GAMO\\D)" in fakes:  # convex: inside the minority's bounding box
+        fake = fakes["(c) convex G vs M (GAMO\\D)"]
+        lo, hi = X[y == 1].min(0), X[y == 1].max(0)
+        assert ((fake >= lo - 1e-5) & (fake <= hi + 1e-5)).all()
+    recalls = table[["majority recall", "minority recall"]].to_numpy()
+    assert ((recalls >= 0) & (recalls <= 1)).all()

@@ -10,7 +10,13 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["covariance_ellipse", "image_grid", "plot_calibration_steps", "tile"]
+__all__ = [
+    "covariance_ellipse",
+    "image_grid",
+    "plot_calibration_steps",
+    "plot_decision_panels",
+    "tile",
+]
 
 
 def tile(images: np.ndarray, n: int | None = None) -> np.ndarray:
@@ -110,3 +116,20 @@ def plot_calibration_steps(X: np.ndarray, y: np.ndarray, X_res: np.ndarray, samp
     span = 1.2 * np.abs(sampler.means_[near] - X[point]).max() + 0.5  # zoom on the point
     b.set(xlim=(X[point, 0] - span, X[point, 0] + span),
           ylim=(X[point, 1] - span, X[point, 1] + span), xticks=[], yticks=[])
+
+
+def plot_decision_panels(axes: Sequence[plt.Axes], X: np.ndarray, y: np.ndarray,
+                         models: Mapping[str, object], fakes: Mapping[str, np.ndarray],
+                         lim: float = 3.2) -> None:
+    """One panel per 2-D classifier: its minority region, the data, generated points (ch. 5)."""
+    xx, yy = np.meshgrid(np.linspace(-lim, lim, 160), np.linspace(-lim, lim, 160))
+    grid = np.c_[xx.ravel(), yy.ravel()].astype(np.float32)
+    for ax, (name, model) in zip(axes, models.items(), strict=True):
+        inside = model.predict_proba(grid)[:, 1].reshape(xx.shape) > 0.5
+        ax.contourf(xx, yy, inside, levels=[-0.5, 0.5, 1.5], colors=["#dce6f5", "#f5dcdc"])
+        ax.scatter(*X[y == 0].T, s=5, color="tab:blue", label="majority")
+        ax.scatter(*X[y == 1].T, s=14, color="tab:red", label="minority")
+        if name in fakes:
+            ax.scatter(*fakes[name].T, marker="+", s=22, color="tab:green", label="generated")
+        ax.set(title=name, xlim=(-lim, lim), ylim=(-lim, lim), xticks=[], yticks=[])
+    axes[0].legend(loc="lower left", fontsize=8)

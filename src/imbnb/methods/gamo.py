@@ -68,6 +68,7 @@ from imbnb.train import get_device, seed_everything
 __all__ = [
     "GAMO",
     "GAMO2pix",
+    "FIGURE1_PANELS",
     "GAMOConfig",
     "METHODS",
     "Classifier",
@@ -78,6 +79,7 @@ __all__ = [
     "d_loss",
     "data_fingerprint",
     "fake_label_probs",
+    "figure1_toy",
     "g_loss_d",
     "g_loss_m",
     "m_loss",
@@ -841,3 +843,52 @@ def train_gamo2pix(
 def config_with(config: GAMOConfig, **changes: Any) -> GAMOConfig:
     """A copy of ``config`` with some fields changed (``dataclasses.replace``)."""
     return replace(config, **changes)
+
+
+# --------------------------------------------------------------------------------------------
+# The paper's Figure 1, in two dimensions (chapter 5)
+
+#: The four systems of Figure 1, as changes to :class:`GAMOConfig`.
+FIGURE1_PANELS: dict[str, dict[str, Any]] = {
+    "(a) M alone": {"generator": None, "discriminator": False},
+    "(b) cGAN + M": {"generator": "free", "discriminator": True, "g_vs_m": False},
+    "(c) convex G vs M (GAMO\\D)": {"generator": "convex", "discriminator": False},
+    "(d) G vs M and D (GAMO)": {"generator": "convex", "discriminator": True},
+}
+
+
+def figure1_toy(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    steps: int = 1000,
+    batch_size: int = 32,
+    lr: float = 1e-3,
+    seed: int = 0,
+    n_generate: int = 500,
+    loss: str = "ls",
+) -> tuple[dict[str, GAMO], dict[str, np.ndarray], Any]:
+    """Train Figure 1's four systems on 2-D data (flattened variant; class 1 the minority).
+
+    Returns the trained models, each generator's ``n_generate`` minority points, and a table
+    with majority and minority recall on the training points and the "bleeding" share: the
+    generated points whose nearest real point is a majority point.
+    """
+    import pandas as pd
+
+    models, fakes, rows = {}, {}, []
+    major, minor = X[y == 0], X[y == 1]
+    for name, kw in FIGURE1_PANELS.items():
+        cfg = GAMOConfig(variant="flat", loss=loss, steps=steps, batch_size=batch_size, lr=lr,
+                         seed=seed, **kw)
+        model = models[name] = train_gamo(X, y, cfg)
+        row: dict[str, Any] = {"system": name}
+        if model.G is not None:
+            fake = fakes[name] = model.generate(np.ones(n_generate, dtype=np.int64), seed=seed)
+            row["bleeding"] = float(np.mean(nearest_other_distance(fake, major)
+                                            < nearest_other_distance(fake, minor)))
+        pred = model.predict(X)
+        row["majority recall"] = float(np.mean(pred[y == 0] == 0))
+        row["minority recall"] = float(np.mean(pred[y == 1] == 1))
+        rows.append(row)
+    return models, fakes, pd.DataFrame(rows).set_index("system")
