@@ -117,10 +117,11 @@ def test_store_appends_atomically_and_skips_duplicates(tmp_path, monkeypatch) ->
 
 
 def test_sweep_runs_every_family_once_and_reuses_the_store(cache, tmp_path) -> None:
-    spec = grid(["BL", "FS-SMOTE", "ADOS", "CNN-CE", "DOS"])
+    spec = grid(["BL", "FS-SMOTE", "ADOS", "CNN-CE", "DOS", "GAMO"])
     spec["blocks"][0]["params"].update({
         "family:losses": {"epochs": 1},
         "family:dos": {"init_epochs": 1, "rounds": 1, "k": 3},
+        "family:gamo": {"steps": 10},
     })
     spec["blocks"].append({
         "base": {**BASE, "protocol": "counts", "count_scale": 0.05},
@@ -131,7 +132,7 @@ def test_sweep_runs_every_family_once_and_reuses_the_store(cache, tmp_path) -> N
     configs = expand_grid(spec)
     rows = sweep(configs, tmp_path / "r.parquet", progress=False)
     assert rows["method"].tolist() == [c.method for c in configs]
-    assert set(rows["family"]) == {"feature_space", "losses", "dos", "generative"}
+    assert set(rows["family"]) == {"feature_space", "losses", "dos", "generative", "gamo"}
     for col in ["acsa", "gmean", "recall_macro", "recall_c0", "wall_seconds", "device",
                 "imbnb_version", "config_hash"]:
         assert rows[col].notna().all(), col

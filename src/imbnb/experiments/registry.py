@@ -7,7 +7,9 @@ cache keys, so a sweep reuses a chapter's trained networks when settings coincid
   thesis's weighted cross-entropy) then :func:`imbnb.methods.feature_space.run_method`;
 * loss-based (chapter 9): :func:`imbnb.methods.losses_baselines.train_with_loss`;
 * DOS (chapter 4): :func:`imbnb.methods.dos.run_dos`;
-* generative (chapters 6-7): :func:`imbnb.methods.deepsmote.run_generative`.
+* generative (chapters 6-7): :func:`imbnb.methods.deepsmote.run_generative`;
+* GAMO (chapter 5): :func:`imbnb.methods.gamo.train_gamo` on the run's split (``GAMO-noD`` is
+  GAMO\\D, ``GAMO-CN`` / ``GAMO-SMOTE+CN`` its baseline networks).
 
 Names shared by two families are disambiguated: the loss family's plain CNNs are ``CNN-CE``
 and ``CNN-CW``, the generative family's pixel classifier without oversampling ``MLP-pixels``.
@@ -112,6 +114,30 @@ def _generative(cfg: RunConfig) -> dict[str, Any]:
     return row
 
 
+_GAMO_NAMES = {"GAMO": "GAMO", "GAMO-noD": "GAMO\\D", "GAMO-CN": "CN", "GAMO-SMOTE+CN": "SMOTE+CN"}
+
+
+def _gamo(cfg: RunConfig) -> dict[str, Any]:
+    """GAMO (chapter 5) or its ablations on the run's split: train on it, score the test set."""
+    from imbnb.methods.gamo import method_config, smote_balance, train_gamo
+    from imbnb.metrics import evaluate
+
+    train, test = load_dataset(cfg.dataset, "train"), load_dataset(cfg.dataset, "test")
+    s = run_split(cfg, train, test)
+    X, y = train.images[s["train_indices"]], train.labels[s["train_indices"]]
+    p = dict(cfg.params)
+    name = _GAMO_NAMES[cfg.method]
+    settings = {k: p.pop(k) for k in ("loss", "variant", "steps", "batch_size", "lr") if k in p}
+    _no_leftovers(p, cfg, "loss, variant, steps, batch_size, lr")
+    model_cfg = method_config(name, seed=cfg.seed, **settings)
+    Xm, ym = smote_balance(X, y, seed=cfg.seed) if name == "SMOTE+CN" else (X, y)
+    model = train_gamo(Xm, ym, model_cfg)
+    x_test, y_test = test.images[s["test_indices"]], test.labels[s["test_indices"]]
+    report = evaluate(y_test, model.predict(x_test), labels=list(range(train.n_classes)),
+                      minority=s["minority_classes"] or None)
+    return {"method": cfg.method, "seconds": model.seconds, **report.to_row()}
+
+
 def _families() -> dict[str, tuple[tuple[str, ...], Callable[[RunConfig], dict[str, Any]]]]:
     """Family name -> (its method names, its adapter)."""
     from imbnb.methods.deepsmote import METHODS as GEN
@@ -125,6 +151,7 @@ def _families() -> dict[str, tuple[tuple[str, ...], Callable[[RunConfig], dict[s
         "losses": (tuple(_LOSS_ALIASES) + losses, _losses),
         "dos": (("DOS", "DOS-LR", "DOS-kNN"), _dos),
         "generative": (tuple(_GEN_ALIASES) + gen, _generative),
+        "gamo": (tuple(_GAMO_NAMES), _gamo),
     }
 
 
