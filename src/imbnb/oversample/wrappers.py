@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from collections import Counter, OrderedDict
 from typing import Any
 
@@ -23,6 +24,7 @@ from imblearn.over_sampling import BorderlineSMOTE as _BorderlineSMOTE
 from imblearn.over_sampling import RandomOverSampler as _RandomOverSampler
 from imblearn.under_sampling import RandomUnderSampler as _RandomUnderSampler
 from imblearn.utils import check_target_type
+from scipy import sparse
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import Interval
 
@@ -78,7 +80,43 @@ class ADASYN(FeatureOverSampler, _ADASYN):
 
     ADASYN may return slightly fewer rows than ``sampling_strategy_`` asks (imblearn rounds per
     point). Provenance is not recorded; ``is_synthetic_`` suffices.
+
+    A class none of whose points has a neighbour of another class has no "hard" points, and
+    ADASYN's density ratios (He et al. 2008, step 2c) are all zero: imblearn then refuses to
+    sample. We fall back, for that class only, to SMOTE with the same neighbours -- the limit
+    of ADASYN when every point is equally hard -- list it in ``fallback_classes_`` and warn.
     """
+
+    def _fit_resample(self, X: Any, y: Any) -> tuple[Any, Any]:
+        """imblearn's ADASYN; per-class SMOTE for classes with no other-class neighbours."""
+        self.fallback_classes_: list = []
+        try:
+            return super()._fit_resample(X, y)
+        except RuntimeError as err:
+            if "belong to the majority class" not in str(err):
+                raise
+        counts = Counter(y)
+        new_X, new_y = [], []
+        for cls, n_new in self.sampling_strategy_.items():
+            if n_new == 0:
+                continue
+            kw = {"sampling_strategy": {cls: counts[cls] + n_new},
+                  "random_state": self.random_state}
+            try:
+                Xr, yr = _ADASYN(n_neighbors=self.n_neighbors, **kw).fit_resample(X, y)
+            except RuntimeError:
+                Xr, yr = _SMOTE(k_neighbors=self.n_neighbors, **kw).fit_resample(X, y)
+                self.fallback_classes_.append(cls.item() if hasattr(cls, "item") else cls)
+            new_X.append(Xr[len(y):])
+            new_y.append(yr[len(y):])
+        warnings.warn(
+            f"ADASYN: classes {self.fallback_classes_} have no neighbour of another class; "
+            "SMOTE generated their rows (ADASYN with equal weights)",
+            UserWarning,
+            stacklevel=2,
+        )
+        stack = sparse.vstack if sparse.issparse(X) else np.vstack
+        return stack([X, *new_X]), np.concatenate([np.asarray(y), *new_y])
 
 
 class RandomUnderSampler(_RandomUnderSampler):
