@@ -24,9 +24,11 @@ Conventions, stated once:
   undefined.
 
 References: Lin et al. 2017 (focal loss; ADOS thesis §3.2.1, eq. 3.2), Cui et al. 2019
-(class-balanced loss, effective number of samples), Cao et al. 2019 (LDAM, eq. 10, and deferred
-re-weighting, §3.3 / Algorithm 1), Menon et al. 2021 (logit adjustment), Ren et al. 2020
-(balanced softmax).
+(class-balanced loss on the effective number of samples, their Proposition 1), Cao et al. 2019
+(LDAM, eq. 10, and deferred re-weighting, §3.3 / Algorithm 1), Menon et al. 2021 (the two
+procedures "post-hoc logit translation" and "softmax with logit translation"), Ren et al. 2020
+(Balanced Softmax). Each docstring writes out the formula it implements; where we give no
+equation number, we could not confirm one against the paper.
 """
 
 from __future__ import annotations
