@@ -130,3 +130,40 @@ def test_run_generative_row_is_cached_and_deterministic(data, tmp_path) -> None:
     assert run_generative("DeepSMOTE", train, test, **kw) == row
     base = run_generative("Baseline", train, test, **kw)
     assert base["n_synthetic"] == 0 and "recon_mse_test" not in base
+
+
+def test_variant_loss_terms_by_hand() -> None:
+    import torch
+
+    from imbnb.autoencoders import (
+        ConvAutoencoder,
+        kl_divergence,
+        reconstruction_loss,
+        sparsity_penalty,
+    )
+    from imbnb.methods.deepsmote import _step_loss
+
+    torch.manual_seed(0)
+    x = torch.rand(4, 1, 28, 28) * 2 - 1
+    ae = ConvAutoencoder(1, 28, width=2, latent_dim=4).eval()  # eval: no BatchNorm updates
+    gen = lambda: torch.Generator().manual_seed(5)  # noqa: E731
+    plain = _step_loss(ae, x, None, AEConfig(variant="deepsmote", penalty="none"), gen())
+    assert set(plain) == {"recon"}
+    assert plain["recon"].item() == pytest.approx(reconstruction_loss(ae(x)[0], x).item())
+    # denoising: the noisy input's reconstruction against the clean image
+    noisy = x + 0.5 * torch.randn(x.shape, generator=gen())
+    den = _step_loss(ae, x, None, AEConfig(variant="denoising", noise_sigma=0.5, penalty="none"),
+                     gen())
+    assert den["recon"].item() == pytest.approx(reconstruction_loss(ae(noisy)[0], x).item())
+    zero = _step_loss(ae, x, None, AEConfig(variant="denoising", noise_sigma=0.0, penalty="none"),
+                      gen())
+    assert zero["recon"].item() == pytest.approx(plain["recon"].item())
+    # sparse: lambda times the mean absolute activations
+    sp = _step_loss(ae, x, None, AEConfig(variant="sparse", sparsity_lambda=0.1, penalty="none"),
+                    gen())
+    assert sp["sparse"].item() == pytest.approx(0.1 * sparsity_penalty(ae(x)[3]).item())
+    # VAE (eval: the code is the mean): beta * KL / pixels
+    vae = ConvAutoencoder(1, 28, width=2, latent_dim=4, variational=True).eval()
+    kl = _step_loss(vae, x, None, AEConfig(variant="vae", beta=2.0, penalty="none"), gen())
+    stats = vae(x)[2]
+    assert kl["kl"].item() == pytest.approx(2.0 * kl_divergence(stats[0], stats[1]).item() / 784)
