@@ -18,6 +18,7 @@ from imbnb.book.cli import main
 from imbnb.experiments import (
     ResultsStore,
     RunConfig,
+    coverage,
     expand_grid,
     export_splits,
     load_grid,
@@ -212,6 +213,66 @@ def test_cli_sweep_and_splits_export(cache, tmp_path, capsys) -> None:
     assert main(["sweep", str(path), "--backend", "spark"]) == 2
 
 
+def test_cli_sweep_records_provenance_and_runs_only_what_is_named(cache, tmp_path,
+                                                                   capsys) -> None:
+    import yaml
+
+    from imbnb.experiments.provenance import provenance_path, read_provenance
+
+    path, store = tmp_path / "grid.yaml", tmp_path / "r.parquet"
+    path.write_text(yaml.safe_dump(grid(["BL", "BL+CW", "FS-SMOTE"])))
+    assert main(["sweep", str(path), "--store", str(store), "--only", "BL+CW",
+                 "--no-progress"]) == 0
+    assert "1 of 1 runs stored" in capsys.readouterr().out
+    assert ResultsStore(store).load()["method"].tolist() == ["BL+CW"]
+    (entry,) = read_provenance(store)
+    assert provenance_path(store) == tmp_path / "r.provenance.json"
+    assert entry["runs_added"] == 1 and entry["grid"] == str(path)
+    assert entry["command"].startswith("imbnb sweep") and "--only BL+CW" in entry["command"]
+    assert entry["machine"]["device"] == "cpu" and entry["machine"]["versions"]["torch"]
+    assert len(entry["grid_sha256"]) == 64 and entry["started_utc"] <= entry["finished_utc"]
+    # a family name selects its methods; a rerun with nothing new records nothing
+    assert main(["sweep", str(path), "--store", str(store), "--only", "feature_space",
+                 "--no-progress"]) == 0
+    assert main(["sweep", str(path), "--store", str(store), "--no-progress"]) == 0
+    assert [e["runs_added"] for e in read_provenance(store)] == [1, 2]
+    assert main(["sweep", str(path), "--store", str(store), "--only", "GAN"]) == 2
+    assert "only: unknown method or family ['GAN']; allowed" in capsys.readouterr().err
+
+
+def test_select_configs_by_method_or_family() -> None:
+    from imbnb.experiments import select_configs
+
+    configs = expand_grid(grid(["BL", "ADOS", "CNN-CE", "DOS"]))
+    assert [c.method for c in select_configs(configs, ["losses", "ADOS"])] == ["ADOS", "CNN-CE"]
+    assert [c.method for c in select_configs(configs, [" DOS "])] == ["DOS"]
+    with pytest.raises(ValueError, match="allowed: families"):
+        select_configs(configs, [])
+
+
+def test_record_sweep_appends_entries_atomically(tmp_path, monkeypatch) -> None:
+    import datetime as dt
+
+    from imbnb.experiments import provenance
+
+    store = tmp_path / "t.parquet"
+    t0 = dt.datetime(2026, 1, 1, 12, tzinfo=dt.UTC)
+    provenance.record_sweep(store, command="a", started=t0, finished=t0, runs_added=3)
+    assert provenance.read_provenance(store)[0]["grid_sha256"] is None
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(provenance.os, "replace", broken)
+    with pytest.raises(OSError, match="disk full"):
+        provenance.record_sweep(store, command="b", started=t0, finished=t0, runs_added=1)
+    monkeypatch.undo()
+    assert [e["command"] for e in provenance.read_provenance(store)] == ["a"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.provenance.json"]
+    with pytest.raises(ValueError, match="runs_added must be >= 0"):
+        provenance.record_sweep(store, command="c", started=t0, finished=t0, runs_added=-1)
+
+
 # ----------------------------------------------------------------------------- splits
 
 
@@ -269,6 +330,74 @@ def test_grid_files_in_the_repository_expand(tmp_path) -> None:
         assert load_grid(g)
 
 
+def _chapter_grid(profile: str) -> list[RunConfig]:
+    """Chapter 8's configs under ``profile``: its defaults, the profile's values on top."""
+    import inspect
+
+    from imbnb.book.runner import chapter_defaults, load_profiles
+    from imbnb.experiments import results_grid
+
+    values = {**chapter_defaults("08_results"),
+              **load_profiles()[profile]["chapters"]["08_results"], "profile": profile}
+    wanted = inspect.signature(results_grid).parameters
+    return expand_grid(results_grid(**{k: v for k, v in values.items() if k in wanted}))
+
+
+def test_paper_grid_file_is_the_chapters_paper_grid() -> None:
+    from imbnb import paths
+
+    chapter = {c.key(): c for c in _chapter_grid("paper")}
+    grid_file = {c.key(): c for c in load_grid(paths.book_dir() / "grids" / "paper.yaml")}
+    assert len(chapter) == 396
+    assert set(chapter) == set(grid_file)
+    wc = [c for c in chapter.values() if c.method == "DeepDenoising+WC"]
+    assert wc and all(c.params["sampler_params"] == {"k": 3, "max_components": 10} for c in wc)
+
+
+def test_results_grid_names_unknown_methods() -> None:
+    from imbnb.experiments import results_grid
+
+    with pytest.raises(ValueError, match="unknown method 'GAN'"):
+        results_grid(profile="x", seeds=[0], ratios=[10], methods=["BL", "GAN"])
+    spec = results_grid(profile="x", seeds=[0], ratios=[10], methods=["BL"])
+    assert len(spec["blocks"]) == 1  # no count-list methods: no count-list block
+
+
+def test_committed_paper_table_belongs_to_the_paper_grid() -> None:
+    """Every committed row is a run of book/grids/paper.yaml, consistent with its config."""
+    from imbnb import paths
+    from imbnb.experiments.provenance import read_provenance
+
+    store = ResultsStore(paths.book_dir() / "data" / "results" / "paper.parquet")
+    table = store.load()
+    assert len(table) > 0, "book/data/results/paper.parquet holds the committed paper sweep"
+    grid_file = {c.key(): c for c in load_grid(paths.book_dir() / "grids" / "paper.yaml")}
+    assert table["config_hash"].is_unique
+    assert set(table["config_hash"]) <= set(grid_file)
+    for row in table.itertuples():
+        cfg = grid_file[row.config_hash]
+        assert (row.method, row.protocol, row.seed, row.profile) == (
+            cfg.method, cfg.protocol, cfg.seed, "paper")
+        assert cfg.protocol != "minority" or row.ratio == cfg.ratio
+    for metric in ("acsa", "gmean", "f1_macro", "recall_min"):
+        assert table[metric].between(0, 1).all(), metric
+    assert (table["wall_seconds"] > 0).all()
+    entries = read_provenance(store.path)
+    assert sum(e["runs_added"] for e in entries) == len(table)
+    assert all(e["machine"]["versions"]["imbnb"] == v for e in entries
+               for v in set(table["imbnb_version"]))
+
+
+def test_complete_methods_keeps_those_in_every_setting() -> None:
+    from imbnb.experiments import complete_methods
+
+    rows = _toy_results()
+    partial = rows[~((rows.method == "C") & (rows.seed == 3))]
+    assert complete_methods(rows) == ["A", "B", "C"]
+    assert complete_methods(partial) == ["A", "B"]
+    assert complete_methods(partial.iloc[:0]) == []
+
+
 # ----------------------------------------------------------------------------- analysis
 
 
@@ -321,7 +450,14 @@ def test_results_for_reads_a_committed_table_or_refuses(cache, tmp_path) -> None
     sweep(configs[:1], committed, progress=False)
     with pytest.raises(ValueError, match="holds 1 of the 2 runs"):
         results_for(configs, str(committed))
+    partial = results_for(configs, str(committed), missing="skip")
+    assert partial["config_hash"].tolist() == [configs[0].key()]
+    table = coverage(configs, partial)
+    assert table.loc[("minority", "feature_space", "BL")].tolist() == [2, 1, 1]
+    with pytest.raises(ValueError, match="missing must be one of"):
+        results_for(configs, str(committed), missing="ignore")
     sweep(configs, committed, progress=False)
+    assert coverage(configs, results_for(configs, str(committed)))["missing"].sum() == 0
     assert len(results_for(configs, str(committed))) == 2
     with pytest.raises(ValueError, match="no such file"):
         results_for(configs, "book/data/results/none.parquet")

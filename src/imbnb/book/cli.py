@@ -5,6 +5,7 @@ imbnb book build [--no-strict]
 imbnb book list
 imbnb cache clear [--kind K]
 imbnb sweep GRID.yaml [--store results.parquet] [--backend local|ray] [--workers N] [--address A]
+            [--only METHOD_OR_FAMILY,...]
 imbnb splits export GRID.yaml [--out DIR]
 """
 
@@ -73,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--backend", default="local", help="local (process pool, default) or ray")
     sw.add_argument("--workers", type=int, default=1, help="parallel runs (default 1)")
     sw.add_argument("--address", default=None, help="Ray cluster address (default: local Ray)")
+    sw.add_argument("--only", default=None,
+                    help="comma-separated methods or families to run (default: the whole grid)")
     sw.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     splits = top.add_parser("splits", help="export the train/test indices of a grid's splits")
@@ -84,12 +87,26 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    """``imbnb sweep``: run the grid's configs not yet stored; print a summary."""
-    from imbnb.experiments import load_grid, sweep
+    """``imbnb sweep``: run the grid's configs not yet stored, record provenance, summarise."""
+    import datetime as dt
+
+    from imbnb.experiments import ResultsStore, load_grid, select_configs, sweep
+    from imbnb.experiments.provenance import record_sweep
 
     configs = load_grid(args.grid)
-    rows = sweep(configs, args.store, backend=args.backend, workers=args.workers,
-                 address=args.address, progress=not args.no_progress)
+    if args.only:
+        configs = select_configs(configs, args.only.split(","))
+    store = ResultsStore(args.store)
+    before, started = len(store.hashes()), dt.datetime.now(dt.UTC)
+    try:
+        rows = sweep(configs, store, backend=args.backend, workers=args.workers,
+                     address=args.address, progress=not args.no_progress)
+    finally:  # an interrupted sweep's finished rows are stored: say where they came from
+        added = len(store.hashes()) - before
+        if added:
+            record_sweep(store.path, command=" ".join(["imbnb", *args.argv]),
+                         started=started, finished=dt.datetime.now(dt.UTC),
+                         runs_added=added, grid=args.grid)
     print(f"{len(rows)} of {len(configs)} runs stored in {args.store}")
     return 0 if len(rows) == len(configs) else 1
 
@@ -135,6 +152,7 @@ def _list() -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``imbnb`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # the command, for provenance
     try:
         if args.group == "book" and args.command == "run":
             return _run(args)

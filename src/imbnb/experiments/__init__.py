@@ -4,29 +4,44 @@
 * :class:`ResultsStore` -- a Parquet table with atomic appends, one row per config hash;
 * :func:`sweep` -- a grid of configs, locally (process pool) or on Ray, resumable;
 * :func:`run_split` / :func:`export_splits` -- the exact train/test indices, for readers;
-* :func:`average_ranks` / :func:`paired_comparison` -- reading the results table.
+* :func:`average_ranks` / :func:`paired_comparison` -- reading the results table;
+* :func:`results_grid` / :func:`coverage` -- chapter 8's grid, and how much of it a table holds;
+* ``provenance`` -- where a results table's rows came from (``imbnb sweep`` records it).
 """
 
 from imbnb.experiments.analysis import (
     average_ranks,
     best_of,
+    complete_methods,
     critical_difference,
     paired_comparison,
 )
+from imbnb.experiments.book_grid import coverage, results_grid
 from imbnb.experiments.config import PROTOCOLS, RunConfig
 from imbnb.experiments.registry import FAMILIES, METHODS, family_of, run_config
 from imbnb.experiments.splits import export_split, export_splits, read_split, run_split, splits_dir
 from imbnb.experiments.store import ResultsStore
-from imbnb.experiments.sweep import BACKENDS, expand_grid, load_grid, results_for, sweep
+from imbnb.experiments.sweep import (
+    BACKENDS,
+    MISSING,
+    expand_grid,
+    load_grid,
+    results_for,
+    select_configs,
+    sweep,
+)
 
 __all__ = [
     "BACKENDS",
+    "MISSING",
     "FAMILIES",
     "METHODS",
     "PROTOCOLS",
     "ResultsStore",
     "average_ranks",
     "best_of",
+    "complete_methods",
+    "coverage",
     "critical_difference",
     "paired_comparison",
     "RunConfig",
@@ -37,8 +52,10 @@ __all__ = [
     "load_grid",
     "read_split",
     "results_for",
+    "results_grid",
     "run_config",
     "run_split",
+    "select_configs",
     "splits_dir",
     "sweep",
 ]

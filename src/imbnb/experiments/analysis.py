@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["SETTING", "average_ranks", "best_of", "critical_difference", "paired_comparison"]
+__all__ = ["SETTING", "average_ranks", "best_of", "complete_methods", "critical_difference",
+           "paired_comparison"]
 
 #: The columns that make one "setting" in which methods are compared.
 SETTING: tuple[str, ...] = ("dataset", "protocol", "ratio", "count_scale", "seed")
@@ -28,6 +29,17 @@ def _wide(rows: pd.DataFrame, metric: str, setting: Sequence[str]) -> pd.DataFra
     cols = [c for c in setting if c in rows.columns]
     keyed = rows.assign(_setting=rows[cols].astype(str).agg("|".join, axis=1))
     return keyed.pivot_table(index="_setting", columns="method", values=metric).dropna()
+
+
+def complete_methods(rows: pd.DataFrame, setting: Sequence[str] = SETTING) -> list[str]:
+    """The methods that ran in every setting present in ``rows`` (in order of appearance)."""
+    cols = [c for c in setting if c in rows.columns]
+    if rows.empty:
+        return []
+    n_settings = rows[cols].astype(str).drop_duplicates().shape[0]
+    per_method = rows[[*cols, "method"]].astype(str).drop_duplicates().groupby(
+        "method", sort=False).size()
+    return [m for m, n in per_method.items() if n == n_settings]
 
 
 def critical_difference(n_methods: int, n_settings: int, alpha: float = 0.05) -> float:

@@ -30,9 +30,12 @@ from imbnb.experiments.config import RunConfig
 from imbnb.experiments.registry import family_of, needs_gpu, run_config
 from imbnb.experiments.store import ResultsStore
 
-__all__ = ["BACKENDS", "expand_grid", "load_grid", "results_for", "sweep"]
+__all__ = ["BACKENDS", "MISSING", "expand_grid", "load_grid", "results_for", "select_configs",
+           "sweep"]
 
 BACKENDS: tuple[str, ...] = ("local", "ray")
+#: What :func:`results_for` does when a stored table lacks some of the configs asked for.
+MISSING: tuple[str, ...] = ("error", "skip")
 _BLOCK_KEYS = {"base", "grid", "params"}
 
 
@@ -64,6 +67,18 @@ def expand_grid(spec: Mapping[str, Any]) -> list[RunConfig]:
             cfg = RunConfig.from_dict(fields)
             configs.setdefault(cfg.key(), cfg)
     return list(configs.values())
+
+
+def select_configs(configs: Sequence[RunConfig], only: Sequence[str]) -> list[RunConfig]:
+    """The configs whose method, or whose method's family, is named in ``only``."""
+    from imbnb.experiments.registry import FAMILIES, METHODS
+
+    wanted = {n.strip() for n in only if n.strip()}
+    unknown = sorted(wanted - set(FAMILIES) - set(METHODS))
+    if unknown or not wanted:
+        raise ValueError(f"only: unknown method or family {unknown or list(only)}; allowed: "
+                         f"families {list(FAMILIES)} or methods {sorted(METHODS)}")
+    return [c for c in configs if c.method in wanted or family_of(c.method) in wanted]
 
 
 def load_grid(path: str | Path) -> list[RunConfig]:
@@ -175,16 +190,20 @@ def results_for(
     workers: int = 1,
     backend: str = "local",
     progress: bool = True,
+    missing: str = "error",
 ) -> pd.DataFrame:
     """The rows of ``configs``: swept into the cache's results table, or read from a file.
 
     ``source="compute"`` runs what is missing into ``<cache>/results.parquet``; any other
-    value is a Parquet table (absolute, or relative to the repository root) that must hold
-    every config, e.g. a committed ``paper`` sweep.
+    value is a Parquet table (absolute, or relative to the repository root), e.g. a committed
+    ``paper`` sweep, that must hold every config (``missing="error"``) or whose stored rows
+    are returned as they are (``missing="skip"``; :func:`coverage` lists what is absent).
     """
     from imbnb import paths
     from imbnb.cache import cache_dir
 
+    if missing not in MISSING:
+        raise ValueError(f"missing must be one of {list(MISSING)}, got {missing!r}")
     if source == "compute":
         return sweep(configs, cache_dir() / "results.parquet", backend=backend,
                      workers=workers, progress=progress)
@@ -196,7 +215,8 @@ def results_for(
     table = ResultsStore(path).load()
     wanted = {c.key() for c in configs}
     rows = table[table["config_hash"].isin(wanted)].reset_index(drop=True)
-    if len(rows) < len(wanted):
+    if len(rows) < len(wanted) and missing == "error":
         raise ValueError(f"{path} holds {len(rows)} of the {len(wanted)} runs asked for; "
-                         "run `imbnb sweep` into it or use results_source='compute'")
+                         "run `imbnb sweep` into it, use results_source='compute', or "
+                         "allow missing runs")
     return rows

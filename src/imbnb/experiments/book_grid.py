@@ -1,0 +1,89 @@
+"""The results chapter's grid, built from its parameters (chapter 8, ``book/grids/paper.yaml``).
+
+:func:`results_grid` turns chapter 8's parameters into a grid spec (the ``blocks`` of a grid
+file); the chapter expands it and ``book/grids/paper.yaml`` is the same spec written out for the
+``paper`` profile, so the committed paper table, ``imbnb sweep`` and the chapter agree on every
+config hash (a test checks it). :func:`coverage` says how much of a grid a table holds, so a
+chapter rendered from a partly swept table states what is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from imbnb.experiments.config import RunConfig
+from imbnb.experiments.registry import family_of
+
+__all__ = ["coverage", "results_grid"]
+
+
+def results_grid(
+    *,
+    profile: str,
+    seeds: Sequence[int],
+    ratios: Sequence[float],
+    methods: Sequence[str],
+    n_train: int | None = None,
+    n_test: int | None = None,
+    epochs: int = 5,
+    loss_batch_size: int = 40,
+    dos_init_epochs: int = 3,
+    dos_rounds: int = 3,
+    gamo_steps: int = 25000,
+    gamo_lr: float = 2e-4,
+    ae_width: int = 64,
+    ae_epochs: int = 50,
+    ae_lr: float = 3e-4,
+    clf_epochs: int = 20,
+    wc_params: Mapping[str, Any] | None = None,
+    count_methods: Sequence[str] = (),
+    count_seeds: Sequence[int] = (0,),
+    count_scale: float = 1.0,
+) -> dict[str, Any]:
+    """Chapter 8's grid spec: the thesis protocol block, then the count-list block if asked.
+
+    Each family gets its chapter's settings: feature-space extractors and loss-based CNNs
+    train ``epochs`` epochs (batch 40 and ``loss_batch_size``), DOS pre-trains
+    ``dos_init_epochs`` then runs ``dos_rounds`` rounds with k = 5, GAMO runs ``gamo_steps``
+    iterations at ``gamo_lr``, the generative methods train an autoencoder of ``ae_width``
+    for ``ae_epochs`` at ``ae_lr`` and a classifier for ``clf_epochs``; weighted calibration
+    takes ``wc_params`` (default k = 3, 10 components, chapter 7's).
+    """
+    for name in (*methods, *count_methods):
+        family_of(name)  # an unknown method fails here, naming every allowed one
+    generative = {"ae": {"width": ae_width, "epochs": ae_epochs, "lr": ae_lr},
+                  "classifier": {"epochs": clf_epochs}}
+    wc = dict(wc_params) if wc_params is not None else {"k": 3, "max_components": 10}
+    params = {"family:feature_space": {"epochs": epochs, "batch_size": 40},
+              "family:losses": {"epochs": epochs, "batch_size": loss_batch_size},
+              "family:dos": {"init_epochs": dos_init_epochs, "rounds": dos_rounds, "k": 5},
+              "family:gamo": {"steps": gamo_steps, "lr": gamo_lr},
+              "family:generative": generative,
+              "DeepDenoising+WC": {**generative, "sampler_params": wc}}
+    blocks = [{"base": {"dataset": "fashion_mnist", "protocol": "minority", "n_train": n_train,
+                        "n_test": n_test, "profile": profile},
+               "grid": {"ratio": list(ratios), "seed": list(seeds), "method": list(methods)},
+               "params": params}]
+    if count_methods:
+        blocks.append({"base": {"dataset": "fashion_mnist", "protocol": "counts",
+                                "n_test": n_test, "count_scale": count_scale,
+                                "profile": profile},
+                       "grid": {"seed": list(count_seeds), "method": list(count_methods)},
+                       "params": params})
+    return {"blocks": blocks}
+
+
+def coverage(configs: Sequence[RunConfig], rows: pd.DataFrame) -> pd.DataFrame:
+    """Per protocol, family and method: runs in the grid, runs in ``rows``, runs missing."""
+    stored = set(rows["config_hash"]) if "config_hash" in rows.columns else set()
+    table = pd.DataFrame([{"protocol": c.protocol, "family": family_of(c.method),
+                           "method": c.method, "stored": c.key() in stored} for c in configs])
+    if table.empty:
+        return pd.DataFrame(columns=["grid", "stored", "missing"])
+    out = table.groupby(["protocol", "family", "method"], sort=False)["stored"].agg(
+        grid="size", stored="sum")
+    out["missing"] = out["grid"] - out["stored"]
+    return out

@@ -1,0 +1,107 @@
+"""Where a results table came from: one entry per sweep that added rows (chapter 8).
+
+Beside ``results.parquet`` lies ``results.provenance.json``: a list of sweeps, each with its
+command, grid file and its SHA-256, start and end (UTC), rows added, the git commit of the
+code, and the machine (CPU count, torch device, library versions). ``imbnb sweep`` appends an
+entry; the file is rewritten atomically, like the table.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+__all__ = ["machine", "provenance_path", "read_provenance", "record_sweep"]
+
+_LIBRARIES = ("torch", "numpy", "scikit-learn", "imbalanced-learn", "faiss-cpu")
+
+
+def provenance_path(store: str | os.PathLike[str]) -> Path:
+    """``x.parquet`` -> ``x.provenance.json`` (same folder)."""
+    path = Path(store)
+    return path.with_name(f"{path.stem}.provenance.json")
+
+
+def read_provenance(store: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The sweeps recorded for ``store`` (empty when none is)."""
+    path = provenance_path(store)
+    if not path.exists():
+        return []
+    with open(path, encoding="utf-8") as f:
+        return list(json.load(f))
+
+
+def _git_commit() -> str | None:
+    """The checked-out commit (with ``+dirty`` for uncommitted changes), or None outside git."""
+    from imbnb import paths
+
+    try:
+        root = paths.repo_root()
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                              text=True, check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=root, capture_output=True, text=True, check=True,
+                               timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    return f"{head}+dirty" if dirty else head
+
+
+def machine() -> dict[str, Any]:
+    """The facts about this machine that bear on a run's numbers and wall time."""
+    from imbnb import __version__
+    from imbnb.train import get_device
+
+    versions = {"python": platform.python_version(), "imbnb": __version__}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return {"cpus": os.cpu_count(), "device": str(get_device()), "platform": platform.platform(),
+            "versions": versions}
+
+
+def _sha256(path: str | os.PathLike[str]) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def record_sweep(store: str | os.PathLike[str], *, command: str, started: _dt.datetime,
+                 finished: _dt.datetime, runs_added: int, grid: str | None = None,
+                 extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Append one sweep's entry to ``store``'s provenance file (atomically) and return it."""
+    if runs_added < 0:
+        raise ValueError(f"runs_added must be >= 0, got {runs_added}")
+    entry: dict[str, Any] = {
+        "command": command,
+        "grid": grid,
+        "grid_sha256": _sha256(grid) if grid else None,
+        "started_utc": started.astimezone(_dt.UTC).isoformat(timespec="seconds"),
+        "finished_utc": finished.astimezone(_dt.UTC).isoformat(timespec="seconds"),
+        "runs_added": int(runs_added),
+        "git_commit": _git_commit(),
+        "machine": machine(),
+        **dict(extra or {}),
+    }
+    entries = [*read_provenance(store), entry]
+    path = provenance_path(store)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json.tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(entries, f, indent=1)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return entry
