@@ -388,6 +388,24 @@ def test_committed_paper_table_belongs_to_the_paper_grid() -> None:
                for v in set(table["imbnb_version"]))
 
 
+def test_compare_orderings_counts_pairs_ordered_alike() -> None:
+    from imbnb.experiments import compare_orderings
+
+    idx = pd.MultiIndex.from_product([["A", "B", "C"], [10, 100]], names=["method", "ratio"])
+    side = pd.DataFrame({"ours": [0.9, 0.8, 0.8, 0.9, 0.7, 0.6],
+                         "paper": [0.7, 0.6, 0.8, 0.8, 0.6, 0.5]}, index=idx)
+    table = compare_orderings(side, "ours", "paper")
+    # ratio 10: ours A > B > C, paper B > A > C -> 2 of 3 pairs alike, tau = 1/3
+    assert table.loc[10, "best (ours)"] == "A" and table.loc[10, "best (published)"] == "B"
+    assert table.loc[10, "pairs ordered alike"] == pytest.approx(2 / 3)
+    assert table.loc[10, "Kendall tau"] == pytest.approx(1 / 3)
+    # ratio 100: ours B > A > C, paper B > A > C -> all alike
+    assert table.loc[100, "pairs ordered alike"] == 1.0 and table.loc[100, "methods"] == 3
+    assert compare_orderings(side.iloc[:0], "ours", "paper").empty
+    with pytest.raises(ValueError, match="side needs columns"):
+        compare_orderings(side, "ours", "thesis")
+
+
 def test_complete_methods_keeps_those_in_every_setting() -> None:
     from imbnb.experiments import complete_methods
 

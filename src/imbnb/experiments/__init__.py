@@ -12,6 +12,7 @@
 from imbnb.experiments.analysis import (
     average_ranks,
     best_of,
+    compare_orderings,
     complete_methods,
     critical_difference,
     paired_comparison,
@@ -40,6 +41,7 @@ __all__ = [
     "ResultsStore",
     "average_ranks",
     "best_of",
+    "compare_orderings",
     "complete_methods",
     "coverage",
     "critical_difference",

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["SETTING", "average_ranks", "best_of", "complete_methods", "critical_difference",
-           "paired_comparison"]
+__all__ = ["SETTING", "average_ranks", "best_of", "compare_orderings", "complete_methods",
+           "critical_difference", "paired_comparison"]
 
 #: The columns that make one "setting" in which methods are compared.
 SETTING: tuple[str, ...] = ("dataset", "protocol", "ratio", "count_scale", "seed")
@@ -94,3 +94,28 @@ def paired_comparison(rows: pd.DataFrame, reference: str, metric: str = "acsa", 
                     "CI low": float(lo), "CI high": float(hi), "Wilcoxon p": p,
                     "verdict": verdict})
     return pd.DataFrame(out).set_index("method").sort_values("mean difference", ascending=False)
+
+
+def compare_orderings(side: pd.DataFrame, ours: str, published: str,
+                      by: str = "ratio") -> pd.DataFrame:
+    """Per ``by`` value: do our scores order the methods as a paper's do?
+
+    ``side`` is indexed by (method, ``by``) with our and the published score as columns. For
+    each group: the best method by each, Kendall's tau between the two orderings, and the
+    share of method pairs ordered the same way (ties in either count as disagreement).
+    """
+    if not {ours, published} <= set(side.columns):
+        raise ValueError(f"side needs columns {ours!r} and {published!r}; has {list(side)}")
+    out = []
+    for value, group in side.groupby(level=by):
+        g = group.droplevel(by)
+        a, b = g[ours].to_numpy(), g[published].to_numpy()
+        i, j = np.triu_indices(len(g), k=1)
+        same = np.sign(a[i] - a[j]) * np.sign(b[i] - b[j]) > 0
+        tau = float(stats.kendalltau(a, b).statistic) if len(g) > 1 else float("nan")
+        out.append({by: value, "methods": len(g), "best (published)": g[published].idxmax(),
+                    "best (ours)": g[ours].idxmax(), "Kendall tau": tau,
+                    "pairs ordered alike": float(same.mean()) if len(i) else float("nan")})
+    columns = [by, "methods", "best (published)", "best (ours)", "Kendall tau",
+               "pairs ordered alike"]
+    return pd.DataFrame(out, columns=columns).set_index(by)
