@@ -236,8 +236,28 @@ def test_cli_sweep_records_provenance_and_runs_only_what_is_named(cache, tmp_pat
                  "--no-progress"]) == 0
     assert main(["sweep", str(path), "--store", str(store), "--no-progress"]) == 0
     assert [e["runs_added"] for e in read_provenance(store)] == [1, 2]
+    # --dry-run runs nothing and prints what is stored, with the measured time per run
+    path.write_text(yaml.safe_dump(grid(["BL", "BL+CW", "FS-SMOTE", "ADOS"])))
+    capsys.readouterr()
+    assert main(["sweep", str(path), "--store", str(store), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "3 of 4 runs stored" in out and "1 methods not measured yet" in out
+    assert len(ResultsStore(store).load()) == 3 and len(read_provenance(store)) == 2
     assert main(["sweep", str(path), "--store", str(store), "--only", "GAN"]) == 2
     assert "only: unknown method or family ['GAN']; allowed" in capsys.readouterr().err
+
+
+def test_plan_adds_measured_time_per_run() -> None:
+    from imbnb.experiments import plan
+
+    configs = expand_grid(grid(["BL", "ADOS"], seeds=(0, 1)))
+    done = configs[:2]  # grid order: ratio, seed, method -> BL and ADOS of seed 0
+    rows = pd.DataFrame({"config_hash": [c.key() for c in done], "protocol": "minority",
+                         "method": [c.method for c in done], "wall_seconds": [10.0, 30.0]})
+    table = plan(configs, rows).droplevel(["protocol", "family"])
+    assert table.loc["BL"].tolist() == [2, 1, 1, 10.0, 10.0]
+    assert table.loc["ADOS"].tolist() == [2, 1, 1, 30.0, 30.0]
+    assert plan(configs, rows.iloc[:0])["s to run"].isna().all()
 
 
 def test_select_configs_by_method_or_family() -> None:

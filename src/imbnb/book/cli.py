@@ -5,7 +5,7 @@ imbnb book build [--no-strict]
 imbnb book list
 imbnb cache clear [--kind K]
 imbnb sweep GRID.yaml [--store results.parquet] [--backend local|ray] [--workers N] [--address A]
-            [--only METHOD_OR_FAMILY,...]
+            [--only METHOD_OR_FAMILY,...] [--dry-run]
 imbnb splits export GRID.yaml [--out DIR]
 """
 
@@ -76,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--address", default=None, help="Ray cluster address (default: local Ray)")
     sw.add_argument("--only", default=None,
                     help="comma-separated methods or families to run (default: the whole grid)")
+    sw.add_argument("--dry-run", action="store_true",
+                    help="run nothing: print runs stored and missing, with measured times")
     sw.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     splits = top.add_parser("splits", help="export the train/test indices of a grid's splits")
@@ -97,6 +99,8 @@ def _sweep(args: argparse.Namespace) -> int:
     if args.only:
         configs = select_configs(configs, args.only.split(","))
     store = ResultsStore(args.store)
+    if args.dry_run:
+        return _sweep_plan(configs, store)
     before, started = len(store.hashes()), dt.datetime.now(dt.UTC)
     try:
         rows = sweep(configs, store, backend=args.backend, workers=args.workers,
@@ -109,6 +113,23 @@ def _sweep(args: argparse.Namespace) -> int:
                          runs_added=added, grid=args.grid)
     print(f"{len(rows)} of {len(configs)} runs stored in {args.store}")
     return 0 if len(rows) == len(configs) else 1
+
+
+def _sweep_plan(configs: Sequence[Any], store: Any) -> int:
+    """``imbnb sweep --dry-run``: per family and method, runs stored, missing, time to run."""
+    import pandas as pd
+
+    from imbnb.experiments import plan
+
+    table = plan(configs, store.load())
+    with pd.option_context("display.max_rows", None, "display.width", 120):
+        print(table.round(1).to_string())
+    unknown = table.loc[(table["missing"] > 0) & table["s per run"].isna()]
+    print(f"{int(table['stored'].sum())} of {int(table['grid'].sum())} runs stored in "
+          f"{store.path}; {int(table['missing'].sum())} missing, about "
+          f"{table['s to run'].sum() / 3600:.1f} h of one worker for the methods measured"
+          + (f", {len(unknown)} methods not measured yet" if len(unknown) else ""))
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ from imbnb.experiments.analysis import (
     critical_difference,
     paired_comparison,
 )
-from imbnb.experiments.book_grid import coverage, results_grid
+from imbnb.experiments.book_grid import coverage, plan, results_grid
 from imbnb.experiments.config import PROTOCOLS, RunConfig
 from imbnb.experiments.registry import FAMILIES, METHODS, family_of, run_config
 from imbnb.experiments.splits import export_split, export_splits, read_split, run_split, splits_dir
@@ -46,6 +46,7 @@ __all__ = [
     "coverage",
     "critical_difference",
     "paired_comparison",
+    "plan",
     "RunConfig",
     "expand_grid",
     "export_split",

@@ -4,7 +4,8 @@
 file); the chapter expands it and ``book/grids/paper.yaml`` is the same spec written out for the
 ``paper`` profile, so the committed paper table, ``imbnb sweep`` and the chapter agree on every
 config hash (a test checks it). :func:`coverage` says how much of a grid a table holds, so a
-chapter rendered from a partly swept table states what is missing.
+chapter rendered from a partly swept table states what is missing, and :func:`plan` adds the
+measured time per run, so the rest of a sweep can be sized before it is started.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pandas as pd
 from imbnb.experiments.config import RunConfig
 from imbnb.experiments.registry import family_of
 
-__all__ = ["coverage", "results_grid"]
+__all__ = ["coverage", "plan", "results_grid"]
 
 
 def results_grid(
@@ -86,4 +87,22 @@ def coverage(configs: Sequence[RunConfig], rows: pd.DataFrame) -> pd.DataFrame:
     out = table.groupby(["protocol", "family", "method"], sort=False)["stored"].agg(
         grid="size", stored="sum")
     out["missing"] = out["grid"] - out["stored"]
+    return out
+
+
+def plan(configs: Sequence[RunConfig], rows: pd.DataFrame) -> pd.DataFrame:
+    """:func:`coverage` plus each method's measured mean wall time and the time still to run.
+
+    A method with no stored run yet has no estimate (NaN). Feature-space methods of one split
+    share its extractor, so their mean spreads that training over the methods of the split.
+    """
+    out = coverage(configs, rows)
+    if out.empty or "wall_seconds" not in rows.columns:
+        return out.assign(**{"s per run": float("nan"), "s to run": float("nan")})
+    done = rows[rows["config_hash"].isin({c.key() for c in configs})]
+    per_run = done.groupby(["protocol", "method"])["wall_seconds"].mean()
+    keys = list(zip(out.index.get_level_values("protocol"),
+                    out.index.get_level_values("method"), strict=True))
+    out["s per run"] = [per_run.get(k, float("nan")) for k in keys]
+    out["s to run"] = out["missing"] * out["s per run"]
     return out
