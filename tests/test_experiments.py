@@ -243,6 +243,11 @@ def test_cli_sweep_records_provenance_and_runs_only_what_is_named(cache, tmp_pat
     out = capsys.readouterr().out
     assert "3 of 4 runs stored" in out and "1 methods not measured yet" in out
     assert len(ResultsStore(store).load()) == 3 and len(read_provenance(store)) == 2
+    from imbnb.experiments.provenance import provenance_table
+
+    table = provenance_table(store)
+    assert table["runs added"].tolist() == [1, 2] and table["machine"].str.startswith("cpu").all()
+    assert provenance_table(tmp_path / "none.parquet").empty
     assert main(["sweep", str(path), "--store", str(store), "--only", "GAN"]) == 2
     assert "only: unknown method or family ['GAN']; allowed" in capsys.readouterr().err
 

@@ -20,7 +20,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["machine", "provenance_path", "read_provenance", "record_sweep"]
+import pandas as pd
+
+__all__ = ["machine", "provenance_path", "provenance_table", "read_provenance", "record_sweep"]
 
 _LIBRARIES = ("torch", "numpy", "scikit-learn", "imbalanced-learn", "faiss-cpu")
 
@@ -38,6 +40,25 @@ def read_provenance(store: str | os.PathLike[str]) -> list[dict[str, Any]]:
         return []
     with open(path, encoding="utf-8") as f:
         return list(json.load(f))
+
+
+def provenance_table(store: str | os.PathLike[str]) -> pd.DataFrame:
+    """One line per recorded sweep: what ran, when, how many rows, on which code and machine.
+
+    A relative ``store`` is taken from the repository root (as chapter 8's results_source).
+    """
+    from imbnb import paths
+
+    path = Path(store)
+    path = path if path.is_absolute() else paths.repo_root() / path
+    lines = [{"command": e["command"], "started (UTC)": e["started_utc"],
+              "finished (UTC)": e["finished_utc"], "runs added": e["runs_added"],
+              "commit": (e.get("runs_executed_at_commit") or e["git_commit"] or "?")[:7],
+              "machine": f"{e['machine']['device']}, {e['machine']['cpus']} CPUs, torch "
+                         f"{e['machine']['versions'].get('torch', '?')}"}
+             for e in read_provenance(path)]
+    return pd.DataFrame(lines, columns=["command", "started (UTC)", "finished (UTC)",
+                                        "runs added", "commit", "machine"])
 
 
 def _git_commit() -> str | None:
