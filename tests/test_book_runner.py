@@ -239,6 +239,18 @@ def test_build_refuses_missing_chapters(tmp_path: Path) -> None:
     assert (tmp_path / "book" / "chapters" / "provenance.md").exists()
 
 
+def test_mathjax_is_served_from_the_book_itself(tmp_path: Path) -> None:
+    from imbnb.book.build import install_mathjax
+
+    config = yaml.safe_load((REPO / "_config.yml").read_text())
+    relative = config["sphinx"]["config"]["mathjax_path"]
+    assert "://" not in relative  # no CDN: relative to the built book's _static/
+    dest = install_mathjax(tmp_path / "_static")
+    script = tmp_path / "_static" / relative
+    assert script.is_file() and script.stat().st_size > 100_000
+    assert (dest / "output" / "chtml" / "fonts" / "woff-v2").is_dir()  # the fonts it loads
+
+
 def test_profiles_file_is_package_data() -> None:
     spec = Path(__import__("imbnb.book", fromlist=["x"]).__file__).parent / "profiles.yaml"
     assert spec.exists()

@@ -99,6 +99,17 @@ async () => {
 """
 
 
+# MathJax (served from the book's own _static/) typesets every formula: the count of rendered
+# formulas once its startup promise resolves (-1: MathJax never loaded)
+_MATH_JS = """
+async () => {
+  if (!window.MathJax || !window.MathJax.startup || !window.MathJax.startup.promise) return -1;
+  await window.MathJax.startup.promise;
+  return document.querySelectorAll('mjx-container').length;
+}
+"""
+
+
 def test_every_page_loads_with_its_images(site: tuple[str, Path]) -> None:
     base, html = site
     origin = urlsplit(base).netloc
@@ -106,6 +117,7 @@ def test_every_page_loads_with_its_images(site: tuple[str, Path]) -> None:
     assert "index.html" in pages and any(p.startswith("book/chapters/") for p in pages)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
+    math_pages: list[str] = []
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
@@ -170,11 +182,17 @@ def test_every_page_loads_with_its_images(site: tuple[str, Path]) -> None:
                 for img in images:
                     if img["width"] <= 0:
                         problems.append(f"{rel}: image did not load: {img['src']}")
+                if 'class="math' in (html / rel).read_text("utf-8"):
+                    math_pages.append(rel)
+                    typeset = page.evaluate(_MATH_JS)
+                    if typeset <= 0:
+                        problems.append(f"{rel}: formulas not typeset offline ({typeset})")
                 if rel.startswith("book/chapters/") or rel == "index.html":
                     name = Path(rel).stem
                     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
         finally:
             browser.close()
     assert not problems, "\n".join(problems)
+    assert any(p.startswith("book/chapters/07_") for p in math_pages), math_pages
     for stem in [chapter.stem for chapter in discover_chapters()]:
         assert (SCREENSHOTS / f"{stem}.png").stat().st_size > 10_000

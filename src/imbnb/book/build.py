@@ -17,7 +17,7 @@ import yaml
 from imbnb import paths
 from imbnb.book.provenance import write_provenance_page
 
-__all__ = ["BookBuildError", "build_book", "copy_book_sources", "toc_files"]
+__all__ = ["BookBuildError", "build_book", "copy_book_sources", "install_mathjax", "toc_files"]
 
 _SUFFIXES = (".ipynb", ".md")
 # The hand-written book: configuration plus book/ without its build products.
@@ -75,6 +75,26 @@ def copy_book_sources(dest: str | Path, root: str | Path | None = None) -> Path:
     return dest
 
 
+def install_mathjax(static: str | Path) -> Path:
+    """Copy MathJax 3's browser bundle into a built book's ``_static/mathjax`` (offline math).
+
+    ``_config.yml`` points Sphinx's ``mathjax_path`` at ``mathjax/tex-mml-chtml.js``, which is
+    relative to ``_static``; the files come from the ``django-static-mathjax`` wheel.
+    """
+    from importlib import resources
+
+    try:
+        source = resources.files("mathjax") / "static" / "mathjax" / "es5"
+    except ModuleNotFoundError as err:
+        raise BookBuildError("MathJax is not installed: pip install django-static-mathjax "
+                             "(a dependency of imbnb)") from err
+    if not (source / "tex-mml-chtml.js").is_file():
+        raise BookBuildError(f"no tex-mml-chtml.js in {source}: reinstall django-static-mathjax")
+    dest = Path(static) / "mathjax"
+    shutil.copytree(Path(str(source)), dest, dirs_exist_ok=True)
+    return dest
+
+
 def build_book(
     root: str | Path | None = None, *, strict: bool = True, log=print, timeout: float = 1800
 ) -> Path:
@@ -108,5 +128,6 @@ def build_book(
     index = paths.build_dir(root) / "index.html"
     if not index.exists():
         raise BookBuildError(f"jupyter-book finished but {index} is missing:\n{output[-3000:]}")
+    install_mathjax(index.parent / "_static")
     log(f"book built: {index}")
     return index
