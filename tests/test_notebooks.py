@@ -42,6 +42,7 @@ def test_chapter_page_has_banner_figures_glue_and_exercises(stem: str) -> None:
     assert len(re.findall(r"<img [^>]*src=\"[^\"]*_images/", html)) >= 1  # figures rendered
     assert "{glue" not in html  # every glued number resolved
     assert re.search(r"<h2>Exercises", html) or "Exercises<a" in html
+    assert "IProgress not found" not in html  # no tqdm widget warning on the page
 
 
 @pytest.mark.parametrize("stem", CHAPTERS)
