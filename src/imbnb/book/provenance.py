@@ -13,13 +13,12 @@ import os
 import platform
 import sys
 from collections.abc import Mapping, Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
-from imbnb import __version__
+from imbnb import __version__, versions
 
 __all__ = [
     "LIBRARIES",
@@ -52,13 +51,7 @@ PROVENANCE_STEM = "provenance"
 
 def library_versions(names: Sequence[str] = LIBRARIES) -> dict[str, str]:
     """Installed versions of ``names`` ("not installed" when absent), plus Python and imbnb."""
-    versions = {"python": platform.python_version(), "imbnb": __version__}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
+    return versions.library_versions(names)
 
 
 def describe_device() -> str:

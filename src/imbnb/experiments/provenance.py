@@ -16,7 +16,6 @@ import platform
 import subprocess
 import tempfile
 from collections.abc import Mapping
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -79,17 +78,11 @@ def _git_commit() -> str | None:
 
 def machine() -> dict[str, Any]:
     """The facts about this machine that bear on a run's numbers and wall time."""
-    from imbnb import __version__
     from imbnb.train import get_device
+    from imbnb.versions import library_versions
 
-    versions = {"python": platform.python_version(), "imbnb": __version__}
-    for name in _LIBRARIES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
     return {"cpus": os.cpu_count(), "device": str(get_device()), "platform": platform.platform(),
-            "versions": versions}
+            "versions": library_versions(_LIBRARIES)}
 
 
 def _sha256(path: str | os.PathLike[str]) -> str:
