@@ -27,7 +27,7 @@ import yaml
 from tqdm.auto import tqdm
 
 from imbnb.experiments.config import RunConfig
-from imbnb.experiments.registry import family_of, needs_gpu, run_config
+from imbnb.experiments.registry import FAMILIES, METHODS, family_of, needs_gpu, run_config
 from imbnb.experiments.store import ResultsStore
 
 __all__ = ["BACKENDS", "MISSING", "expand_grid", "load_grid", "results_for", "select_configs",
@@ -71,8 +71,6 @@ def expand_grid(spec: Mapping[str, Any]) -> list[RunConfig]:
 
 def select_configs(configs: Sequence[RunConfig], only: Sequence[str]) -> list[RunConfig]:
     """The configs whose method, or whose method's family, is named in ``only``."""
-    from imbnb.experiments.registry import FAMILIES, METHODS
-
     wanted = {n.strip() for n in only if n.strip()}
     unknown = sorted(wanted - set(FAMILIES) - set(METHODS))
     if unknown or not wanted:
