@@ -275,6 +275,85 @@ def test_select_configs_by_method_or_family() -> None:
         select_configs(configs, [])
 
 
+def test_select_configs_by_field_values() -> None:
+    from imbnb.experiments import parse_where, select_configs
+
+    spec = grid(["BL", "DeepSMOTE"], seeds=(0, 1), ratios=(10, 100))
+    spec["blocks"].append({"base": {**BASE, "protocol": "counts"},
+                           "grid": {"seed": [0, 1], "method": ["DeepSMOTE"]}})
+    configs = expand_grid(spec)
+    counts = select_configs(configs, ["generative"], parse_where(["protocol=counts"]))
+    assert [(c.protocol, c.seed) for c in counts] == [("counts", 0), ("counts", 1)]
+    some = select_configs(configs, None, parse_where(["ratio=100.0", "seed=1", "seed=0"]))
+    assert len(some) == 4 and {c.ratio for c in some} == {100}  # numbers match by value
+    assert select_configs(configs, None, {"seed": 1, "method": ["BL"]})[0].method == "BL"
+    assert parse_where(["seed=0, 2"]) == {"seed": ["0", "2"]}
+    with pytest.raises(ValueError, match="unknown field 'protocl'; allowed: .*'protocol'"):
+        select_configs(configs, None, {"protocl": ["counts"]})
+    for bad in ("protocol", "=counts", "seed="):
+        with pytest.raises(ValueError, match="expected FIELD=VALUE"):
+            parse_where([bad])
+
+
+def test_shared_key_groups_the_runs_that_train_one_network() -> None:
+    from imbnb.experiments import shared_key
+
+    def key(method, **fields):
+        params = fields.pop("params", {})
+        return shared_key(RunConfig(method=method, ratio=fields.pop("ratio", 10), params=params,
+                                    **fields))
+
+    ae = {"ae": {"width": 8, "epochs": 2}}
+    denoising = key("DeepDenoisingSMOTE", params=ae)  # one AE for three methods
+    assert denoising == key("DeepADASYN", params=ae) == key("DeepDenoising+WC", params={
+        **ae, "sampler_params": {"k": 3}})
+    assert key("DeepSMOTE", params=ae) != denoising
+    assert key("DeepSMOTE", params=ae) != key("DeepSparseSMOTE", params=ae)
+    assert key("DeepSMOTE", params=ae) != key("DeepSMOTE", params=ae, seed=1)
+    assert key("DeepSMOTE", params=ae) != key("DeepSMOTE", params={"ae": {"width": 16}})
+    assert key("MLP-pixels", params=ae) != key("DeepSMOTE", params=ae)
+    assert key("BL") == key("ADOS") == key("FS-SMOTE", params={"rho_d": 0.5})  # one extractor
+    assert key("BL") != key("BL", ratio=20) != key("BL", params={"epochs": 2})
+    assert key("DOS") == key("DOS-kNN") != key("DOS", params={"k": 3})
+    assert key("CNN-CE") == key("LogitAdj-posthoc", params={"tau": 2.0}) != key("Focal")
+    assert key("GAMO") != key("GAMO-noD")
+
+
+def test_pool_runs_one_config_per_shared_network_at_a_time(tmp_path) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from imbnb.experiments import shared_key
+    from imbnb.experiments.sweep import _chained
+
+    configs = expand_grid(grid(["BL", "FS-SMOTE", "ADOS", "GAMO", "GAMO-noD"], seeds=(0, 1)))
+    spans: list[tuple[str, float, float]] = []
+    lock = threading.Lock()
+
+    def fake(cfg_dict):
+        cfg = RunConfig.from_dict(cfg_dict)
+        start = time.perf_counter()
+        time.sleep(0.05)
+        with lock:
+            spans.append((shared_key(cfg), start, time.perf_counter()))
+        return {"config_hash": cfg.key(), "method": cfg.method}
+
+    class Bar:
+        n = 0
+
+        def update(self):
+            self.n += 1
+
+    store, bar = ResultsStore(tmp_path / "r.parquet"), Bar()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        _chained(pool, fake, configs, store, bar)
+    assert bar.n == len(configs) == 10 and store.hashes() == {c.key() for c in configs}
+    assert len({k for k, _, _ in spans}) == 6  # an extractor per seed, GAMO and GAMO-noD each
+    for key in {k for k, _, _ in spans}:
+        mine = sorted((a, b) for k, a, b in spans if k == key)
+        assert all(b0 <= a1 for (_, b0), (a1, _) in zip(mine, mine[1:], strict=False))
+
+
 def test_record_sweep_appends_entries_atomically(tmp_path, monkeypatch) -> None:
     import datetime as dt
 

@@ -5,7 +5,7 @@ imbnb book build [--no-strict]
 imbnb book list
 imbnb cache clear [--kind K]
 imbnb sweep GRID.yaml [--store results.parquet] [--backend local|ray] [--workers N] [--address A]
-            [--only METHOD_OR_FAMILY,...] [--dry-run]
+            [--only METHOD_OR_FAMILY,...] [--where FIELD=VALUE,...] [--dry-run]
 imbnb splits export GRID.yaml [--out DIR]
 """
 
@@ -76,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--address", default=None, help="Ray cluster address (default: local Ray)")
     sw.add_argument("--only", default=None,
                     help="comma-separated methods or families to run (default: the whole grid)")
+    sw.add_argument("--where", action="append", default=[], metavar="FIELD=VALUE[,VALUE]",
+                    help="only configs whose field has one of the values, e.g. "
+                         "--where protocol=counts --where seed=0,1 (repeatable)")
     sw.add_argument("--dry-run", action="store_true",
                     help="run nothing: print runs stored and missing, with measured times")
     sw.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -92,12 +95,13 @@ def _sweep(args: argparse.Namespace) -> int:
     """``imbnb sweep``: run the grid's configs not yet stored, record provenance, summarise."""
     import datetime as dt
 
-    from imbnb.experiments import ResultsStore, load_grid, select_configs, sweep
+    from imbnb.experiments import ResultsStore, load_grid, parse_where, select_configs, sweep
     from imbnb.experiments.provenance import record_sweep
 
     configs = load_grid(args.grid)
-    if args.only:
-        configs = select_configs(configs, args.only.split(","))
+    if args.only is not None or args.where:
+        only = args.only.split(",") if args.only is not None else None
+        configs = select_configs(configs, only, parse_where(args.where))
     store = ResultsStore(args.store)
     if args.dry_run:
         return _sweep_plan(configs, store)

@@ -19,7 +19,7 @@ from imbnb.experiments.analysis import (
 )
 from imbnb.experiments.book_grid import coverage, plan, results_grid
 from imbnb.experiments.config import PROTOCOLS, RunConfig
-from imbnb.experiments.registry import FAMILIES, METHODS, family_of, run_config
+from imbnb.experiments.registry import FAMILIES, METHODS, family_of, run_config, shared_key
 from imbnb.experiments.splits import export_split, export_splits, read_split, run_split, splits_dir
 from imbnb.experiments.store import ResultsStore
 from imbnb.experiments.sweep import (
@@ -27,6 +27,7 @@ from imbnb.experiments.sweep import (
     MISSING,
     expand_grid,
     load_grid,
+    parse_where,
     results_for,
     select_configs,
     sweep,
@@ -53,12 +54,14 @@ __all__ = [
     "export_splits",
     "family_of",
     "load_grid",
+    "parse_where",
     "read_split",
     "results_for",
     "results_grid",
     "run_config",
     "run_split",
     "select_configs",
+    "shared_key",
     "splits_dir",
     "sweep",
 ]

@@ -29,7 +29,7 @@ from imbnb.experiments.config import RunConfig
 from imbnb.experiments.splits import run_split
 from imbnb.train import get_device
 
-__all__ = ["FAMILIES", "METHODS", "family_of", "needs_gpu", "run_config"]
+__all__ = ["FAMILIES", "METHODS", "family_of", "needs_gpu", "run_config", "shared_key"]
 
 _LOSS_ALIASES = {"CNN-CE": "BL", "CNN-CW": "BL+CW"}
 _GEN_ALIASES = {"MLP-pixels": "Baseline"}
@@ -172,6 +172,46 @@ def needs_gpu(method: str) -> bool:
     """Whether a run trains a network (so a Ray task should ask for a GPU when one exists)."""
     family_of(method)
     return True  # every family trains at least one network
+
+
+def _shared_part(cfg: RunConfig) -> Any:
+    """What of a config names the network it trains, beside the split (see :func:`shared_key`)."""
+    family, p = family_of(cfg.method), dict(cfg.params)
+    if family == "feature_space":  # one extractor serves every method of a split
+        return {k: v for k, v in p.items() if k not in ("rho_d", "head")}
+    if family == "dos":  # one DOS training serves DOS, DOS-LR and DOS-kNN
+        return p
+    if family == "losses":  # LogitAdj-posthoc re-uses the plain CE network, CNN-CE is BL
+        spec = _loss_spec(cfg.method)
+        return {"loss": spec.loss, "head": spec.head, "balanced": spec.balanced_batches,
+                **{k: v for k, v in p.items() if k != "tau"}}
+    if family == "generative":  # DeepADASYN shares DeepSMOTE's autoencoder, and so on
+        from imbnb.methods.deepsmote import method_ae_config
+
+        ae = method_ae_config(_GEN_ALIASES.get(cfg.method, cfg.method), p.get("ae") or {},
+                              cfg.seed)
+        return {"method": cfg.method} if ae is None else ae.to_dict()
+    return {"method": cfg.method, **p}  # GAMO trains a network per method
+
+
+def _loss_spec(method: str) -> Any:
+    """The loss-based method's spec (its loss, head and batches)."""
+    from imbnb.methods.losses_baselines import LOSS_METHODS
+
+    return LOSS_METHODS[_LOSS_ALIASES.get(method, method)]
+
+
+def shared_key(cfg: RunConfig) -> str:
+    """A key shared by the configs that train the same network (an extractor, an autoencoder).
+
+    A sweep runs configs with one key one after another, so two workers never train the same
+    cached network at once: the second finds it in the cache.
+    """
+    from imbnb.cache import config_hash
+
+    split = {k: v for k, v in cfg.to_dict().items() if k not in ("method", "params")}
+    return config_hash({"family": family_of(cfg.method), "split": split,
+                        "shared": _shared_part(cfg)})
 
 
 def run_config(cfg: RunConfig) -> dict[str, Any]:

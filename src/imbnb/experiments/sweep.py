@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
-from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +28,18 @@ import yaml
 from tqdm.auto import tqdm
 
 from imbnb.experiments.config import RunConfig
-from imbnb.experiments.registry import FAMILIES, METHODS, family_of, needs_gpu, run_config
+from imbnb.experiments.registry import (
+    FAMILIES,
+    METHODS,
+    family_of,
+    needs_gpu,
+    run_config,
+    shared_key,
+)
 from imbnb.experiments.store import ResultsStore
 
-__all__ = ["BACKENDS", "MISSING", "expand_grid", "load_grid", "results_for", "select_configs",
-           "sweep"]
+__all__ = ["BACKENDS", "MISSING", "expand_grid", "load_grid", "results_for", "parse_where",
+           "select_configs", "sweep"]
 
 BACKENDS: tuple[str, ...] = ("local", "ray")
 #: What :func:`results_for` does when a stored table lacks some of the configs asked for.
@@ -69,14 +77,53 @@ def expand_grid(spec: Mapping[str, Any]) -> list[RunConfig]:
     return list(configs.values())
 
 
-def select_configs(configs: Sequence[RunConfig], only: Sequence[str]) -> list[RunConfig]:
-    """The configs whose method, or whose method's family, is named in ``only``."""
-    wanted = {n.strip() for n in only if n.strip()}
-    unknown = sorted(wanted - set(FAMILIES) - set(METHODS))
-    if unknown or not wanted:
-        raise ValueError(f"only: unknown method or family {unknown or list(only)}; allowed: "
-                         f"families {list(FAMILIES)} or methods {sorted(METHODS)}")
-    return [c for c in configs if c.method in wanted or family_of(c.method) in wanted]
+def select_configs(
+    configs: Sequence[RunConfig],
+    only: Sequence[str] | None = None,
+    where: Mapping[str, Sequence[Any]] | None = None,
+) -> list[RunConfig]:
+    """The configs whose method or family is in ``only`` and whose fields match ``where``.
+
+    ``only=None`` keeps every method (an empty list names nothing: an error). ``where`` maps a
+    config field (``protocol``, ``seed``, ``ratio``...) to its allowed values, e.g.
+    ``{"protocol": ["counts"], "seed": [0, 1]}``; numbers match by value (10 == 10.0).
+    """
+    out = list(configs)
+    if only is not None:
+        wanted = {n.strip() for n in only if n.strip()}
+        unknown = sorted(wanted - set(FAMILIES) - set(METHODS))
+        if unknown or not wanted:
+            raise ValueError(f"only: unknown method or family {unknown or list(only)}; allowed: "
+                             f"families {list(FAMILIES)} or methods {sorted(METHODS)}")
+        out = [c for c in out if c.method in wanted or family_of(c.method) in wanted]
+    fields = sorted(set(RunConfig.__dataclass_fields__) - {"params"})
+    for name, values in (where or {}).items():
+        if name not in fields:
+            raise ValueError(f"where: unknown field {name!r}; allowed: {fields}")
+        if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+            values = [values]
+        allowed = {_norm(v) for v in values}
+        out = [c for c in out if _norm(c.to_dict()[name]) in allowed]  # counts: ratio None
+    return out
+
+
+def _norm(value: Any) -> Any:
+    """A field value for matching: numbers by value (10, 10.0 and "10" agree), else as text."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def parse_where(items: Iterable[str]) -> dict[str, list[str]]:
+    """``["protocol=counts", "seed=0,1"]`` -> ``{"protocol": ["counts"], "seed": ["0", "1"]}``."""
+    out: dict[str, list[str]] = {}
+    for item in items:
+        name, sep, values = item.partition("=")
+        if not sep or not name.strip() or not values.strip():
+            raise ValueError(f"where: expected FIELD=VALUE[,VALUE...], got {item!r}")
+        out.setdefault(name.strip(), []).extend(v.strip() for v in values.split(",") if v.strip())
+    return out
 
 
 def load_grid(path: str | Path) -> list[RunConfig]:
@@ -96,8 +143,20 @@ def _fail(cfg: RunConfig, err: BaseException) -> RuntimeError:
                         "stored, rerun the sweep to resume")
 
 
+def _chains(todo: Sequence[RunConfig]) -> list[deque[RunConfig]]:
+    """The configs grouped by the network they share (:func:`shared_key`), in grid order."""
+    groups: dict[str, deque[RunConfig]] = {}
+    for cfg in todo:
+        groups.setdefault(shared_key(cfg), deque()).append(cfg)
+    return list(groups.values())
+
+
 def _local(todo: Sequence[RunConfig], store: ResultsStore, workers: int, bar: Any) -> None:
-    """Inline for one worker; otherwise a spawn-based process pool."""
+    """Inline for one worker; otherwise a spawn-based process pool.
+
+    In the pool, configs that share a network run one after another (the next is submitted
+    when the previous finishes and has cached it), so no two workers train the same network.
+    """
     if workers <= 1:
         for cfg in todo:
             try:
@@ -109,19 +168,42 @@ def _local(todo: Sequence[RunConfig], store: ResultsStore, workers: int, bar: An
         return
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = {pool.submit(_run, cfg.to_dict()): cfg for cfg in todo}
-        for fut in as_completed(futures):
+        _chained(pool, _run, todo, store, bar)
+
+
+def _chained(pool: Executor, fn: Callable[[dict[str, Any]], dict[str, Any]],
+             todo: Sequence[RunConfig], store: ResultsStore, bar: Any) -> None:
+    """Run ``fn(cfg.to_dict())`` on ``pool``, one config per chain at a time; store each row."""
+    futures: dict[Future, tuple[RunConfig, deque[RunConfig]]] = {}
+
+    def submit(chain: deque[RunConfig]) -> None:
+        cfg = chain.popleft()
+        futures[pool.submit(fn, cfg.to_dict())] = (cfg, chain)
+
+    for chain in _chains(todo):
+        submit(chain)
+    while futures:
+        done, _ = wait(futures, return_when=FIRST_COMPLETED)
+        for fut in done:
+            cfg, chain = futures.pop(fut)
             try:
                 row = fut.result()
             except Exception as err:
-                raise _fail(futures[fut], err) from err
+                for other in futures:
+                    other.cancel()
+                raise _fail(cfg, err) from err
             store.append([row])
             bar.update()
+            if chain:
+                submit(chain)
 
 
 def _ray(todo: Sequence[RunConfig], store: ResultsStore, workers: int, address: str | None,
          bar: Any) -> None:
-    """One Ray task per run (a GPU each when the cluster has GPUs and the method trains)."""
+    """One Ray task per run (a GPU each when the cluster has GPUs and the method trains).
+
+    As in the pool, configs that share a network are chained: one task at a time per chain.
+    """
     try:
         import ray
     except ImportError as err:  # pragma: no cover - exercised where ray is absent
@@ -133,14 +215,18 @@ def _ray(todo: Sequence[RunConfig], store: ResultsStore, workers: int, address: 
             ray.init(num_cpus=max(1, workers), include_dashboard=False, log_to_driver=False)
     has_gpu = ray.cluster_resources().get("GPU", 0) > 0
     task = ray.remote(_run)
-    pending = {
-        task.options(num_cpus=1, num_gpus=1 if has_gpu and needs_gpu(cfg.method) else 0)
-        .remote(cfg.to_dict()): cfg
-        for cfg in todo
-    }
+    pending: dict[Any, tuple[RunConfig, deque[RunConfig]]] = {}
+
+    def submit(chain: deque[RunConfig]) -> None:
+        cfg = chain.popleft()
+        gpus = 1 if has_gpu and needs_gpu(cfg.method) else 0
+        pending[task.options(num_cpus=1, num_gpus=gpus).remote(cfg.to_dict())] = (cfg, chain)
+
+    for chain in _chains(todo):
+        submit(chain)
     while pending:
         done, _ = ray.wait(list(pending), num_returns=1)
-        cfg = pending.pop(done[0])
+        cfg, chain = pending.pop(done[0])
         try:
             row = ray.get(done[0])
         except Exception as err:
@@ -149,6 +235,8 @@ def _ray(todo: Sequence[RunConfig], store: ResultsStore, workers: int, address: 
             raise _fail(cfg, err) from err
         store.append([row])
         bar.update()
+        if chain:
+            submit(chain)
 
 
 def sweep(
