@@ -61,9 +61,9 @@ def _feature_space(cfg: RunConfig) -> dict[str, Any]:
 
 def _losses(cfg: RunConfig) -> dict[str, Any]:
     """A CNN trained end to end with one of chapter 9's losses."""
-    from imbnb.methods.losses_baselines import LOSS_METHODS, method_row, train_with_loss
+    from imbnb.methods.losses_baselines import method_row, train_with_loss
 
-    spec = LOSS_METHODS[_LOSS_ALIASES.get(cfg.method, cfg.method)]
+    spec = _loss_spec(cfg.method)
     p = dict(cfg.params)
     run = train_with_loss(
         spec.loss, cfg.dataset, protocol="minority", ratio=cfg.ratio, seed=cfg.seed,
@@ -185,7 +185,7 @@ def _shared_part(cfg: RunConfig) -> Any:
         spec = _loss_spec(cfg.method)
         return {"loss": spec.loss, "head": spec.head, "balanced": spec.balanced_batches,
                 **{k: v for k, v in p.items() if k != "tau"}}
-    if family == "generative":  # DeepADASYN shares DeepSMOTE's autoencoder, and so on
+    if family == "generative":  # DeepADASYN, DeepDenoising(SMOTE, +WC): one denoising AE
         from imbnb.methods.deepsmote import method_ae_config
 
         ae = method_ae_config(_GEN_ALIASES.get(cfg.method, cfg.method), p.get("ae") or {},
