@@ -18,12 +18,14 @@ from imbnb.book.cli import main
 from imbnb.experiments import (
     ResultsStore,
     RunConfig,
+    cost_table,
     coverage,
     expand_grid,
     export_splits,
     load_grid,
     read_split,
     run_config,
+    run_costs,
     run_split,
     sweep,
 )
@@ -32,7 +34,7 @@ from imbnb.experiments import (
 BASE = {"dataset": "fashion_mnist", "protocol": "minority", "n_train": 1000, "n_test": 10,
         "profile": "test"}
 PARAMS = {"family:feature_space": {"epochs": 1, "head": {"epochs": 2}}}
-VOLATILE = ["wall_seconds", "seconds", "seconds_resample"]
+VOLATILE = ["wall_seconds", "seconds", "seconds_resample", "network_seconds", "method_seconds"]
 
 
 def grid(methods, seeds=(0,), ratios=(10,)):
@@ -138,6 +140,15 @@ def test_sweep_runs_every_family_once_and_reuses_the_store(cache, tmp_path) -> N
                 "imbnb_version", "config_hash"]:
         assert rows[col].notna().all(), col
     assert rows["config_hash"].is_unique
+    assert [RunConfig.from_row(r).key() for _, r in rows.iterrows()] == [c.key() for c in configs]
+    # cost: every row charges its network's training, also when it read it from the cache
+    assert (rows[["network_seconds", "method_seconds"]] >= 0).all().all()
+    by = rows.set_index("method")
+    fs = by.loc[["BL", "FS-SMOTE", "ADOS"], "network_seconds"]
+    assert fs.nunique() == 1 and fs.iloc[0] > 0  # one extractor, trained by BL's run
+    assert by.loc["BL", "wall_seconds"] > fs.iloc[0]  # BL's run trained it
+    assert by.loc["MLP-pixels", "network_seconds"] == 0 < by.loc["DeepSMOTE", "network_seconds"]
+    assert not run_costs(rows)["cost_derived"].any()
     start = time.perf_counter()
     again = sweep(configs, tmp_path / "r.parquet", progress=False)
     assert time.perf_counter() - start < 5  # nothing recomputed
@@ -583,3 +594,41 @@ def test_results_for_reads_a_committed_table_or_refuses(cache, tmp_path) -> None
     assert len(results_for(configs, str(committed))) == 2
     with pytest.raises(ValueError, match="no such file"):
         results_for(configs, "book/data/results/none.parquet")
+
+
+def _old_rows() -> pd.DataFrame:
+    """Rows as tables swept before runs recorded their cost: wall and own times only."""
+    base = {**BASE, "ratio": 10.0, "n_minority": 4, "count_scale": 1.0, "seed": 0,
+            "params": "{}"}
+    fs = [("feature_space", m, w, s) for m, w, s in
+          [("BL", 40.0, 6.0), ("FS-SMOTE", 11.0, 10.5), ("ADOS", 16.5, 16.0)]]
+    loss = [("losses", "CNN-CE", 30.0, 27.0), ("losses", "LogitAdj-posthoc", 0.4, 27.0)]
+    dos = [("dos", "DOS", 68.0, np.nan), ("dos", "DOS-LR", 0.3, np.nan),
+           ("dos", "DOS-kNN", 0.5, np.nan)]
+    rows = [{**base, "family": f, "method": m, "wall_seconds": w, "seconds": s}
+            for f, m, w, s in fs + loss + dos]
+    rows.append({**base, "family": "feature_space", "method": "BL", "seed": 1,
+                 "wall_seconds": 39.0, "seconds": 5.0})  # alone on its split: not derivable
+    return pd.DataFrame(rows)
+
+
+def test_run_costs_charge_every_method_its_shared_networks_training() -> None:
+    costs = run_costs(_old_rows()).set_index(["method", "seed"])
+    assert costs["cost_derived"].all()
+    fs = costs.loc[[("BL", 0), ("FS-SMOTE", 0), ("ADOS", 0)]]
+    assert fs["network_seconds"].tolist() == [33.5] * 3  # 34 over the others' 0.5
+    assert fs["method_seconds"].tolist() == [6.0, 10.5, 16.0]
+    assert math.isnan(costs.loc[("BL", 1), "network_seconds"])
+    assert costs.loc[("LogitAdj-posthoc", 0), "network_seconds"] == 27.0
+    assert costs.loc[("CNN-CE", 0), "method_seconds"] == 3.0
+    assert costs.loc[("LogitAdj-posthoc", 0), "method_seconds"] == 0.4  # read from the cache
+    dos = costs.loc[[("DOS", 0), ("DOS-LR", 0), ("DOS-kNN", 0)]]
+    assert dos["network_seconds"].tolist() == pytest.approx([67.6] * 3)
+    assert dos["method_seconds"].tolist() == pytest.approx([0.4, 0.3, 0.5])
+    table = cost_table(_old_rows())
+    assert table.loc[("dos", "DOS-LR"), "total_seconds"] == pytest.approx(67.9)
+    assert table.loc[("feature_space", "BL"), "runs"] == 2
+    assert table["total_seconds"].is_monotonic_increasing
+    recorded = _old_rows().assign(network_seconds=1.0, method_seconds=2.0)
+    assert not run_costs(recorded)["cost_derived"].any()  # recorded parts are kept as they are
+    assert (cost_table(recorded)["total_seconds"] == 3.0).all()

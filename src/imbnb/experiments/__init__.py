@@ -6,6 +6,7 @@
 * :func:`run_split` / :func:`export_splits` -- the exact train/test indices, for readers;
 * :func:`average_ranks` / :func:`paired_comparison` -- reading the results table;
 * :func:`results_grid` / :func:`coverage` -- chapter 8's grid, and how much of it a table holds;
+* :func:`cost_table` / :func:`run_costs` -- what each method costs: its network and its own steps;
 * ``provenance`` -- where a results table's rows came from (``imbnb sweep`` records it).
 """
 
@@ -19,6 +20,7 @@ from imbnb.experiments.analysis import (
 )
 from imbnb.experiments.book_grid import coverage, plan, results_grid
 from imbnb.experiments.config import PROTOCOLS, RunConfig
+from imbnb.experiments.cost import COST_COLUMNS, cost_table, run_costs
 from imbnb.experiments.registry import FAMILIES, METHODS, family_of, run_config, shared_key
 from imbnb.experiments.splits import export_split, export_splits, read_split, run_split, splits_dir
 from imbnb.experiments.store import ResultsStore
@@ -35,6 +37,7 @@ from imbnb.experiments.sweep import (
 
 __all__ = [
     "BACKENDS",
+    "COST_COLUMNS",
     "MISSING",
     "FAMILIES",
     "METHODS",
@@ -44,6 +47,7 @@ __all__ = [
     "best_of",
     "compare_orderings",
     "complete_methods",
+    "cost_table",
     "coverage",
     "critical_difference",
     "paired_comparison",
@@ -59,6 +63,7 @@ __all__ = [
     "results_for",
     "results_grid",
     "run_config",
+    "run_costs",
     "run_split",
     "select_configs",
     "shared_key",

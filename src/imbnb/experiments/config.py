@@ -7,6 +7,9 @@ store, so the same config is never run twice.
 
 from __future__ import annotations
 
+import json
+import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -59,6 +62,21 @@ class RunConfig:
     def key(self) -> str:
         """The run's identity in the results store (hash of the config and package version)."""
         return config_hash(self.to_dict())
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> RunConfig:
+        """Rebuild the config of a results-table row (its fields, ``params`` as JSON text)."""
+        d: dict[str, Any] = {}
+        for name in cls.__dataclass_fields__:
+            value = row[name]
+            if name == "params":
+                value = json.loads(value) if isinstance(value, str) else dict(value)
+            elif value is None or (isinstance(value, float) and math.isnan(value)):
+                value = None  # pandas' missing value: ratio of the counts protocol, n_train
+            elif name in ("n_minority", "seed", "n_train", "n_test"):
+                value = int(value)
+            d[name] = value
+        return cls(**d)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:

@@ -42,6 +42,19 @@ def _no_leftovers(p: dict[str, Any], cfg: RunConfig, allowed: str) -> None:
                          f"allowed: {allowed}")
 
 
+_NAN = float("nan")
+
+
+def _cost(network: float, method: float) -> dict[str, float]:
+    """A row's measured cost in two parts (chapter 8's cost plot).
+
+    ``network_seconds``: training the network the method builds on (extractor, DOS CNN, loss
+    CNN, autoencoder, GAMO), as measured when it was trained, even if this run read it from the
+    cache; ``method_seconds``: the method's own steps on top (resampling, head, scoring).
+    """
+    return {"network_seconds": float(network), "method_seconds": float(method)}
+
+
 def _feature_space(cfg: RunConfig) -> dict[str, Any]:
     """Extractor (weighted CE, thesis §4.2.1) + resampling in its feature space + MLP head."""
     from imbnb.methods.extractor import train_extractor
@@ -56,7 +69,8 @@ def _feature_space(cfg: RunConfig) -> dict[str, Any]:
     )
     rho_d, head = p.pop("rho_d", 1.0), p.pop("head", None) or None
     _no_leftovers(p, cfg, "epochs, batch_size, lr, extractor_weight, rho_d, head")
-    return run_method(cfg.method, ex, seed=cfg.seed, ratio=cfg.ratio, rho_d=rho_d, head=head)
+    row = run_method(cfg.method, ex, seed=cfg.seed, ratio=cfg.ratio, rho_d=rho_d, head=head)
+    return {**row, **_cost(ex.history.get("seconds", _NAN), row["seconds"])}
 
 
 def _losses(cfg: RunConfig) -> dict[str, Any]:
@@ -73,9 +87,10 @@ def _losses(cfg: RunConfig) -> dict[str, Any]:
     )
     tau = p.pop("tau", 1.0)
     _no_leftovers(p, cfg, "epochs, batch_size, lr, tau")
+    start = time.perf_counter()
     row = method_row(spec.name, run, tau=tau)
     row["method"] = cfg.method
-    return row
+    return {**row, **_cost(run.history.get("seconds", _NAN), time.perf_counter() - start)}
 
 
 def _dos(cfg: RunConfig) -> dict[str, Any]:
@@ -90,8 +105,9 @@ def _dos(cfg: RunConfig) -> dict[str, Any]:
         n_train=cfg.n_train, n_test=cfg.n_test,
     )
     _no_leftovers(p, cfg, "k, rounds, init_epochs, batch_size")
-    rows = {r["method"]: r for r in run.rows()}
-    return {**rows[cfg.method], "method": cfg.method}
+    row = {r["method"]: r for r in run.rows()}[cfg.method]
+    network = run.extractor.history.get("seconds", _NAN) + run.dos.seconds_  # init CNN + DOS
+    return {**row, "method": cfg.method, **_cost(network, row.get("seconds", _NAN))}
 
 
 def _generative(cfg: RunConfig) -> dict[str, Any]:
@@ -111,7 +127,8 @@ def _generative(cfg: RunConfig) -> dict[str, Any]:
         minority=s["minority_classes"] if cfg.protocol == "minority" else None,
     )
     row["method"] = cfg.method
-    return row
+    shared = row.get("seconds_ae_train", _NAN) if "seconds_ae" in row else 0.0  # 0: no AE
+    return {**row, **_cost(shared, row["seconds"] - row.get("seconds_ae", 0.0))}
 
 
 _GAMO_NAMES = {"GAMO": "GAMO", "GAMO-noD": "GAMO\\D", "GAMO-CN": "CN", "GAMO-SMOTE+CN": "SMOTE+CN"}
@@ -133,9 +150,11 @@ def _gamo(cfg: RunConfig) -> dict[str, Any]:
     Xm, ym = smote_balance(X, y, seed=cfg.seed) if name == "SMOTE+CN" else (X, y)
     model = train_gamo(Xm, ym, model_cfg)
     x_test, y_test = test.images[s["test_indices"]], test.labels[s["test_indices"]]
+    start = time.perf_counter()
     report = evaluate(y_test, model.predict(x_test), labels=list(range(train.n_classes)),
                       minority=s["minority_classes"] or None)
-    return {"method": cfg.method, "seconds": model.seconds, **report.to_row()}
+    return {"method": cfg.method, "seconds": model.seconds, **report.to_row(),
+            **_cost(model.seconds, time.perf_counter() - start)}
 
 
 def _families() -> dict[str, tuple[tuple[str, ...], Callable[[RunConfig], dict[str, Any]]]]:
@@ -231,12 +250,15 @@ def run_config(cfg: RunConfig) -> dict[str, Any]:
         row = FAMILIES[family][1](cfg)
     finally:
         torch.set_num_threads(threads)
+    fields = {k: v for k, v in cfg.to_dict().items() if k != "params"}
+    if "n_train" in row:  # the images the method trained on, not the config's n_train
+        row["train_size"] = row.pop("n_train")
     out = {
         "config_hash": cfg.key(),
-        **{k: v for k, v in cfg.to_dict().items() if k != "params"},
+        **fields,
         "params": imbnb_json(cfg.params),
         "family": family,
-        **{k: v for k, v in row.items() if k not in ("method", "seed", "ratio")},
+        **{k: v for k, v in row.items() if k not in fields},  # the config's fields stay as set
         "wall_seconds": time.perf_counter() - start,
         "device": str(get_device()),
         "imbnb_version": imbnb.__version__,

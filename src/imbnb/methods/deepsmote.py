@@ -134,8 +134,9 @@ class TrainedAE:
     config: AEConfig
     history: dict[str, list[float]]
     from_cache: bool = False
-    seconds: float = 0.0
+    seconds: float = 0.0  # this call: training, or loading from the cache
     device: str = "cpu"
+    train_seconds: float = float("nan")  # the training itself (NaN: cached before it was kept)
 
     def _apply(self, fn, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
         """Run ``fn`` over ``x`` in eval mode, batch by batch, without gradients."""
@@ -298,13 +299,16 @@ def train_autoencoder(
     if hit:
         model.load_state_dict(store.load_state_dict(AE_CACHE_KIND, key))
         history = store.load_json(AE_CACHE_KIND, key)
+        train_seconds = float(history.pop("seconds", float("nan")))
     else:
         history = _train(model, x, y, config, dev, progress)
+        train_seconds = time.perf_counter() - start
         if use_cache:  # weights first, history last: a hit needs both files
             store.save_state_dict(AE_CACHE_KIND, key, model.state_dict())
-            store.save_json(AE_CACHE_KIND, key, history)
+            store.save_json(AE_CACHE_KIND, key, {**history, "seconds": train_seconds})
     model.eval()
-    return TrainedAE(model, config, history, hit, time.perf_counter() - start, str(dev))
+    return TrainedAE(model, config, history, hit, time.perf_counter() - start, str(dev),
+                     train_seconds)
 
 
 def make_latent_sampler(sampler: Any = "smote", *, seed: int = 0, **params: Any) -> Any:
@@ -536,6 +540,7 @@ def run_generative(
             row["n_synthetic"] = int(res.is_synthetic.sum())
             row["recon_mse_test"] = model.reconstruction_mse(test.images)
             row["seconds_ae"] = model.seconds
+            row["seconds_ae_train"] = model.train_seconds
         net = train_image_classifier(x, y, n_classes=train.n_classes, seed=seed, **clf)
         from imbnb.train import predict
 

@@ -528,11 +528,13 @@ class DOSRun:
             ("CNN", ex.z_train, ex.z_test, ex.proba_test),
             ("DOS", self.z_train, self.z_test, self.proba_test),
         ]:
-            preds = {prefix: proba}
+            preds, seconds = {prefix: proba}, {prefix: 0.0}  # the network's own head: no fit
             for kind, tag in [("logreg", "LR"), ("knn", "kNN")]:
+                start = time.perf_counter()
                 clf = FeatureClassifier(kind=kind, n_neighbors=knn_k, random_state=seed)
                 clf.fit(z_tr, ex.y_train)
                 preds[f"{prefix}-{tag}"] = _full_proba(clf, z_te, len(labels))
+                seconds[f"{prefix}-{tag}"] = time.perf_counter() - start
             for name, pr in preds.items():
                 rep = evaluate(
                     ex.y_test,
@@ -541,7 +543,8 @@ class DOSRun:
                     minority=ex.minority_classes or None,
                     labels=labels,
                 )
-                out.append({"method": name, "seed": seed, **rep.to_row()})
+                out.append({"method": name, "seed": seed, "seconds": seconds[name],
+                            **rep.to_row()})
         return out
 
 
