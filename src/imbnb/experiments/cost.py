@@ -34,8 +34,11 @@ def _groups(rows: pd.DataFrame) -> pd.Series:
     from imbnb.experiments.config import RunConfig
     from imbnb.experiments.registry import shared_key
 
-    return pd.Series([shared_key(RunConfig.from_row(r)) for _, r in rows.iterrows()],
-                     index=rows.index, dtype=object)
+    return pd.Series(
+        [shared_key(RunConfig.from_row(r)) for _, r in rows.iterrows()],
+        index=rows.index,
+        dtype=object,
+    )
 
 
 def _trained_once(excess: pd.Series, groups: pd.Series) -> pd.Series:
@@ -45,6 +48,7 @@ def _trained_once(excess: pd.Series, groups: pd.Series) -> pd.Series:
     the others' median removes what every run pays (loading data and the cached network).
     NaN for a group of one run, whose excess cannot be told apart from its own steps.
     """
+
     def one(g: pd.Series) -> float:
         if len(g) < 2:
             return np.nan
@@ -95,8 +99,7 @@ def run_costs(rows: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def cost_table(rows: pd.DataFrame,
-               by: Sequence[str] = ("family", "method")) -> pd.DataFrame:
+def cost_table(rows: pd.DataFrame, by: Sequence[str] = ("family", "method")) -> pd.DataFrame:
     """Mean network, own and total seconds per ``by`` group, cheapest first.
 
     ``runs`` counts the rows of a group and ``derived`` is the share whose parts were derived.
