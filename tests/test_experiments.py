@@ -357,12 +357,40 @@ def test_pool_runs_one_config_per_shared_network_at_a_time(tmp_path) -> None:
 
     store, bar = ResultsStore(tmp_path / "r.parquet"), Bar()
     with ThreadPoolExecutor(max_workers=4) as pool:
-        _chained(pool, fake, configs, store, bar)
+        _chained(lambda cfg: pool.submit(fake, cfg.to_dict()), configs, store, bar)
     assert bar.n == len(configs) == 10 and store.hashes() == {c.key() for c in configs}
     assert len({k for k, _, _ in spans}) == 6  # an extractor per seed, GAMO and GAMO-noD each
     for key in {k for k, _, _ in spans}:
         mine = sorted((a, b) for k, a, b in spans if k == key)
         assert all(b0 <= a1 for (_, b0), (a1, _) in zip(mine, mine[1:], strict=False))
+
+
+def test_a_failed_run_cancels_the_submitted_ones_and_names_itself(tmp_path) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from imbnb.experiments.sweep import _chained
+
+    configs = expand_grid(grid(["BL", "GAMO", "GAMO-noD"], seeds=(0, 1)))  # 6 chains
+    release, cancelled = threading.Event(), []
+
+    def fake(cfg_dict):
+        if cfg_dict["method"] == "BL":
+            raise ValueError("boom")
+        release.wait(5)
+        return {"config_hash": RunConfig.from_dict(cfg_dict).key(), "method": "x"}
+
+    def cancel(fut):
+        cancelled.append(fut.cancel())
+        release.set()
+
+    store = ResultsStore(tmp_path / "r.parquet")
+    with ThreadPoolExecutor(max_workers=1) as pool, pytest.raises(RuntimeError,
+                                                                  match="run BL .*boom"):
+        _chained(lambda cfg: pool.submit(fake, cfg.to_dict()), configs, store,
+                 type("Bar", (), {"update": lambda self: None})(), cancel=cancel)
+    assert len(cancelled) == 5 and all(cancelled)  # queued behind the failure: none ran
+    assert not store.path.exists() or store.load().empty
 
 
 def test_record_sweep_appends_entries_atomically(tmp_path, monkeypatch) -> None:

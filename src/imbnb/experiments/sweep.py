@@ -19,7 +19,7 @@ import itertools
 import multiprocessing
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -168,20 +168,24 @@ def _local(todo: Sequence[RunConfig], store: ResultsStore, workers: int, bar: An
         return
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        _chained(pool, _run, todo, store, bar)
+        _chained(lambda cfg: pool.submit(_run, cfg.to_dict()), todo, store, bar)
 
 
-def _chained(pool: Executor, fn: Callable[[dict[str, Any]], dict[str, Any]],
-             todo: Sequence[RunConfig], store: ResultsStore, bar: Any) -> None:
-    """Run ``fn(cfg.to_dict())`` on ``pool``, one config per chain at a time; store each row."""
+def _chained(submit: Callable[[RunConfig], Future], todo: Sequence[RunConfig],
+             store: ResultsStore, bar: Any,
+             cancel: Callable[[Future], Any] = Future.cancel) -> None:
+    """Run every config through ``submit``, one config per chain at a time; store each row.
+
+    A failed run cancels the runs already submitted (``cancel``) and names the failure.
+    """
     futures: dict[Future, tuple[RunConfig, deque[RunConfig]]] = {}
 
-    def submit(chain: deque[RunConfig]) -> None:
+    def next_of(chain: deque[RunConfig]) -> None:
         cfg = chain.popleft()
-        futures[pool.submit(fn, cfg.to_dict())] = (cfg, chain)
+        futures[submit(cfg)] = (cfg, chain)
 
     for chain in _chains(todo):
-        submit(chain)
+        next_of(chain)
     while futures:
         done, _ = wait(futures, return_when=FIRST_COMPLETED)
         for fut in done:
@@ -190,12 +194,12 @@ def _chained(pool: Executor, fn: Callable[[dict[str, Any]], dict[str, Any]],
                 row = fut.result()
             except Exception as err:
                 for other in futures:
-                    other.cancel()
+                    cancel(other)
                 raise _fail(cfg, err) from err
             store.append([row])
             bar.update()
             if chain:
-                submit(chain)
+                next_of(chain)
 
 
 def _ray(todo: Sequence[RunConfig], store: ResultsStore, workers: int, address: str | None,
@@ -215,28 +219,16 @@ def _ray(todo: Sequence[RunConfig], store: ResultsStore, workers: int, address: 
             ray.init(num_cpus=max(1, workers), include_dashboard=False, log_to_driver=False)
     has_gpu = ray.cluster_resources().get("GPU", 0) > 0
     task = ray.remote(_run)
-    pending: dict[Any, tuple[RunConfig, deque[RunConfig]]] = {}
+    refs: dict[Future, Any] = {}
 
-    def submit(chain: deque[RunConfig]) -> None:
-        cfg = chain.popleft()
+    def submit(cfg: RunConfig) -> Future:
         gpus = 1 if has_gpu and needs_gpu(cfg.method) else 0
-        pending[task.options(num_cpus=1, num_gpus=gpus).remote(cfg.to_dict())] = (cfg, chain)
+        ref = task.options(num_cpus=1, num_gpus=gpus).remote(cfg.to_dict())
+        fut = ref.future()  # a concurrent.futures.Future; cancelling it leaves the task running
+        refs[fut] = ref
+        return fut
 
-    for chain in _chains(todo):
-        submit(chain)
-    while pending:
-        done, _ = ray.wait(list(pending), num_returns=1)
-        cfg, chain = pending.pop(done[0])
-        try:
-            row = ray.get(done[0])
-        except Exception as err:
-            for ref in pending:
-                ray.cancel(ref)
-            raise _fail(cfg, err) from err
-        store.append([row])
-        bar.update()
-        if chain:
-            submit(chain)
+    _chained(submit, todo, store, bar, cancel=lambda fut: ray.cancel(refs[fut]))
 
 
 def sweep(
