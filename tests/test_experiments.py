@@ -522,6 +522,8 @@ def test_committed_paper_table_belongs_to_the_paper_grid() -> None:
         assert (row.method, row.protocol, row.seed, row.profile) == (
             cfg.method, cfg.protocol, cfg.seed, "paper")
         assert cfg.protocol != "minority" or row.ratio == cfg.ratio
+    rebuilt = [RunConfig.from_row(r).key() for _, r in table.iterrows()]
+    assert rebuilt == table["config_hash"].tolist()  # each row's columns are its config
     for metric in ("acsa", "gmean", "f1_macro", "recall_min"):
         assert table[metric].between(0, 1).all(), metric
     assert (table["wall_seconds"] > 0).all()
