@@ -8,7 +8,9 @@ Prints, in one run, on real Fashion-MNIST images (the Debian package):
 3. bfloat16 autocast on one reconstruction step against float32 (ratio; imbnb trains in
    float32, so this only says what mixed precision would buy on this CPU);
 4. what that means for the paper grid: hours per autoencoder (50 epochs) on the thesis's
-   protocol at rho = 100 and on the count list, and for the 75 autoencoders of the grid.
+   protocol at rho = 100 and on the count list, and for the 75 autoencoders of the grid;
+5. seconds to write one resume checkpoint (weights, Adam state, RNG states) against one
+   epoch at rho = 100 (the share of the training a checkpoint after every epoch would cost).
 
 Run: ``python benchmarks/bench_autoencoder.py [--batches N] [--width W]``.
 """
@@ -16,14 +18,16 @@ Run: ``python benchmarks/bench_autoencoder.py [--batches N] [--width W]``.
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 
 import numpy as np
 import torch
 
 from imbnb.autoencoders import ConvAutoencoder, reconstruction_loss
+from imbnb.cache import Cache
 from imbnb.data import load_dataset
-from imbnb.methods.deepsmote import AEConfig, count_split, train_autoencoder
+from imbnb.methods.deepsmote import AEConfig, _Checkpoints, count_split, train_autoencoder
 
 VARIANTS = ("deepsmote", "denoising", "sparse", "vae")
 EPOCHS, BATCH = 50, 100
@@ -65,6 +69,24 @@ def autocast_ratio(width: int, steps: int = 6) -> tuple[float, float]:
     return out[0], out[1]
 
 
+def checkpoint_seconds(width: int, repeats: int = 3) -> float:
+    """Median seconds of one checkpoint write of a width-``width`` autoencoder with Adam state."""
+    torch.manual_seed(0)
+    model = ConvAutoencoder(width=width)
+    opt = torch.optim.Adam(model.parameters(), 3e-4)
+    reconstruction_loss(model(torch.zeros(2, 1, 28, 28))[0], torch.zeros(2, 1, 28, 28)).backward()
+    opt.step()  # Adam's moment buffers exist only after a step
+    gen = torch.Generator().manual_seed(0)
+    times = []
+    with tempfile.TemporaryDirectory() as root:
+        ckpt = _Checkpoints(Cache(root), {"bench": width}, every_seconds=0)
+        for epoch in range(repeats):
+            t0 = time.perf_counter()
+            ckpt.save(epoch + 1, model, opt, gen, {"loss": [0.0]})
+            times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=10, help="batches timed per variant")
@@ -98,6 +120,11 @@ def main() -> None:
     print(f"  {EPOCHS} epochs, count list: {counts:.2f} h per autoencoder, one core")
     total = 15 * sum(thesis.values()) + 15 * counts  # 5 autoencoders x 3 seeds per setting
     print(f"  paper grid (75 autoencoders): {total:.0f} core-hours")
+    write = checkpoint_seconds(args.width)
+    epoch = thesis[100] * 3600 / EPOCHS
+    print(f"  checkpoint write {write:.2f} s, one epoch at rho=100 {epoch:.0f} s: "
+          f"{100 * write / epoch:.2f}% per epoch")
+
 
 if __name__ == "__main__":
     main()

@@ -299,6 +299,15 @@ def test_clear_by_kind_and_all(cache: Cache, tmp_path: Path) -> None:
     assert clear_cache(root=tmp_path / "does-not-exist") == 0
 
 
+def test_remove_drops_one_entry_only(cache: Cache) -> None:
+    cache.save_arrays("embeddings", CONFIG, z=np.ones(1))
+    cache.save_json("embeddings", CONFIG, {"n": 1})
+    cache.save_arrays("embeddings", {**CONFIG, "seed": 9}, z=np.ones(1))
+    assert cache.remove("embeddings", CONFIG)
+    assert not cache.has("embeddings", CONFIG) and cache.has("embeddings", {**CONFIG, "seed": 9})
+    assert not cache.remove("embeddings", CONFIG)  # already gone
+
+
 def test_module_entry_point(cache: Cache, capsys: pytest.CaptureFixture[str]) -> None:
     cache.save_json("metrics", CONFIG, {"acsa": 1.0})
     assert cache_mod.main(["info", "--root", str(cache.root)]) == 0

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from imbnb.cache import Cache
 from imbnb.data import make_synthetic
 from imbnb.imbalance import make_imbalanced
+from imbnb.methods import deepsmote
 from imbnb.methods.deepsmote import (
+    AE_CACHE_KIND,
+    CHECKPOINT_KIND,
     METHODS,
     AEConfig,
     count_protocol,
@@ -58,6 +62,43 @@ def test_seeded_training_is_identical_and_cached(data, tmp_path) -> None:
     other = train_autoencoder(x, y, AEConfig(**{**TINY, "epochs": 2}, seed=3), cache=cache,
                               progress=False)
     assert not other.from_cache  # a changed knob is a different key
+
+
+@pytest.mark.parametrize(("variant", "every", "resumed"),
+                         [("denoising", 0, 2), ("vae", 0, 2), ("sparse", 1e9, 0),
+                          ("deepsmote", None, 0)])
+def test_killed_training_resumes_to_the_same_weights(data, tmp_path, monkeypatch, variant, every,
+                                                     resumed) -> None:
+    x, y = data
+    cfg = AEConfig(variant=variant, **{**TINY, "epochs": 4}, seed=2)
+    whole = train_autoencoder(x, y, cfg, use_cache=False, progress=False)
+    cache, real_save = Cache(tmp_path), deepsmote._Checkpoints.save
+
+    def save_then_die(self, epoch, *args):
+        real_save(self, epoch, *args)
+        if epoch == 2:  # killed right after epoch 2's checkpoint (when one was due)
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(deepsmote._Checkpoints, "save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train_autoencoder(x, y, cfg, cache=cache, progress=False, checkpoint_seconds=every)
+    assert cache.entries(AE_CACHE_KIND) == []
+    assert len(cache.entries(CHECKPOINT_KIND)) == (1 if resumed else 0)
+    monkeypatch.undo()
+    again = train_autoencoder(x, y, cfg, cache=cache, progress=False, checkpoint_seconds=every)
+    assert again.resumed_from == resumed and not again.from_cache
+    assert again.history == whole.history
+    for name, w in whole.model.state_dict().items():
+        assert torch.equal(w, again.model.state_dict()[name]), name
+    assert cache.entries(CHECKPOINT_KIND) == []  # dropped once the network is cached
+    assert again.train_seconds > 0
+    assert train_autoencoder(x, y, cfg, cache=cache, progress=False).from_cache
+
+
+def test_checkpoint_seconds_must_not_be_negative(data, tmp_path) -> None:
+    x, y = data
+    with pytest.raises(ValueError, match="checkpoint_seconds must be >= 0 or None"):
+        train_autoencoder(x, y, AEConfig(**TINY), cache=Cache(tmp_path), checkpoint_seconds=-1)
 
 
 @pytest.mark.parametrize("sampler", ["smote", "adasyn", "weighted_calibration"])

@@ -375,6 +375,15 @@ class Cache:
                 )
         return found
 
+    def remove(self, kind: str, config: Mapping[str, Any]) -> bool:
+        """Delete one entry (every artifact of it); returns whether there was one."""
+        entry = self.path(kind, config)
+        if not entry.is_dir():
+            return False
+        shutil.rmtree(entry)
+        log.debug("cache remove %s/%s", kind, entry.name[:12])
+        return True
+
     def clear(self, kind: str | None = None) -> int:
         """Delete every entry (or those of ``kind``); returns how many were removed.
 
