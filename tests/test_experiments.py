@@ -263,17 +263,28 @@ def test_cli_sweep_records_provenance_and_runs_only_what_is_named(cache, tmp_pat
     assert "only: unknown method or family ['GAN']; allowed" in capsys.readouterr().err
 
 
-def test_plan_adds_measured_time_per_run() -> None:
+def test_plan_charges_each_missing_network_once() -> None:
     from imbnb.experiments import plan
 
-    configs = expand_grid(grid(["BL", "ADOS"], seeds=(0, 1)))
-    done = configs[:2]  # grid order: ratio, seed, method -> BL and ADOS of seed 0
-    rows = pd.DataFrame({"config_hash": [c.key() for c in done], "protocol": "minority",
-                         "method": [c.method for c in done], "wall_seconds": [10.0, 30.0]})
-    table = plan(configs, rows).droplevel(["protocol", "family"])
-    assert table.loc["BL"].tolist() == [2, 1, 1, 10.0, 10.0]
-    assert table.loc["ADOS"].tolist() == [2, 1, 1, 30.0, 30.0]
-    assert plan(configs, rows.iloc[:0])["s to run"].isna().all()
+    configs = expand_grid(grid(["BL", "ADOS"], seeds=(0, 1)))  # order: BL, ADOS of seed 0, 1
+    costs = {"BL": (30.0, 5.0), "ADOS": (30.0, 10.0)}  # one extractor per split, own steps
+
+    def stored(done):
+        return pd.DataFrame({"config_hash": [c.key() for c in done], "protocol": "minority",
+                             "method": [c.method for c in done], "wall_seconds": 1.0,
+                             "network_seconds": [costs[c.method][0] for c in done],
+                             "method_seconds": [costs[c.method][1] for c in done]})
+
+    table = plan(configs, stored(configs[:2])).droplevel(["protocol", "family"])
+    cols = ["grid", "stored", "missing", "s network", "s own", "s per run", "s to run"]
+    assert table[cols].loc["BL"].tolist() == [2, 1, 1, 30.0, 5.0, 35.0, 35.0]  # trains seed 1's
+    assert table[cols].loc["ADOS"].tolist() == [2, 1, 1, 30.0, 10.0, 40.0, 10.0]  # finds it
+    table = plan(configs, stored(configs[:3])).droplevel(["protocol", "family"])
+    assert table.loc["ADOS", "s to run"] == 10.0  # BL of seed 1 built the network already
+    assert table.loc["BL", "s to run"] == 0.0
+    nothing = plan(configs, stored(configs[:0]))
+    assert nothing["s to run"].isna().all() and (nothing["stored"] == 0).all()
+    assert plan(configs, pd.DataFrame({"config_hash": []}))["s to run"].isna().all()
 
 
 def test_select_configs_by_method_or_family() -> None:

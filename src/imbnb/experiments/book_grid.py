@@ -5,7 +5,7 @@ file); the chapter expands it and ``book/grids/paper.yaml`` is the same spec wri
 ``paper`` profile, so the committed paper table, ``imbnb sweep`` and the chapter agree on every
 config hash (a test checks it). :func:`coverage` says how much of a grid a table holds, so a
 chapter rendered from a partly swept table states what is missing, and :func:`plan` adds the
-measured time per run, so the rest of a sweep can be sized before it is started.
+measured cost per run and of the rest, so the rest of a sweep can be sized before it starts.
 """
 
 from __future__ import annotations
@@ -90,19 +90,55 @@ def coverage(configs: Sequence[RunConfig], rows: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def plan(configs: Sequence[RunConfig], rows: pd.DataFrame) -> pd.DataFrame:
-    """:func:`coverage` plus each method's measured mean wall time and the time still to run.
+def _stored_costs(done: pd.DataFrame, by_key: Mapping[str, RunConfig]) -> pd.DataFrame:
+    """Median network and own seconds per (protocol, method) of the stored runs of a grid."""
+    from imbnb.experiments.cost import COST_COLUMNS, run_costs
 
-    A method with no stored run yet has no estimate (NaN). Feature-space methods of one split
-    share its extractor, so their mean spreads that training over the methods of the split.
+    frame = pd.DataFrame([{**by_key[h].to_dict(), "family": family_of(by_key[h].method)}
+                          for h in done["config_hash"]], index=done.index)
+    for col in ("wall_seconds", "seconds", "seconds_ae", *COST_COLUMNS):
+        if col in done.columns:
+            frame[col] = done[col]
+    costs = run_costs(frame)
+    return costs.groupby(["protocol", "method"])[list(COST_COLUMNS)].median()
+
+
+def plan(configs: Sequence[RunConfig], rows: pd.DataFrame) -> pd.DataFrame:
+    """:func:`coverage` plus each method's measured cost and the time still to run.
+
+    ``s network`` and ``s own`` are the medians, over the stored runs, of the two parts of a
+    run's cost (:func:`imbnb.experiments.run_costs`): the network it builds on and its own
+    steps; ``s per run`` is their sum. ``s to run`` charges every missing run its own steps and
+    every network the missing runs need once, to the first run that needs it, as a sweep
+    trains it; a network that a stored run built counts as cached (a sweep resumed where it
+    ran). NaN where a method has no stored run yet.
     """
+    from imbnb.experiments.registry import shared_key
+
     out = coverage(configs, rows)
+    cols = ["s network", "s own", "s per run", "s to run"]
     if out.empty or "wall_seconds" not in rows.columns:
-        return out.assign(**{"s per run": float("nan"), "s to run": float("nan")})
-    done = rows[rows["config_hash"].isin({c.key() for c in configs})]
-    per_run = done.groupby(["protocol", "method"])["wall_seconds"].mean()
+        return out.assign(**dict.fromkeys(cols, float("nan")))
+    by_key = {c.key(): c for c in configs}
+    done = rows[rows["config_hash"].isin(by_key)]
+    costs = (_stored_costs(done, by_key) if len(done) else
+             pd.DataFrame(columns=["network_seconds", "method_seconds"]))
+    stored = set(done["config_hash"])
+    built = {shared_key(by_key[h]) for h in stored}
+    to_run: dict[tuple[str, str], float] = {}
+    for cfg in configs:
+        if cfg.key() in stored:
+            continue
+        where = (cfg.protocol, cfg.method)
+        net, own = (costs.loc[where].tolist() if where in costs.index else [float("nan")] * 2)
+        group = shared_key(cfg)
+        to_run[where] = to_run.get(where, 0.0) + own + (0.0 if group in built else net)
+        built.add(group)  # the first missing run of a network trains it; the rest find it
     keys = list(zip(out.index.get_level_values("protocol"),
                     out.index.get_level_values("method"), strict=True))
-    out["s per run"] = [per_run.get(k, float("nan")) for k in keys]
-    out["s to run"] = out["missing"] * out["s per run"]
+    for col, name in (("network_seconds", "s network"), ("method_seconds", "s own")):
+        out[name] = [costs[col].get(k, float("nan")) if len(costs) else float("nan")
+                     for k in keys]
+    out["s per run"] = out["s network"] + out["s own"]
+    out["s to run"] = [to_run.get(k, 0.0) for k in keys]
     return out
