@@ -263,6 +263,60 @@ def test_cli_sweep_records_provenance_and_runs_only_what_is_named(cache, tmp_pat
     assert "only: unknown method or family ['GAN']; allowed" in capsys.readouterr().err
 
 
+def test_merge_brings_side_tables_and_their_provenance(tmp_path, capsys) -> None:
+    import datetime as dt
+
+    import yaml
+
+    from imbnb.experiments.provenance import merge_results, read_provenance, record_sweep
+
+    configs = expand_grid(grid(["BL", "ADOS", "DOS"], seeds=(0, 1)))
+    when = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+
+    def side(name, done, machine_note):
+        store = ResultsStore(tmp_path / f"{name}.parquet")
+        store.append([{"config_hash": c.key(), "method": c.method, "acsa": 0.5} for c in done])
+        record_sweep(store.path, command=f"imbnb sweep {name}", started=when, finished=when,
+                     runs_added=len(done), extra={"where": machine_note})
+        return store.path
+
+    main_path = side("main", configs[:2], "here")
+    gpu = side("gpu", configs[2:4], "a GPU box")
+    late = side("late", configs[3:6], "elsewhere")  # configs[3] is already in gpu
+    assert merge_results(main_path, [gpu, late]) == [2, 2]
+    rows = ResultsStore(main_path).load()
+    assert sorted(rows["config_hash"]) == sorted(c.key() for c in configs)  # none twice
+    entries = read_provenance(main_path)
+    assert sum(e["runs_added"] for e in entries) == len(rows) == 6
+    assert [e["command"] for e in entries] == ["imbnb sweep main", "imbnb sweep gpu",
+                                               "imbnb sweep late"]
+    assert entries[1]["where"] == "a GPU box" and entries[1]["merged_from"] == "gpu.parquet"
+    assert entries[2]["runs_added"] == 2 and entries[2]["side_entries"][0]["runs_added"] == 3
+    assert merge_results(main_path, [gpu]) == [0]  # nothing new: no entry
+    assert len(read_provenance(main_path)) == 3
+    # a side without provenance, a missing side, or a row off the grid is refused, and
+    # nothing is written, not even the good side named first
+    bare = ResultsStore(tmp_path / "bare.parquet")
+    bare.append([{"config_hash": "f" * 64, "method": "BL"}])
+    other = side("other", expand_grid(grid(["BL"], seeds=(7,))), "off the grid")
+    for sides, match in [([gpu, bare.path], "has no bare.provenance.json"),
+                         ([gpu, tmp_path / "nope.parquet"], "does not exist"),
+                         ([gpu, other], "1 rows are not configs of the grid")]:
+        target = tmp_path / "target.parquet"
+        with pytest.raises((ValueError, FileNotFoundError), match=match):
+            merge_results(target, sides, configs=configs)
+        assert not target.exists() and read_provenance(target) == []
+    # the command line
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(grid(["BL", "ADOS", "DOS"], seeds=(0, 1))))
+    assert main(["merge", str(gpu), "--into", str(tmp_path / "cli.parquet"),
+                 "--grid", str(path)]) == 0
+    assert "2 rows added" in capsys.readouterr().out
+    assert main(["merge", str(other), "--into", str(tmp_path / "cli.parquet"),
+                 "--grid", str(path)]) == 2
+    assert "not configs of the grid" in capsys.readouterr().err
+
+
 def test_plan_charges_each_missing_network_once() -> None:
     from imbnb.experiments import plan
 

@@ -6,6 +6,7 @@ imbnb book list
 imbnb cache clear [--kind K]
 imbnb sweep GRID.yaml [--store results.parquet] [--backend local|ray] [--workers N] [--address A]
             [--only METHOD_OR_FAMILY,...] [--where FIELD=VALUE,...] [--dry-run]
+imbnb merge SIDE.parquet ... --into results.parquet [--grid GRID.yaml]
 imbnb splits export GRID.yaml [--out DIR]
 """
 
@@ -83,6 +84,12 @@ def _parser() -> argparse.ArgumentParser:
                     help="run nothing: print runs stored and missing, with measured times")
     sw.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
+    merge = top.add_parser("merge", help="append tables swept elsewhere, with their provenance")
+    merge.add_argument("sides", nargs="+", metavar="SIDE", help="Parquet results tables to add")
+    merge.add_argument("--into", required=True, help="the results table that receives them")
+    merge.add_argument("--grid", default=None,
+                       help="YAML grid file: refuse rows that are not its configs")
+
     splits = top.add_parser("splits", help="export the train/test indices of a grid's splits")
     splits_cmd = splits.add_subparsers(dest="command", required=True)
     export = splits_cmd.add_parser("export", help="one .json.gz file per split")
@@ -117,6 +124,19 @@ def _sweep(args: argparse.Namespace) -> int:
                          runs_added=added, grid=args.grid)
     print(f"{len(rows)} of {len(configs)} runs stored in {args.store}")
     return 0 if len(rows) == len(configs) else 1
+
+
+def _merge(args: argparse.Namespace) -> int:
+    """``imbnb merge``: add side tables' new rows and provenance to ``--into``."""
+    from imbnb.experiments import load_grid
+    from imbnb.experiments.provenance import merge_results
+
+    configs = load_grid(args.grid) if args.grid else None
+    added = merge_results(args.into, args.sides, configs=configs)
+    for side, n in zip(args.sides, added, strict=True):
+        print(f"{side}: {n} new rows")
+    print(f"{args.into}: {sum(added)} rows added")
+    return 0
 
 
 def _sweep_plan(configs: Sequence[Any], store: Any) -> int:
@@ -190,6 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _list()
         if args.group == "sweep":
             return _sweep(args)
+        if args.group == "merge":
+            return _merge(args)
         if args.group == "splits" and args.command == "export":
             from imbnb.experiments import export_splits, load_grid
 

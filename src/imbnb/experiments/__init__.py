@@ -7,7 +7,8 @@
 * :func:`average_ranks` / :func:`paired_comparison` -- reading the results table;
 * :func:`results_grid` / :func:`coverage` -- chapter 8's grid, and how much of it a table holds;
 * :func:`cost_table` / :func:`run_costs` -- what each method costs: its network and its own steps;
-* ``provenance`` -- where a results table's rows came from (``imbnb sweep`` records it).
+* ``provenance`` -- where a results table's rows came from (``imbnb sweep`` records it;
+  ``merge_results``, ``imbnb merge``, brings tables swept elsewhere in with theirs).
 """
 
 from imbnb.experiments.analysis import (

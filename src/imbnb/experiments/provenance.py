@@ -3,7 +3,8 @@
 Beside ``results.parquet`` lies ``results.provenance.json``: a list of sweeps, each with its
 command, grid file and its SHA-256, start and end (UTC), rows added, the git commit of the
 code, and the machine (CPU count, torch device, library versions). ``imbnb sweep`` appends an
-entry; the file is rewritten atomically, like the table.
+entry; the file is rewritten atomically, like the table. :func:`merge_results` (``imbnb merge``)
+brings the rows of tables swept elsewhere, a GPU machine say, into one, entries included.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ import os
 import platform
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-__all__ = ["machine", "provenance_path", "provenance_table", "read_provenance", "record_sweep"]
+__all__ = ["machine", "merge_results", "provenance_path", "provenance_table", "read_provenance",
+           "record_sweep"]
 
 _LIBRARIES = ("torch", "numpy", "scikit-learn", "imbalanced-learn", "faiss-cpu")
 
@@ -106,7 +108,12 @@ def record_sweep(store: str | os.PathLike[str], *, command: str, started: _dt.da
         "machine": machine(),
         **dict(extra or {}),
     }
-    entries = [*read_provenance(store), entry]
+    _write(store, [*read_provenance(store), entry])
+    return entry
+
+
+def _write(store: str | os.PathLike[str], entries: list[dict[str, Any]]) -> None:
+    """Rewrite ``store``'s provenance file atomically (temp file, then ``os.replace``)."""
     path = provenance_path(store)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json.tmp")
@@ -118,4 +125,51 @@ def record_sweep(store: str | os.PathLike[str], *, command: str, started: _dt.da
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return entry
+
+
+def merge_results(into: str | os.PathLike[str], sides: Sequence[str | os.PathLike[str]], *,
+                  configs: Sequence[Any] | None = None) -> list[int]:
+    """Append the rows of side tables (swept elsewhere) to ``into``, with their provenance.
+
+    Every side is checked before anything is written: it must exist, carry a provenance file,
+    and, when ``configs`` is given, hold only rows of those configs. A side whose rows are all
+    new brings its sweeps' entries over unchanged (their commands, commits and machines); one
+    that overlaps ``into`` brings one entry counting the rows actually added, its own entries
+    nested. Either way, each entry gains ``merged_from`` and ``merged_utc``. Returns the rows
+    added per side.
+    """
+    from imbnb.experiments.store import ResultsStore
+
+    allowed = {c.key() for c in configs} if configs is not None else None
+    loaded = []
+    for side in sides:
+        side_path = Path(side)
+        if not side_path.is_file():
+            raise FileNotFoundError(f"side table {side_path} does not exist")
+        entries = read_provenance(side_path)
+        if not entries:
+            raise ValueError(f"side table {side_path} has no {provenance_path(side_path).name}: "
+                             "where its rows came from is unknown, so it is not merged")
+        rows = ResultsStore(side_path).load()
+        if allowed is not None:
+            foreign = rows[~rows["config_hash"].isin(allowed)]
+            if len(foreign):
+                raise ValueError(f"side table {side_path}: {len(foreign)} rows are not configs "
+                                 f"of the grid (first: {foreign['config_hash'].iloc[0][:12]}, "
+                                 f"method {foreign.get('method', pd.Series(['?'])).iloc[0]})")
+        loaded.append((side_path, rows, entries))
+    main, added_per_side = ResultsStore(into), []
+    for side_path, rows, entries in loaded:
+        added = main.append(rows.to_dict("records"))
+        added_per_side.append(added)
+        if not added:
+            continue
+        stamp = {"merged_from": side_path.name,
+                 "merged_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
+        if added == len(rows) and sum(int(e["runs_added"]) for e in entries) == len(rows):
+            new = [{**e, **stamp} for e in entries]
+        else:
+            new = [{**entries[-1], "runs_added": added, **stamp, "side_entries": entries,
+                    "merge_note": f"{added} of the side's {len(rows)} rows were new"}]
+        _write(into, [*read_provenance(into), *new])
+    return added_per_side
