@@ -224,11 +224,15 @@ def test_cli_sweep_and_splits_export(cache, tmp_path, capsys) -> None:
     assert main(["sweep", str(path), "--backend", "spark"]) == 2
 
 
-def test_cli_sweep_records_provenance_and_runs_only_what_is_named(cache, tmp_path,
-                                                                   capsys) -> None:
+def test_cli_sweep_records_provenance_and_runs_only_what_is_named(cache, tmp_path, capsys,
+                                                                   monkeypatch) -> None:
     import yaml
 
+    from imbnb.experiments import provenance
     from imbnb.experiments.provenance import provenance_path, read_provenance
+
+    commits = iter(["at-start", "at-end"])  # the checkout could move while a sweep runs
+    monkeypatch.setattr(provenance, "git_commit", lambda: next(commits))
 
     path, store = tmp_path / "grid.yaml", tmp_path / "r.parquet"
     path.write_text(yaml.safe_dump(grid(["BL", "BL+CW", "FS-SMOTE"])))
@@ -239,6 +243,8 @@ def test_cli_sweep_records_provenance_and_runs_only_what_is_named(cache, tmp_pat
     (entry,) = read_provenance(store)
     assert provenance_path(store) == tmp_path / "r.provenance.json"
     assert entry["runs_added"] == 1 and entry["grid"] == str(path)
+    assert entry["git_commit"] == "at-start"  # the code the runs ran on
+    monkeypatch.undo()
     assert entry["command"].startswith("imbnb sweep") and "--only BL+CW" in entry["command"]
     assert entry["machine"]["device"] == "cpu" and entry["machine"]["versions"]["torch"]
     assert len(entry["grid_sha256"]) == 64 and entry["started_utc"] <= entry["finished_utc"]

@@ -103,7 +103,7 @@ def _sweep(args: argparse.Namespace) -> int:
     import datetime as dt
 
     from imbnb.experiments import ResultsStore, load_grid, parse_where, select_configs, sweep
-    from imbnb.experiments.provenance import record_sweep
+    from imbnb.experiments.provenance import git_commit, record_sweep
 
     configs = load_grid(args.grid)
     if args.only is not None or args.where:
@@ -113,6 +113,7 @@ def _sweep(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _sweep_plan(configs, store)
     before, started = len(store.hashes()), dt.datetime.now(dt.UTC)
+    commit = git_commit()  # now: the rows' own writes would mark the checkout dirty later
     try:
         rows = sweep(configs, store, backend=args.backend, workers=args.workers,
                      address=args.address, progress=not args.no_progress)
@@ -121,7 +122,7 @@ def _sweep(args: argparse.Namespace) -> int:
         if added:
             record_sweep(store.path, command=" ".join(["imbnb", *args.argv]),
                          started=started, finished=dt.datetime.now(dt.UTC),
-                         runs_added=added, grid=args.grid)
+                         runs_added=added, grid=args.grid, commit=commit)
     print(f"{len(rows)} of {len(configs)} runs stored in {args.store}")
     return 0 if len(rows) == len(configs) else 1
 

@@ -22,8 +22,8 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["machine", "merge_results", "provenance_path", "provenance_table", "read_provenance",
-           "record_sweep"]
+__all__ = ["git_commit", "machine", "merge_results", "provenance_path", "provenance_table",
+           "read_provenance", "record_sweep"]
 
 _LIBRARIES = ("torch", "numpy", "scikit-learn", "imbalanced-learn", "faiss-cpu")
 
@@ -62,7 +62,7 @@ def provenance_table(store: str | os.PathLike[str]) -> pd.DataFrame:
                                         "runs added", "commit", "machine"])
 
 
-def _git_commit() -> str | None:
+def git_commit() -> str | None:
     """The checked-out commit (with ``+dirty`` for uncommitted changes), or None outside git."""
     from imbnb import paths
 
@@ -93,8 +93,13 @@ def _sha256(path: str | os.PathLike[str]) -> str:
 
 def record_sweep(store: str | os.PathLike[str], *, command: str, started: _dt.datetime,
                  finished: _dt.datetime, runs_added: int, grid: str | None = None,
+                 commit: str | None = None,
                  extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Append one sweep's entry to ``store``'s provenance file (atomically) and return it."""
+    """Append one sweep's entry to ``store``'s provenance file (atomically) and return it.
+
+    ``commit`` is the code the runs ran on (:func:`git_commit` when the sweep started); by
+    default the commit checked out now.
+    """
     if runs_added < 0:
         raise ValueError(f"runs_added must be >= 0, got {runs_added}")
     entry: dict[str, Any] = {
@@ -104,7 +109,7 @@ def record_sweep(store: str | os.PathLike[str], *, command: str, started: _dt.da
         "started_utc": started.astimezone(_dt.UTC).isoformat(timespec="seconds"),
         "finished_utc": finished.astimezone(_dt.UTC).isoformat(timespec="seconds"),
         "runs_added": int(runs_added),
-        "git_commit": _git_commit(),
+        "git_commit": commit if commit is not None else git_commit(),
         "machine": machine(),
         **dict(extra or {}),
     }
