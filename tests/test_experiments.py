@@ -697,6 +697,24 @@ def test_results_for_reads_a_committed_table_or_refuses(cache, tmp_path) -> None
         results_for(configs, "book/data/results/none.parquet")
 
 
+def test_results_for_returns_rows_in_grid_order_whatever_the_table_order(cache,
+                                                                       tmp_path) -> None:
+    from imbnb.experiments import results_for
+
+    configs = expand_grid(grid(["BL", "BL+CW"], seeds=(0, 1)))
+    committed = tmp_path / "paper.parquet"
+    sweep(configs[::-1], committed, progress=False)  # the table gains them last first
+    stored = ResultsStore(committed).load()["config_hash"].tolist()
+    assert stored == [c.key() for c in configs[::-1]]
+    want = [c.key() for c in configs]
+    assert results_for(configs, str(committed))["config_hash"].tolist() == want
+    assert results_for(configs[1:], str(committed), missing="skip")["config_hash"].tolist() \
+        == want[1:]
+    assert sweep(configs, committed, progress=False)["config_hash"].tolist() == want
+    with pytest.raises(ValueError, match="no such file"):
+        results_for(configs, "book/data/results/none.parquet")
+
+
 def _old_rows() -> pd.DataFrame:
     """Rows as tables swept before runs recorded their cost: wall and own times only."""
     base = {**BASE, "ratio": 10.0, "n_minority": 4, "count_scale": 1.0, "seed": 0,

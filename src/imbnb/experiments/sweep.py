@@ -255,10 +255,21 @@ def sweep(
             _local(todo, store, workers, bar)
         else:
             _ray(todo, store, workers, address, bar)
-    table = store.load()
-    order = {c.key(): i for i, c in enumerate(configs)}
+    return _in_config_order(store.load(), configs)
+
+
+def _in_config_order(table: pd.DataFrame, configs: Sequence[RunConfig]) -> pd.DataFrame:
+    """The rows of ``table`` that belong to ``configs``, in the configs' order.
+
+    A table appended to by several sweeps holds rows in the order they finished; tables and
+    plots built from the rows should follow the grid instead (ratio by ratio, method order).
+    """
+    order: dict[str, int] = {}
+    for i, c in enumerate(configs):
+        order.setdefault(c.key(), i)
     rows = table[table["config_hash"].isin(order)]
-    return rows.sort_values("config_hash", key=lambda s: s.map(order)).reset_index(drop=True)
+    return rows.sort_values("config_hash", key=lambda s: s.map(order),
+                            kind="stable").reset_index(drop=True)
 
 
 def results_for(
@@ -276,6 +287,7 @@ def results_for(
     value is a Parquet table (absolute, or relative to the repository root), e.g. a committed
     ``paper`` sweep, that must hold every config (``missing="error"``) or whose stored rows
     are returned as they are (``missing="skip"``; :func:`coverage` lists what is absent).
+    Either way the rows come in the configs' order, not the order the table gained them.
     """
     from imbnb import paths
     from imbnb.cache import cache_dir
@@ -290,9 +302,8 @@ def results_for(
     if not path.exists():
         raise ValueError(f"results_source {source!r}: no such file; use 'compute' or a "
                          "Parquet results table")
-    table = ResultsStore(path).load()
+    rows = _in_config_order(ResultsStore(path).load(), configs)
     wanted = {c.key() for c in configs}
-    rows = table[table["config_hash"].isin(wanted)].reset_index(drop=True)
     if len(rows) < len(wanted) and missing == "error":
         raise ValueError(f"{path} holds {len(rows)} of the {len(wanted)} runs asked for; "
                          "run `imbnb sweep` into it, use results_source='compute', or "
