@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from imblearn.utils.estimator_checks import parametrize_with_checks
 
 from imbnb.oversample import (
@@ -39,7 +40,14 @@ def _expected_failures(estimator) -> dict[str, str]:
     return EXPECTED_FAILURES.get(type(estimator).__name__, {})
 
 
-@parametrize_with_checks(SAMPLERS, expected_failed_checks=_expected_failures)
+def _parametrize_checks() -> pytest.MarkDecorator:
+    """imblearn's parametrisation, with its cases as a list: pytest 10 refuses a generator."""
+    mark = parametrize_with_checks(SAMPLERS, expected_failed_checks=_expected_failures)
+    names, cases = mark.args
+    return pytest.mark.parametrize(names, list(cases), **mark.kwargs)
+
+
+@_parametrize_checks()
 def test_imblearn_estimator_checks(estimator, check) -> None:
     check(estimator)
 
