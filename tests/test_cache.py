@@ -306,6 +306,11 @@ def test_remove_drops_one_entry_only(cache: Cache) -> None:
     assert cache.remove("embeddings", CONFIG)
     assert not cache.has("embeddings", CONFIG) and cache.has("embeddings", {**CONFIG, "seed": 9})
     assert not cache.remove("embeddings", CONFIG)  # already gone
+    last = cache.path("embeddings", {**CONFIG, "seed": 9})
+    assert cache.remove("embeddings", {**CONFIG, "seed": 9})
+    assert not last.parent.exists() and not (cache.root / "embeddings").exists()
+    cache.save_json("embeddings", CONFIG, {"n": 2})  # the folders come back when needed
+    assert cache.load_json("embeddings", CONFIG) == {"n": 2}
 
 
 def test_module_entry_point(cache: Cache, capsys: pytest.CaptureFixture[str]) -> None:

@@ -381,6 +381,7 @@ class Cache:
         if not entry.is_dir():
             return False
         shutil.rmtree(entry)
+        _prune_empty_parents(entry)
         log.debug("cache remove %s/%s", kind, entry.name[:12])
         return True
 
@@ -394,11 +395,7 @@ class Cache:
         for entry in self.entries(kind):
             shutil.rmtree(entry)
             removed += 1
-            for parent in (entry.parent, entry.parent.parent):  # prune empty xx/ and kind/
-                try:
-                    parent.rmdir()
-                except OSError:
-                    break
+            _prune_empty_parents(entry)
         log.info("cache cleared %d entries under %s", removed, self.root)
         return removed
 
@@ -523,6 +520,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("  (empty)")
     return 0
 
+def _prune_empty_parents(entry: Path) -> None:
+    """Drop an entry's shard folder (``xx/``) and kind folder once they hold nothing."""
+    for parent in (entry.parent, entry.parent.parent):
+        try:
+            parent.rmdir()
+        except OSError:  # not empty (or already gone): stop there
+            break
+
 
 if __name__ == "__main__":
     sys.exit(main())
+
