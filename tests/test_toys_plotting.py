@@ -8,6 +8,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from imbnb.methods.deepsmote import LatentOversampling, neighbour_agreement  # noqa: E402
@@ -53,3 +54,48 @@ def test_neighbour_agreement_and_synthetic_by_class() -> None:
     assert agree.to_dict() == {0: 1.0, 1: 0.5}  # the last class-1 code sits among class 0
     by_class = res.synthetic_by_class(5)
     assert by_class[0].ravel().tolist() == [4.0] and by_class[1].ravel().tolist() == [5.0, 6.0]
+
+
+def _curves() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = [
+        {"family": family, "method": method, "ratio": ratio, "seed": seed,
+         "acsa": rng.random(), "gmean": rng.random()}
+        for family, methods in (("feature_space", ["BL", "FS-SMOTE"]), ("dos", ["DOS", "DOS-LR"]))
+        for method in methods for ratio in (10, 100) for seed in (0, 1)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_plot_vs_ratio_gives_each_family_a_row_read_against_the_reference() -> None:
+    from imbnb.plotting import plot_vs_ratio
+
+    rows = _curves()
+    fig = plot_vs_ratio(rows, ["acsa", "gmean"], labels={"acsa": "ACSA"})
+    axes = np.array(fig.axes).reshape(2, 2)
+    assert [ax.get_title() for ax in axes[0]] == ["ACSA", "gmean"]
+    assert [ax.get_ylabel() for ax in axes[:, 0]] == ["feature space", "dos"]
+    legend = [[t.get_text() for t in ax.get_legend().get_texts()] for ax in axes[:, 1]]
+    assert legend == [["BL", "FS-SMOTE"], ["DOS", "DOS-LR", "BL (reference)"]]
+    assert axes[0, 0].get_legend() is None and axes[0, 0].get_xscale() == "log"
+    dashed = [line for line in axes[1, 0].get_lines() if line.get_linestyle() == "--"]
+    bl = rows[rows.method == "BL"].groupby("ratio")["acsa"].mean()
+    assert len(dashed) == 1 and dashed[0].get_ydata().tolist() == pytest.approx(bl.tolist())
+    plt.close(fig)
+    fig = plot_vs_ratio(rows, ["acsa"], reference=None)
+    assert all(line.get_linestyle() != "--" for ax in fig.axes for line in ax.get_lines())
+    plt.close(fig)
+
+
+def test_plot_vs_ratio_names_what_is_wrong() -> None:
+    from imbnb.plotting import plot_vs_ratio
+
+    rows = _curves()
+    with pytest.raises(ValueError, match=r"lack the columns \['f1'\]"):
+        plot_vs_ratio(rows, ["f1"])
+    with pytest.raises(ValueError, match="reference 'ADOS' is not a method"):
+        plot_vs_ratio(rows, ["acsa"], reference="ADOS")
+    with pytest.raises(ValueError, match="rows is empty"):
+        plot_vs_ratio(rows.iloc[:0], ["acsa"])
+    with pytest.raises(ValueError, match="at least one"):
+        plot_vs_ratio(rows, [])

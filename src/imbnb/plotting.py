@@ -1,6 +1,7 @@
-"""Small plotting helpers shared by chapters (image strips and grids of generated samples).
+"""Small plotting helpers shared by chapters.
 
-Used by chapters 6 and 7 to show decoded synthetic images next to real ones.
+Image strips and grids of generated samples (chapters 6 and 7), the 2-D panels of chapters 5
+and 7, and chapter 8's metric-against-ratio curves, one row of panels per method family.
 """
 
 from __future__ import annotations
@@ -9,12 +10,14 @@ from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 __all__ = [
     "covariance_ellipse",
     "image_grid",
     "plot_calibration_steps",
     "plot_decision_panels",
+    "plot_vs_ratio",
     "tile",
 ]
 
@@ -133,3 +136,67 @@ def plot_decision_panels(axes: Sequence[plt.Axes], X: np.ndarray, y: np.ndarray,
             ax.scatter(*fakes[name].T, marker="+", s=22, color="tab:green", label="generated")
         ax.set(title=name, xlim=(-lim, lim), ylim=(-lim, lim), xticks=[], yticks=[])
     axes[0].legend(loc="lower left", fontsize=8)
+
+
+def plot_vs_ratio(
+    rows: pd.DataFrame,
+    metrics: Sequence[str],
+    *,
+    by: str = "family",
+    reference: str | None = "BL",
+    labels: Mapping[str, str] | None = None,
+    errorbar: str | None = "sd",
+) -> plt.Figure:
+    """Each metric against the imbalance ratio, one row of panels per ``by`` group (chapter 8).
+
+    Thirty methods on one panel cannot be told apart; a row per family keeps each panel to a
+    handful, with its own colours and legend. ``reference`` (a method in ``rows``) is drawn as
+    a dashed grey line in every other row, so each family is read against the same baseline.
+    Shaded bands are ``errorbar`` over seeds (seaborn's; ``None`` for none).
+    """
+    import seaborn as sns
+
+    need = {"method", "ratio", by, *metrics}
+    absent = sorted(need - set(rows.columns))
+    if absent:
+        raise ValueError(f"rows lack the columns {absent} (metrics={list(metrics)}, by={by!r})")
+    if not len(metrics):
+        raise ValueError("metrics must name at least one column")
+    if rows.empty:
+        raise ValueError("rows is empty: nothing to plot")
+    if reference is not None and reference not in set(rows["method"]):
+        raise ValueError(f"reference {reference!r} is not a method in rows; use one of "
+                         f"{sorted(set(rows['method']))} or None")
+    labels = dict(labels or {})
+    groups = list(dict.fromkeys(rows[by]))
+    fig, axes = plt.subplots(len(groups), len(metrics), squeeze=False, sharex=True,
+                             sharey="col", figsize=(3.3 * len(metrics) + 2.4, 2.4 * len(groups)))
+    ref = rows[rows["method"] == reference] if reference is not None else rows.iloc[:0]
+    for i, group in enumerate(groups):
+        sub = rows[rows[by] == group]
+        methods = list(dict.fromkeys(sub["method"]))
+        palette = sns.color_palette("tab10" if len(methods) <= 10 else "husl", len(methods))
+        for j, metric in enumerate(metrics):
+            ax = axes[i, j]
+            sns.lineplot(data=sub, x="ratio", y=metric, hue="method", hue_order=methods,
+                         palette=palette, marker="o", errorbar=errorbar, ax=ax,
+                         legend=j == len(metrics) - 1)
+            if len(ref) and reference not in methods:
+                mean = ref.groupby("ratio")[metric].mean()
+                ax.plot(mean.index, mean.to_numpy(), ls="--", color="0.5", lw=1.2,
+                        label=f"{reference} (reference)")
+            ax.set(xscale="log", xlabel="ratio" if i == len(groups) - 1 else "",
+                   ylabel=str(group).replace("_", " ") if j == 0 else "")
+            if i == 0:
+                ax.set_title(labels.get(metric, metric))
+        handles, names = axes[i, -1].get_legend_handles_labels()
+        if axes[i, -1].get_legend() is not None:
+            axes[i, -1].get_legend().remove()
+        axes[i, -1].legend(handles, names, loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                           fontsize="small", frameon=False)
+    ratios = sorted(set(rows["ratio"]))
+    for ax in axes[-1]:
+        ax.set_xticks(ratios, [f"{r:g}" for r in ratios])
+        ax.minorticks_off()
+    fig.tight_layout()
+    return fig
