@@ -520,6 +520,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("  (empty)")
     return 0
 
+
 def _prune_empty_parents(entry: Path) -> None:
     """Drop an entry's shard folder (``xx/``) and kind folder once they hold nothing."""
     for parent in (entry.parent, entry.parent.parent):
@@ -531,4 +532,3 @@ def _prune_empty_parents(entry: Path) -> None:
 
 if __name__ == "__main__":
     sys.exit(main())
-
