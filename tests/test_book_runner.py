@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
@@ -255,3 +256,28 @@ def test_profiles_file_is_package_data() -> None:
     spec = Path(__import__("imbnb.book", fromlist=["x"]).__file__).parent / "profiles.yaml"
     assert spec.exists()
     assert os.path.getsize(spec) > 0
+
+
+def test_book_style_shows_tables_whole() -> None:
+    """pandas' defaults elide a 200 x 40 table ("..." cells); the book's style shows it all."""
+    import matplotlib as mpl
+    import pandas as pd
+
+    from imbnb.book import MAX_TABLE_ROWS, set_book_style
+
+    df = pd.DataFrame(np.arange(200 * 40).reshape(200, 40))
+    with mpl.rc_context(), pd.option_context("display.max_rows", 60, "display.min_rows", 10,
+                                             "display.max_columns", 20):
+        assert "<td>...</td>" in df._repr_html_()  # the defaults it replaces
+        set_book_style()
+        html = df._repr_html_()
+        assert "..." not in html and html.count("<tr") == 201 and "<td>7999</td>" in html
+        assert "..." not in repr(df)
+        assert "<td>...</td>" in pd.DataFrame(np.zeros((MAX_TABLE_ROWS + 1, 1)))._repr_html_()
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.stem)
+def test_chapter_sets_the_book_style(chapter) -> None:
+    nb = nbformat.read(chapter.source, as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "set_book_style()" in code and "sns.set_theme" not in code

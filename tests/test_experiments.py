@@ -647,6 +647,29 @@ def _toy_results() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def test_setting_table_one_metric_a_row_per_method_a_column_per_setting() -> None:
+    from imbnb.experiments import setting_table
+
+    rows = pd.DataFrame([
+        {"method": "Z", "protocol": "minority", "ratio": 100.0, "seed": 0, "acsa": 0.5},
+        {"method": "Z", "protocol": "minority", "ratio": 100.0, "seed": 1, "acsa": 0.7},
+        {"method": "Z", "protocol": "minority", "ratio": 10.0, "seed": 0, "acsa": 0.9},
+        {"method": "A", "protocol": "counts", "ratio": np.nan, "seed": 0, "acsa": 0.8},
+        {"method": "A", "protocol": "minority", "ratio": 10.0, "seed": 0, "acsa": 0.6},
+    ])
+    table = setting_table(rows, "acsa", digits=2)
+    assert list(table.index) == ["Z", "A"]  # the rows' order, not sorted
+    assert list(table.columns) == ["ρ = 10", "ρ = 100", "count list"]  # ratios ascending first
+    assert table.loc["Z", "ρ = 100"] == "0.60 ± 0.14"  # mean ± sample std over two seeds
+    assert table.loc["Z", "ρ = 10"] == "0.90"  # a single run: the mean alone
+    assert table.loc["Z", "count list"] == "" and table.loc["A", "ρ = 100"] == ""  # no run
+    assert table.loc["A", "count list"] == "0.80"
+    with pytest.raises(ValueError, match="metric must be a numeric column.*'acsa'.*got 'f1'"):
+        setting_table(rows, "f1")
+    with pytest.raises(ValueError, match=r"missing \['protocol'\]"):
+        setting_table(rows.drop(columns="protocol"), "acsa")
+
+
 def test_average_ranks_and_critical_difference() -> None:
     from imbnb.experiments import average_ranks, critical_difference
 

@@ -59,6 +59,19 @@ def test_injected_parameters_cell_is_hidden(stem: str) -> None:
     assert "&quot;smoke&quot;" not in html and '"smoke"' not in html
 
 
+@pytest.mark.parametrize("stem", CHAPTERS)
+def test_chapter_tables_are_shown_whole(stem: str) -> None:
+    """No displayed table is elided ("..." rows or columns): a static page cannot expand it."""
+    book = smoke_book()
+    nb = nbformat.read(book.root / "book" / "chapters" / f"{stem}.ipynb", as_version=4)
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            html, text = data.get("text/html", ""), data.get("text/plain", "")
+            assert "<td>...</td>" not in html and "<th>...</th>" not in html, f"cell {i}"
+            assert not re.search(r"\[\d+ rows x \d+ columns\]", text), f"cell {i}"
+
+
 def test_provenance_page_lists_chapters_and_times() -> None:
     book = smoke_book()
     text = (book.root / "book" / "chapters" / "provenance.md").read_text("utf-8")

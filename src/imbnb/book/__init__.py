@@ -1,7 +1,8 @@
 """The book machinery: papermill runner, profiles, strict Jupyter Book build, provenance.
 
 Explained in the book's "How to re-run" page; the ``imbnb`` console command lives in
-:mod:`imbnb.book.cli`. Chapters use :func:`banner` and :func:`chapter_defaults`.
+:mod:`imbnb.book.cli`. Chapters use :func:`banner`, :func:`chapter_defaults` and
+:func:`set_book_style`.
 """
 
 from imbnb.book.build import BookBuildError, build_book, copy_book_sources
@@ -20,9 +21,11 @@ from imbnb.book.runner import (
     run_chapters,
     select_chapters,
 )
+from imbnb.book.style import MAX_TABLE_ROWS, set_book_style
 
 __all__ = [
     "BookBuildError",
+    "MAX_TABLE_ROWS",
     "Chapter",
     "ChapterResult",
     "ProfileError",
@@ -40,5 +43,6 @@ __all__ = [
     "resolve_parameters",
     "run_chapters",
     "select_chapters",
+    "set_book_style",
     "write_provenance_page",
 ]

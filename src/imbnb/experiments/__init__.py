@@ -4,7 +4,8 @@
 * :class:`ResultsStore` -- a Parquet table with atomic appends, one row per config hash;
 * :func:`sweep` -- a grid of configs, locally (process pool) or on Ray, resumable;
 * :func:`run_split` / :func:`export_splits` -- the exact train/test indices, for readers;
-* :func:`average_ranks` / :func:`paired_comparison` -- reading the results table;
+* :func:`average_ranks` / :func:`paired_comparison` / :func:`setting_table` -- reading the
+  results table;
 * :func:`results_grid` / :func:`coverage` -- chapter 8's grid, and how much of it a table holds;
 * :func:`cost_table` / :func:`run_costs` -- what each method costs: its network and its own steps;
 * ``provenance`` -- where a results table's rows came from (``imbnb sweep`` records it;
@@ -18,6 +19,7 @@ from imbnb.experiments.analysis import (
     complete_methods,
     critical_difference,
     paired_comparison,
+    setting_table,
 )
 from imbnb.experiments.book_grid import coverage, plan, results_grid
 from imbnb.experiments.config import PROTOCOLS, RunConfig
@@ -67,6 +69,7 @@ __all__ = [
     "run_costs",
     "run_split",
     "select_configs",
+    "setting_table",
     "shared_key",
     "splits_dir",
     "sweep",

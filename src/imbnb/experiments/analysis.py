@@ -2,6 +2,7 @@
 
 * :func:`average_ranks` -- each method's rank within every setting (protocol, ratio, seed),
   averaged, with the Nemenyi critical difference for that many methods and settings;
+* :func:`setting_table` -- one metric as mean ± std, a row per method, a column per setting;
 * :func:`paired_comparison` -- each method against a reference method on the same settings:
   mean difference, a seeded bootstrap 95% interval, and the Wilcoxon signed-rank p-value,
   with a plain verdict ("not significant" unless both agree).
@@ -15,8 +16,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from imbnb.metrics import format_table, summarise
+
 __all__ = ["SETTING", "average_ranks", "best_of", "compare_orderings", "complete_methods",
-           "critical_difference", "paired_comparison"]
+           "critical_difference", "paired_comparison", "setting_table"]
 
 #: The columns that make one "setting" in which methods are compared.
 SETTING: tuple[str, ...] = ("dataset", "protocol", "ratio", "count_scale", "seed")
@@ -119,3 +122,41 @@ def compare_orderings(side: pd.DataFrame, ours: str, published: str,
     columns = [by, "methods", "best (published)", "best (ours)", "Kendall tau",
                "pairs ordered alike"]
     return pd.DataFrame(out, columns=columns).set_index(by)
+
+
+def _setting_label(protocol: str, ratio: float) -> str:
+    """A column heading: "ρ = 10" on the thesis's protocol, "count list" on GAMO's counts."""
+    if protocol == "minority":
+        return f"ρ = {ratio:g}"
+    if protocol == "counts":
+        return "count list"
+    return protocol if pd.isna(ratio) else f"{protocol}, ρ = {ratio:g}"
+
+
+def setting_table(rows: pd.DataFrame, metric: str = "acsa", *, digits: int = 3) -> pd.DataFrame:
+    """One metric as "mean ± std" over seeds, a row per method and a column per setting.
+
+    Methods keep the rows' order, settings go thesis ratios first (ascending), then the count
+    list; a cell is empty where the method has no run and a lone mean marks a single run. A
+    long (protocol, ratio, method) table of the whole grid runs to over a hundred rows.
+    """
+    need = {"method", "protocol", "ratio", "seed"}
+    if not need <= set(rows.columns):
+        raise ValueError(f"rows need the columns {sorted(need)}; missing "
+                         f"{sorted(need - set(rows.columns))}")
+    numeric = sorted(c for c in rows.columns if c not in need
+                     and pd.api.types.is_numeric_dtype(rows[c])
+                     and not pd.api.types.is_bool_dtype(rows[c]))
+    if metric not in numeric:
+        raise ValueError(f"metric must be a numeric column of the rows, one of {numeric}; "
+                         f"got {metric!r}")
+    cells = format_table(summarise(rows, by=["protocol", "ratio", "method"], metrics=[metric]),
+                         [metric], digits=digits)[metric].reset_index()
+    cells["setting"] = [_setting_label(p, r)
+                        for p, r in zip(cells["protocol"], cells["ratio"], strict=True)]
+    order = (cells.assign(_thesis=cells["protocol"] != "minority")
+             .sort_values(["_thesis", "protocol", "ratio"], kind="stable")["setting"].unique())
+    wide = cells.pivot(index="method", columns="setting", values=metric)
+    wide = wide.reindex(index=list(pd.unique(rows["method"])), columns=list(order)).fillna("")
+    wide.index.name, wide.columns.name = "method", None
+    return wide
