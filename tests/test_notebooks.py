@@ -72,6 +72,17 @@ def test_chapter_tables_are_shown_whole(stem: str) -> None:
             assert not re.search(r"\[\d+ rows x \d+ columns\]", text), f"cell {i}"
 
 
+@pytest.mark.parametrize("stem", CHAPTERS)
+def test_chapter_page_shows_no_progress_bars(stem: str) -> None:
+    """tqdm's bars go to stderr while a chapter runs; on the page they would be noise, so the
+    cells that draw them are tagged remove-stderr."""
+    book = smoke_book()
+    assert book.build_error is None, book.build_error
+    html = (book.html / "book" / "chapters" / f"{stem}.html").read_text("utf-8")
+    bar = re.search(r"\d+/\d+ \[\d\d:\d\d", html)  # tqdm's "3/9 [00:01<..."
+    assert bar is None, html[max(bar.start() - 200, 0): bar.end()] if bar else ""
+
+
 def test_provenance_page_lists_chapters_and_times() -> None:
     book = smoke_book()
     text = (book.root / "book" / "chapters" / "provenance.md").read_text("utf-8")
