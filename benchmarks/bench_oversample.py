@@ -9,7 +9,10 @@ class clusters unless ``--real`` gives an ``.npz`` with arrays ``X`` and ``y``):
 2. imbalanced-learn's SMOTE on the same data for reference;
 3. exact kNN: faiss (raw ``IndexFlatL2`` and ``FaissNearestNeighbors``) vs scikit-learn brute
    force, time and ratio (goal: faiss >= 3x faster);
-4. peak memory (tracemalloc peak per step, and the process's max RSS).
+4. WeightedCalibration (chapter 7) on latent-shaped data (a count list, d = 300), as shipped
+   (BLAS on one thread inside ``fit_resample``) against the same code on the caller's BLAS
+   threads: time, ratio, and how far the rows differ;
+5. peak memory (tracemalloc peak per step, and the process's max RSS).
 
 Run: ``python benchmarks/bench_oversample.py [--quick] [--real PATH.npz] [--threads N]``.
 """
@@ -149,8 +152,34 @@ def bench_ados(X, y) -> None:
     print(f"  imblearn SMOTE     {t_sm:8.2f} s   peak {m_sm:7.1f} MiB   (reference)")
 
 
+def bench_calibration(dim: int, counts: tuple[int, ...], seed: int) -> None:
+    """WeightedCalibration with its one-thread BLAS pin against the caller's thread count."""
+    import torch  # noqa: F401  (loaded in every chapter; it changes how BLAS threads behave)
+
+    from imbnb.oversample import WeightedCalibration
+
+    rng = np.random.default_rng(seed)
+    X = np.vstack([rng.normal(loc=i, size=(n, dim)) for i, n in enumerate(counts)])
+    y = np.repeat(np.arange(len(counts)), counts)
+
+    def run():
+        return WeightedCalibration(random_state=0, k=3, max_components=10).fit_resample(X, y)[0]
+
+    pinned, t_pin, _ = _timed(run, trace=False)
+    shipped = WeightedCalibration._fit_resample
+    WeightedCalibration._fit_resample = WeightedCalibration._resample  # the pin removed
+    try:
+        free, t_free, _ = _timed(run, trace=False)
+    finally:
+        WeightedCalibration._fit_resample = shipped
+    print(f"[WeightedCalibration] X {X.shape}, class sizes {list(counts)}")
+    print(f"  caller's threads   {t_free:8.2f} s")
+    print(f"  BLAS on 1 thread   {t_pin:8.2f} s   ({t_free / t_pin:.2f} x, as shipped)")
+    print(f"  rows differ by     {np.abs(pinned - free).max():8.1e}   (max abs)")
+
+
 def main(argv=None) -> None:
-    """Parse arguments and run the three benchmarks."""
+    """Parse arguments and run the benchmarks."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="smaller sizes (about 20 s)")
     p.add_argument("--real", metavar="NPZ", help=".npz with X (n, d) and y (n,) embeddings")
@@ -184,6 +213,9 @@ def main(argv=None) -> None:
         Xi, yi = imbalance(X, y, rho=100, n_minority=4, seed=args.seed)
         bench_ados(Xi, yi)
         bench_knn(X, n_queries=n_queries, k=6)
+        counts = (2000, 1000, 500, 250, 150, 100, 60, 40, 30, 20)
+        bench_calibration(128 if args.quick else 300,
+                          counts[2:] if args.quick else counts, args.seed)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"[memory] process max RSS {rss:.0f} MiB")
 

@@ -6,7 +6,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from imbnb.oversample.calibration import WeightedCalibration, calibrate, partition_classes
 
@@ -138,6 +138,18 @@ def test_determinism_and_dtype():
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     X32 = WeightedCalibration(random_state=5).fit_resample(X.astype(np.float32), y)[0]
     assert X32.dtype == np.float32
+
+
+def test_rows_do_not_depend_on_the_callers_blas_threads():
+    """fit_resample runs BLAS on one thread itself, so a 1- and a 2-thread caller get the same
+    rows (at d = 128 threaded BLAS alone changes them by ~1e-11); the caller's limit stays."""
+    X, y = _data(counts=(600, 200, 20, 10), d=128, seed=1)
+    runs = []
+    for n in (1, 2):
+        with threadpool_limits(n, user_api="blas"):
+            runs.append(WeightedCalibration(random_state=0, max_components=3).fit_resample(X, y)[0])
+            assert {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"} == {n}
+    np.testing.assert_array_equal(runs[0], runs[1])
 
 
 def test_errors():

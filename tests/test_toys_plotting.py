@@ -99,3 +99,24 @@ def test_plot_vs_ratio_names_what_is_wrong() -> None:
         plot_vs_ratio(rows.iloc[:0], ["acsa"])
     with pytest.raises(ValueError, match="at least one"):
         plot_vs_ratio(rows, [])
+
+
+def test_plot_ranks_puts_the_best_on_top_within_the_possible_ranks() -> None:
+    from imbnb.experiments import average_ranks
+    from imbnb.plotting import plot_ranks
+
+    rows = pd.DataFrame([{"method": m, "protocol": "minority", "ratio": 10.0, "seed": s,
+                          "acsa": score + 0.01 * s}
+                         for s in range(4) for m, score in [("A", 0.7), ("B", 0.9), ("C", 0.8)]])
+    ranks = average_ranks(rows)
+    ax = plot_ranks(ranks)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["B", "C", "A"]
+    assert ax.get_xlim() == (0.5, 3.5) and ax.get_ylim() == (2.5, -0.5)  # B, first, on top
+    points = ax.lines[0].get_xdata().tolist()
+    assert points == ranks["average rank"].tolist() == [1.0, 2.0, 3.0]
+    plt.close(ax.figure)
+    for bad in (pd.DataFrame(ranks.to_dict()), ranks.drop(columns="average rank")):
+        with pytest.raises(ValueError, match="average_ranks"):  # no CD, no rank column
+            plot_ranks(bad)
+    with pytest.raises(ValueError, match="ranks is empty"):
+        plot_ranks(ranks.iloc[:0])

@@ -1,7 +1,8 @@
 """Small plotting helpers shared by chapters.
 
 Image strips and grids of generated samples (chapters 6 and 7), the 2-D panels of chapters 5
-and 7, and chapter 8's metric-against-ratio curves, one row of panels per method family.
+and 7, and chapter 8's metric-against-ratio curves (one row of panels per method family)
+and its average ranks with the critical difference.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ __all__ = [
     "image_grid",
     "plot_calibration_steps",
     "plot_decision_panels",
+    "plot_ranks",
     "plot_vs_ratio",
     "tile",
 ]
@@ -200,3 +202,24 @@ def plot_vs_ratio(
         ax.minorticks_off()
     fig.tight_layout()
     return fig
+
+
+def plot_ranks(ranks: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
+    """Average ranks (1 = best, top) as points with ±CD/2 bars, from :func:`average_ranks`.
+
+    Two methods whose bars overlap are not distinguishable at the 5% level. The axis spans the
+    possible ranks, 1 to the number of methods, so bars longer than that are cut at its edges.
+    """
+    cd = ranks.attrs.get("critical_difference")
+    if cd is None or "average rank" not in ranks.columns:
+        raise ValueError("ranks must come from imbnb.experiments.average_ranks (an 'average "
+                         "rank' column and attrs['critical_difference'])")
+    if ranks.empty:
+        raise ValueError("ranks is empty: no method ran in every setting")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 0.3 * len(ranks) + 1))
+    y = np.arange(len(ranks))
+    ax.errorbar(ranks["average rank"], y, xerr=cd / 2, fmt="o", capsize=3)
+    ax.set(yticks=y, yticklabels=list(ranks.index), xlabel="average rank (±CD/2)",
+           xlim=(0.5, len(ranks) + 0.5), ylim=(len(ranks) - 0.5, -0.5))  # best on top
+    return ax
