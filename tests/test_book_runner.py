@@ -166,6 +166,24 @@ def test_banner_states_profile_seeds_version_and_changes_only() -> None:
     assert "\n" not in text
 
 
+def test_cpu_is_named_by_model_and_instruction_set(tmp_path: Path) -> None:
+    import torch
+
+    from imbnb import versions
+    from imbnb.book.provenance import describe_device
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\n"
+                    "model name\t:  AMD  EPYC 9654 96-Core Processor\n")
+    assert versions.cpu_model(info) == "AMD EPYC 9654 96-Core Processor"
+    fallback = versions.cpu_model(tmp_path / "missing")  # no /proc: what platform knows
+    assert fallback and fallback == versions.cpu_model(tmp_path / "missing")
+    isa = torch.backends.cpu.get_cpu_capability()
+    assert versions.cpu_description().endswith(f" with {isa}")
+    if not torch.cuda.is_available():  # the banner says which kernels made the numbers
+        assert describe_device().startswith(f"cpu ({versions.cpu_description()}, ")
+
+
 # ---- the real chapters ---------------------------------------------------------------------
 
 

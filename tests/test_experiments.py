@@ -29,6 +29,7 @@ from imbnb.experiments import (
     run_split,
     sweep,
 )
+from imbnb.versions import cpu_description
 
 #: tiny but real runs: 1,000 Fashion-MNIST training images, 10 test images per class
 BASE = {"dataset": "fashion_mnist", "protocol": "minority", "n_train": 1000, "n_test": 10,
@@ -247,6 +248,7 @@ def test_cli_sweep_records_provenance_and_runs_only_what_is_named(cache, tmp_pat
     monkeypatch.undo()
     assert entry["command"].startswith("imbnb sweep") and "--only BL+CW" in entry["command"]
     assert entry["machine"]["device"] == "cpu" and entry["machine"]["versions"]["torch"]
+    assert entry["machine"]["cpu"] == cpu_description()  # numbers follow the CPU type
     assert len(entry["grid_sha256"]) == 64 and entry["started_utc"] <= entry["finished_utc"]
     # a family name selects its methods; a rerun with nothing new records nothing
     assert main(["sweep", str(path), "--store", str(store), "--only", "feature_space",
@@ -264,6 +266,9 @@ def test_cli_sweep_records_provenance_and_runs_only_what_is_named(cache, tmp_pat
 
     table = provenance_table(store)
     assert table["runs added"].tolist() == [1, 2] and table["machine"].str.startswith("cpu").all()
+    assert table["machine"].str.contains(cpu_description(), regex=False).all()
+    first = provenance_table("book/data/results/paper.parquet").iloc[0]  # swept before the CPU
+    assert first["machine"] == "cpu, 2 CPUs, torch 2.14.1"  # was recorded: left out, not faked
     assert provenance_table(tmp_path / "none.parquet").empty
     assert main(["sweep", str(path), "--store", str(store), "--only", "GAN"]) == 2
     assert "only: unknown method or family ['GAN']; allowed" in capsys.readouterr().err

@@ -8,6 +8,7 @@ import nbformat
 import pytest
 from _smoke_book import smoke_book
 
+from imbnb import versions
 from imbnb.book import discover_chapters
 
 pytestmark = pytest.mark.slow
@@ -92,3 +93,5 @@ def test_provenance_page_lists_chapters_and_times() -> None:
         assert cells[1] == "smoke"
         assert float(cells[3]) > 0  # papermill's duration
     assert "| torch |" in text and "| imbnb |" in text
+    cpu = versions.cpu_description()  # the CPU type the numbers depend on
+    assert f"CPUs ({cpu})" in text and f"cpu ({cpu}, " in text

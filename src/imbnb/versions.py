@@ -1,7 +1,10 @@
-"""Installed versions of the libraries behind a result (book: "Provenance"; chapter 8's table).
+"""Installed versions and the CPU behind a result (book: "Provenance"; chapter 8's table).
 
 Both provenance records use it: the book's page (:mod:`imbnb.book.provenance`) and a sweep's
-entry beside its results table (:mod:`imbnb.experiments.provenance`).
+entry beside its results table (:mod:`imbnb.experiments.provenance`). The CPU is part of a
+result's identity: torch, MKL and oneDNN pick their kernels by instruction set, so the same
+seed gives the same numbers on one CPU type and, after training amplifies the last bits,
+other numbers on another.
 """
 
 from __future__ import annotations
@@ -9,10 +12,11 @@ from __future__ import annotations
 import platform
 from collections.abc import Sequence
 from importlib import metadata
+from pathlib import Path
 
 from imbnb import __version__
 
-__all__ = ["library_versions"]
+__all__ = ["cpu_description", "library_versions"]
 
 
 def library_versions(names: Sequence[str]) -> dict[str, str]:
@@ -24,3 +28,22 @@ def library_versions(names: Sequence[str]) -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
     return versions
+
+
+def cpu_model(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+    """The CPU's model name (Linux's ``/proc/cpuinfo``), else what ``platform`` knows."""
+    try:
+        for line in Path(cpuinfo).read_text(encoding="utf-8", errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                return " ".join(value.split())
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def cpu_description() -> str:
+    """CPU model and the instruction set torch's kernels use, e.g. ``AMD EPYC with AVX2``."""
+    import torch
+
+    return f"{cpu_model()} with {torch.backends.cpu.get_cpu_capability()}"

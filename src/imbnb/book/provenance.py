@@ -55,7 +55,10 @@ def library_versions(names: Sequence[str] = LIBRARIES) -> dict[str, str]:
 
 
 def describe_device() -> str:
-    """The device chapters train on, e.g. ``cpu (2 threads)`` or ``cuda (NVIDIA H100)``."""
+    """The device chapters train on: ``cpu (AMD EPYC with AVX2, 2 threads)``, ``cuda (H100)``.
+
+    A CPU's model and instruction set are named because kernels, and so the numbers, follow them.
+    """
     import torch
 
     try:  # the package's own choice of device when imbnb.train is there
@@ -66,7 +69,7 @@ def describe_device() -> str:
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
-    return f"{device.type} ({torch.get_num_threads()} threads)"
+    return f"{device.type} ({versions.cpu_description()}, {torch.get_num_threads()} threads)"
 
 
 def environment() -> dict[str, Any]:
@@ -76,6 +79,7 @@ def environment() -> dict[str, Any]:
         "device": describe_device(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
+        "cpu": versions.cpu_description(),
         "python_executable": sys.executable,
     }
 
@@ -202,7 +206,8 @@ def write_provenance_page(chapters_dir: str | Path) -> Path:
     out += [
         "## Environment at build time",
         "",
-        f"Generated {now} on `{env['platform']}` with {env['cpus']} CPUs; device {env['device']}.",
+        f"Generated {now} on `{env['platform']}` with {env['cpus']} CPUs ({env['cpu']}); "
+        f"device {env['device']}.",
         "",
         _md_table(["Library", "Version"], sorted(env["versions"].items())),
         "",

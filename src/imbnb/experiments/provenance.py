@@ -55,11 +55,17 @@ def provenance_table(store: str | os.PathLike[str]) -> pd.DataFrame:
     lines = [{"command": e["command"], "started (UTC)": e["started_utc"],
               "finished (UTC)": e["finished_utc"], "runs added": e["runs_added"],
               "commit": (e.get("runs_executed_at_commit") or e["git_commit"] or "?")[:7],
-              "machine": f"{e['machine']['device']}, {e['machine']['cpus']} CPUs, torch "
-                         f"{e['machine']['versions'].get('torch', '?')}"}
+              "machine": _machine_text(e["machine"])}
              for e in read_provenance(path)]
     return pd.DataFrame(lines, columns=["command", "started (UTC)", "finished (UTC)",
                                         "runs added", "commit", "machine"])
+
+
+def _machine_text(m: dict[str, Any]) -> str:
+    """``cpu, AMD EPYC with AVX2, 2 CPUs, torch 2.14.1`` (entries made before the CPU was
+    recorded leave it out)."""
+    cpu = f"{m['cpu']}, " if m.get("cpu") else ""
+    return f"{m['device']}, {cpu}{m['cpus']} CPUs, torch {m['versions'].get('torch', '?')}"
 
 
 def git_commit() -> str | None:
@@ -81,10 +87,10 @@ def git_commit() -> str | None:
 def machine() -> dict[str, Any]:
     """The facts about this machine that bear on a run's numbers and wall time."""
     from imbnb.train import get_device
-    from imbnb.versions import library_versions
+    from imbnb.versions import cpu_description, library_versions
 
-    return {"cpus": os.cpu_count(), "device": str(get_device()), "platform": platform.platform(),
-            "versions": library_versions(_LIBRARIES)}
+    return {"cpus": os.cpu_count(), "cpu": cpu_description(), "device": str(get_device()),
+            "platform": platform.platform(), "versions": library_versions(_LIBRARIES)}
 
 
 def _sha256(path: str | os.PathLike[str]) -> str:
