@@ -27,6 +27,7 @@ from imbnb.methods.gamo import (
     train_gamo,
     train_gamo2pix,
 )
+from imbnb.train import torch_threads
 
 torch.set_num_threads(2)
 
@@ -237,3 +238,25 @@ def test_figure1_toy_trains_four_systems_and_measures_bleeding() -> None:
         assert ((fake >= lo - 1e-5) & (fake <= hi + 1e-5)).all()
     recalls = table[["majority recall", "minority recall"]].to_numpy()
     assert ((recalls >= 0) & (recalls <= 1)).all()
+
+
+def test_cached_model_refreshes_its_points_on_the_training_threads(data, tmp_path,
+                                                                   monkeypatch) -> None:
+    """A reload recomputes G's points; on more threads their float sums (hence every generated
+    point) could differ from the trained model's, so it runs on the training's thread count."""
+    X, y = data
+    cfg = method_config("GAMO", loss="ls", steps=2, phase_steps=1, **SMALL)
+    seen: list[int] = []
+    refresh = GAMO.refresh_points
+
+    def spy(self, X, y):
+        seen.append(torch.get_num_threads())
+        return refresh(self, X, y)
+
+    monkeypatch.setattr(GAMO, "refresh_points", spy)
+    cache = Cache(tmp_path)
+    with torch_threads(2):
+        train_gamo(X, y, cfg, cache=cache, threads=1)
+        seen.clear()
+        assert train_gamo(X, y, cfg, cache=cache, threads=1).from_cache
+        assert seen == [1] and torch.get_num_threads() == 2

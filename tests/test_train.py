@@ -244,3 +244,17 @@ def test_devices_and_seeds() -> None:
     seed_everything(5)
     b = (np.random.rand(), torch.rand(1))
     assert a[0] == b[0] and torch.equal(a[1], b[1])
+
+
+def test_torch_threads_sets_and_restores_the_thread_count() -> None:
+    from imbnb.train import torch_threads
+
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with torch_threads(None):  # None leaves the count as it is
+        assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError, match="inside"), torch_threads(1):
+        raise RuntimeError("inside")  # an error in the block still restores the count
+    assert torch.get_num_threads() == before

@@ -28,7 +28,8 @@ from __future__ import annotations
 import random
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -51,6 +52,7 @@ __all__ = [
     "predict",
     "predict_proba",
     "seed_everything",
+    "torch_threads",
 ]
 
 #: ``loss(logits, targets, weights) -> scalar``; ``weights`` is per sample or ``None``.
@@ -72,6 +74,22 @@ def seed_everything(seed: int) -> torch.Generator:
     gen = torch.Generator()
     gen.manual_seed(seed)
     return gen
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with torch on ``n`` CPU threads (``None`` or 0: as it is), then restore.
+
+    Float sums depend on the thread count on some CPUs, so every pass whose output is compared
+    or cached (a training run and a reload of its result alike) runs under the same count.
+    """
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def get_device(device: str | torch.device | None = None) -> torch.device:

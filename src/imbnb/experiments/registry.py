@@ -21,13 +21,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import torch
-
 import imbnb
 from imbnb.data import load_dataset
 from imbnb.experiments.config import RunConfig
 from imbnb.experiments.splits import run_split
-from imbnb.train import get_device
+from imbnb.train import get_device, torch_threads
 
 __all__ = ["FAMILIES", "METHODS", "family_of", "needs_gpu", "run_config", "shared_key"]
 
@@ -244,12 +242,8 @@ def run_config(cfg: RunConfig) -> dict[str, Any]:
     if family in _MINORITY_ONLY and cfg.protocol != "minority":
         raise ValueError(f"method {cfg.method!r} ({family}) runs on protocol 'minority' only")
     start = time.perf_counter()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # same numbers on every backend: float sums depend on threads
-    try:
+    with torch_threads(1):  # same numbers on every backend: float sums depend on threads
         row = FAMILIES[family][1](cfg)
-    finally:
-        torch.set_num_threads(threads)
     fields = {k: v for k, v in cfg.to_dict().items() if k != "params"}
     if "n_train" in row:  # the images the method trained on, not the config's n_train
         row["train_size"] = row.pop("n_train")

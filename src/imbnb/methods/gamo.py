@@ -63,7 +63,7 @@ import torch.nn.functional as Fn
 from torch import nn
 
 from imbnb.cache import Cache, cached_state_dict
-from imbnb.train import get_device, seed_everything
+from imbnb.train import get_device, seed_everything, torch_threads
 
 __all__ = [
     "GAMO",
@@ -667,13 +667,8 @@ def train_gamo(
 
     def compute() -> dict[str, Any]:
         start = time.perf_counter()
-        before = torch.get_num_threads()
-        if threads:
-            torch.set_num_threads(threads)
-        try:
+        with torch_threads(threads):
             _train(model, Xt, yt)
-        finally:
-            torch.set_num_threads(before)
         model.seconds = time.perf_counter() - start
         sd = {k: v.cpu() for k, v in model.state_dict().items()}
         sd["_seconds"] = torch.tensor(model.seconds, dtype=torch.float64)
@@ -689,7 +684,8 @@ def train_gamo(
     if hit:
         model.seconds = float(sd.pop("_seconds"))
         model.load_state_dict(sd)
-        model.refresh_points(Xt, yt)
+        with torch_threads(threads):  # as in training: the points' float sums follow threads
+            model.refresh_points(Xt, yt)
         model.from_cache = True
         model.eval()
     return model
