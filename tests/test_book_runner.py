@@ -284,13 +284,17 @@ def test_book_style_shows_tables_whole() -> None:
     from imbnb.book import MAX_TABLE_ROWS, set_book_style
 
     df = pd.DataFrame(np.arange(200 * 40).reshape(200, 40))
+    text = pd.DataFrame({"description": ["random over- plus under-sampling " * 4 + "END"]})
     with mpl.rc_context(), pd.option_context("display.max_rows", 60, "display.min_rows", 10,
-                                             "display.max_columns", 20):
+                                             "display.max_columns", 20, "display.max_colwidth",
+                                             50, "display.width", 80):
         assert "<td>...</td>" in df._repr_html_()  # the defaults it replaces
+        assert "END" not in text._repr_html_()
         set_book_style()
         html = df._repr_html_()
         assert "..." not in html and html.count("<tr") == 201 and "<td>7999</td>" in html
         assert "..." not in repr(df)
+        assert "END</td>" in text._repr_html_()  # a long cell is shown whole
         assert "<td>...</td>" in pd.DataFrame(np.zeros((MAX_TABLE_ROWS + 1, 1)))._repr_html_()
 
 

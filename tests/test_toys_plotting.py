@@ -120,3 +120,28 @@ def test_plot_ranks_puts_the_best_on_top_within_the_possible_ranks() -> None:
             plot_ranks(bad)
     with pytest.raises(ValueError, match="ranks is empty"):
         plot_ranks(ranks.iloc[:0])
+
+
+def test_log_ticks_labels_plain_numbers_as_dense_as_fit() -> None:
+    from imbnb.plotting import log_ticks
+
+    def labels(lo, hi):
+        fig, ax = plt.subplots()
+        ax.set(xscale="log", xlim=(lo, hi))
+        log_ticks(ax)
+        fig.canvas.draw()
+        out = [t.get_text() for t in ax.get_xticklabels()
+               if lo <= t.get_position()[0] <= hi and t.get_text()]  # the ticks in view
+        plt.close(fig)
+        return out
+
+    assert labels(4, 30) == ["5", "10", "20"]  # one decade: 1-2-5, not a lone "10^1"
+    assert labels(4, 12_000) == ["10", "30", "100", "300", "1,000", "3,000", "10,000"]
+    assert labels(0.5, 2e6) == ["1", "10", "100", "1,000", "10,000", "100,000", "1,000,000"]
+    fig, ax = plt.subplots()
+    with pytest.raises(ValueError, match="axis must be 'x' or 'y'"):
+        log_ticks(ax, axis="z")
+    ax.set_xlim(-1, 1)
+    with pytest.raises(ValueError, match="positive limits"):
+        log_ticks(ax)
+    plt.close(fig)

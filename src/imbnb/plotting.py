@@ -2,7 +2,7 @@
 
 Image strips and grids of generated samples (chapters 6 and 7), the 2-D panels of chapters 5
 and 7, and chapter 8's metric-against-ratio curves (one row of panels per method family)
-and its average ranks with the critical difference.
+and its average ranks with the critical difference; plain-number ticks on log axes.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pandas as pd
 __all__ = [
     "covariance_ellipse",
     "image_grid",
+    "log_ticks",
     "plot_calibration_steps",
     "plot_decision_panels",
     "plot_ranks",
@@ -138,6 +139,28 @@ def plot_decision_panels(axes: Sequence[plt.Axes], X: np.ndarray, y: np.ndarray,
             ax.scatter(*fakes[name].T, marker="+", s=22, color="tab:green", label="generated")
         ax.set(title=name, xlim=(-lim, lim), ylim=(-lim, lim), xticks=[], yticks=[])
     axes[0].legend(loc="lower left", fontsize=8)
+
+
+def log_ticks(ax: plt.Axes, axis: str = "x", max_ticks: int = 9) -> None:
+    """Label a log axis with plain numbers (5, 10, 20, ... 10,000), at most ``max_ticks``.
+
+    matplotlib labels only powers of ten (a one-decade axis shows a single "10^1"); this puts
+    ticks at 1-2-5, 1-3 or 1 per decade, the densest that fits, and no minor labels.
+    """
+    import matplotlib.ticker as mticker
+
+    if axis not in ("x", "y"):
+        raise ValueError(f"axis must be 'x' or 'y', got {axis!r}")
+    lo, hi = sorted(ax.get_xlim() if axis == "x" else ax.get_ylim())
+    if lo <= 0:
+        raise ValueError(f"a log axis needs positive limits, got {lo:g} to {hi:g}")
+    decades = np.log10(hi / lo)
+    subs = next((s for s in [(1.0, 2.0, 5.0), (1.0, 3.0), (1.0,)]
+                 if len(s) * (decades + 1) <= max_ticks), (1.0,))
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    target.set_major_locator(mticker.LogLocator(subs=subs))
+    target.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:,.10g}"))
+    target.set_minor_formatter(mticker.NullFormatter())
 
 
 def plot_vs_ratio(
