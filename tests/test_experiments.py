@@ -261,6 +261,7 @@ def test_cli_sweep_records_provenance_and_runs_only_what_is_named(cache, tmp_pat
     assert main(["sweep", str(path), "--store", str(store), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "3 of 4 runs stored" in out and "1 methods not measured yet" in out
+    assert "on the machines that swept them" in out
     assert len(ResultsStore(store).load()) == 3 and len(read_provenance(store)) == 2
     from imbnb.experiments.provenance import provenance_table
 

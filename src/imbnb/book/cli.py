@@ -154,6 +154,8 @@ def _sweep_plan(configs: Sequence[Any], store: Any) -> int:
           f"{store.path}; {int(table['missing'].sum())} missing, about "
           f"{table['s to run'].sum() / 3600:.1f} h of one worker for the methods measured"
           + (f", {len(unknown)} methods not measured yet" if len(unknown) else ""))
+    print("times are what the stored runs took on the machines that swept them (provenance); "
+          "on another CPU type a run can take several times as long")
     return 0
 
 
