@@ -10,7 +10,10 @@ Prints, in one run, on real Fashion-MNIST images (the Debian package):
 4. what that means for the paper grid: hours per autoencoder (50 epochs) on the thesis's
    protocol at rho = 100 and on the count list, and for the 75 autoencoders of the grid;
 5. seconds to write one resume checkpoint (weights, Adam state, RNG states) against one
-   epoch at rho = 100 (the share of the training a checkpoint after every epoch would cost).
+   epoch at rho = 100 (the share of the training a checkpoint after every epoch would cost);
+6. the CPU (model and instruction set), and the share of a reconstruction step each conv
+   layer's backward pass takes (torch.profiler): kernels follow the instruction set, and on
+   an AVX2 machine two small layers' weight gradients took more than half of the step.
 
 Run: ``python benchmarks/bench_autoencoder.py [--batches N] [--width W]``.
 """
@@ -28,6 +31,7 @@ from imbnb.autoencoders import ConvAutoencoder, reconstruction_loss
 from imbnb.cache import Cache
 from imbnb.data import load_dataset
 from imbnb.methods.deepsmote import AEConfig, _Checkpoints, count_split, train_autoencoder
+from imbnb.versions import cpu_description
 
 VARIANTS = ("deepsmote", "denoising", "sparse", "vae")
 EPOCHS, BATCH = 50, 100
@@ -87,6 +91,33 @@ def checkpoint_seconds(width: int, repeats: int = 3) -> float:
     return float(np.median(times))
 
 
+def backward_shares(width: int, steps: int = 3) -> list[tuple[str, float]]:
+    """Per conv layer (input shape), its backward pass's share of a reconstruction step."""
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = ConvAutoencoder(width=width)
+    opt = torch.optim.Adam(model.parameters(), 3e-4)
+    x = torch.rand(BATCH, 1, 28, 28) * 2 - 1
+
+    def step() -> None:
+        opt.zero_grad()
+        reconstruction_loss(model(x)[0], x).backward()
+        opt.step()
+
+    step()  # builds oneDNN's kernels: untimed
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        for _ in range(steps):
+            step()
+    events = prof.key_averages(group_by_input_shape=True)
+    total = sum(e.self_cpu_time_total for e in events)
+    shares = [(f"{e.input_shapes[1]} -> {e.input_shapes[0]}",  # the layer's input -> output
+               e.self_cpu_time_total / total)
+              for e in events if e.key == "aten::convolution_backward"]
+    return sorted(shares, key=lambda item: -item[1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=10, help="batches timed per variant")
@@ -97,7 +128,8 @@ def main() -> None:
     idx = rng.choice(len(train), size=args.batches * BATCH, replace=False)
     x, y = train.images[idx], train.labels[idx]
 
-    print(f"autoencoder width {args.width}, batch {BATCH}, {args.batches} batches per timing")
+    print(f"autoencoder width {args.width}, batch {BATCH}, {args.batches} batches per timing, "
+          f"CPU {cpu_description()}")
     one = {v: per_batch(x, y, v, args.width, 1) for v in VARIANTS}
     for v, s in one.items():
         print(f"  {v:10s} 1 thread: {s:.3f} s per batch")
@@ -124,6 +156,9 @@ def main() -> None:
     epoch = thesis[100] * 3600 / EPOCHS
     print(f"  checkpoint write {write:.2f} s, one epoch at rho=100 {epoch:.0f} s: "
           f"{100 * write / epoch:.2f}% per epoch")
+    print("  backward pass of each conv layer (its input -> output shape), share of a step:")
+    for shapes, share in backward_shares(args.width)[:4]:
+        print(f"    {shapes}: {100 * share:.0f}%")
 
 
 if __name__ == "__main__":
