@@ -85,6 +85,14 @@ def test_plot_vs_ratio_gives_each_family_a_row_read_against_the_reference() -> N
     fig = plot_vs_ratio(rows, ["acsa"], reference=None)
     assert all(line.get_linestyle() != "--" for ax in fig.axes for line in ax.get_lines())
     plt.close(fig)
+    wide = rows.copy()
+    wide["acsa"] = np.where(wide["seed"] % 2 == 0, 0.02, 0.9)  # mean - sd is below 0
+    fig = plot_vs_ratio(wide, ["acsa"])
+    assert fig.axes[0].get_ylim()[0] == pytest.approx(-0.02)  # cut at the metric's range
+    plt.close(fig)
+    fig = plot_vs_ratio(wide, ["acsa"], bounds=None)
+    assert fig.axes[0].get_ylim()[0] < -0.1
+    plt.close(fig)
 
 
 def test_plot_vs_ratio_names_what_is_wrong() -> None:

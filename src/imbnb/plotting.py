@@ -171,13 +171,16 @@ def plot_vs_ratio(
     reference: str | None = "BL",
     labels: Mapping[str, str] | None = None,
     errorbar: str | None = "sd",
+    bounds: tuple[float, float] | None = (0.0, 1.0),
 ) -> plt.Figure:
     """Each metric against the imbalance ratio, one row of panels per ``by`` group (chapter 8).
 
     Thirty methods on one panel cannot be told apart; a row per family keeps each panel to a
     handful, with its own colours and legend. ``reference`` (a method in ``rows``) is drawn as
     a dashed grey line in every other row, so each family is read against the same baseline.
-    Shaded bands are ``errorbar`` over seeds (seaborn's; ``None`` for none).
+    Shaded bands are ``errorbar`` over seeds (seaborn's; ``None`` for none). ``bounds`` is the
+    metrics' range (every imbnb metric lies in [0, 1]): the axes stop just past it, so a band
+    of mean ± sd that crosses 0 is cut there rather than drawn over impossible values.
     """
     import seaborn as sns
 
@@ -219,6 +222,10 @@ def plot_vs_ratio(
             axes[i, -1].get_legend().remove()
         axes[i, -1].legend(handles, names, loc="upper left", bbox_to_anchor=(1.02, 1.0),
                            fontsize="small", frameon=False)
+    if bounds is not None:
+        for ax in axes[0]:  # rows share y per column
+            lo, hi = ax.get_ylim()
+            ax.set_ylim(max(lo, bounds[0] - 0.02), min(hi, bounds[1] + 0.02))
     ratios = sorted(set(rows["ratio"]))
     for ax in axes[-1]:
         ax.set_xticks(ratios, [f"{r:g}" for r in ratios])
