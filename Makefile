@@ -42,6 +42,7 @@ book: setup data
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 
 test: setup data browser lint
 	$(BIN)/python -m pytest

@@ -37,14 +37,16 @@ VARIANTS = ("deepsmote", "denoising", "sparse", "vae")
 EPOCHS, BATCH = 50, 100
 
 
-def per_batch(images: np.ndarray, labels: np.ndarray, variant: str, width: int,
-              threads: int) -> float:
+def per_batch(
+    images: np.ndarray, labels: np.ndarray, variant: str, width: int, threads: int
+) -> float:
     """Seconds per batch of one epoch of imbnb's training loop on ``images`` (no cache)."""
     torch.set_num_threads(threads)
     config = AEConfig(variant=variant, width=width, epochs=1, batch_size=BATCH)
     warm = slice(0, 2 * BATCH)  # first calls per thread count build oneDNN kernels: untimed
-    train_autoencoder(images[warm], labels[warm], config, use_cache=False, device="cpu",
-                      progress=False)
+    train_autoencoder(
+        images[warm], labels[warm], config, use_cache=False, device="cpu", progress=False
+    )
     start = time.perf_counter()
     train_autoencoder(images, labels, config, use_cache=False, device="cpu", progress=False)
     return (time.perf_counter() - start) / int(np.ceil(len(images) / BATCH))
@@ -112,9 +114,14 @@ def backward_shares(width: int, steps: int = 3) -> list[tuple[str, float]]:
             step()
     events = prof.key_averages(group_by_input_shape=True)
     total = sum(e.self_cpu_time_total for e in events)
-    shares = [(f"{e.input_shapes[1]} -> {e.input_shapes[0]}",  # the layer's input -> output
-               e.self_cpu_time_total / total)
-              for e in events if e.key == "aten::convolution_backward"]
+    shares = [
+        (
+            f"{e.input_shapes[1]} -> {e.input_shapes[0]}",  # the layer's input -> output
+            e.self_cpu_time_total / total,
+        )
+        for e in events
+        if e.key == "aten::convolution_backward"
+    ]
     return sorted(shares, key=lambda item: -item[1])
 
 
@@ -128,17 +135,23 @@ def main() -> None:
     idx = rng.choice(len(train), size=args.batches * BATCH, replace=False)
     x, y = train.images[idx], train.labels[idx]
 
-    print(f"autoencoder width {args.width}, batch {BATCH}, {args.batches} batches per timing, "
-          f"CPU {cpu_description()}")
+    print(
+        f"autoencoder width {args.width}, batch {BATCH}, {args.batches} batches per timing, "
+        f"CPU {cpu_description()}"
+    )
     one = {v: per_batch(x, y, v, args.width, 1) for v in VARIANTS}
     for v, s in one.items():
         print(f"  {v:10s} 1 thread: {s:.3f} s per batch")
     two = per_batch(x, y, "deepsmote", args.width, 2)
-    print(f"  deepsmote  2 threads: {two:.3f} s per batch; "
-          f"1 / 2 threads = {one['deepsmote'] / two:.2f}x")
+    print(
+        f"  deepsmote  2 threads: {two:.3f} s per batch; "
+        f"1 / 2 threads = {one['deepsmote'] / two:.2f}x"
+    )
     f32, b16 = autocast_ratio(args.width)
-    print(f"  reconstruction step: float32 {f32:.3f} s, bfloat16 autocast {b16:.3f} s, "
-          f"ratio {f32 / b16:.2f}x")
+    print(
+        f"  reconstruction step: float32 {f32:.3f} s, bfloat16 autocast {b16:.3f} s, "
+        f"ratio {f32 / b16:.2f}x"
+    )
 
     mean = float(np.mean(list(one.values())))
 
@@ -154,8 +167,10 @@ def main() -> None:
     print(f"  paper grid (75 autoencoders): {total:.0f} core-hours")
     write = checkpoint_seconds(args.width)
     epoch = thesis[100] * 3600 / EPOCHS
-    print(f"  checkpoint write {write:.2f} s, one epoch at rho=100 {epoch:.0f} s: "
-          f"{100 * write / epoch:.2f}% per epoch")
+    print(
+        f"  checkpoint write {write:.2f} s, one epoch at rho=100 {epoch:.0f} s: "
+        f"{100 * write / epoch:.2f}% per epoch"
+    )
     print("  backward pass of each conv layer (its input -> output shape), share of a step:")
     for shapes, share in backward_shares(args.width)[:4]:
         print(f"    {shapes}: {100 * share:.0f}%")

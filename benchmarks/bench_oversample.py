@@ -214,8 +214,9 @@ def main(argv=None) -> None:
         bench_ados(Xi, yi)
         bench_knn(X, n_queries=n_queries, k=6)
         counts = (2000, 1000, 500, 250, 150, 100, 60, 40, 30, 20)
-        bench_calibration(128 if args.quick else 300,
-                          counts[2:] if args.quick else counts, args.seed)
+        bench_calibration(
+            128 if args.quick else 300, counts[2:] if args.quick else counts, args.seed
+        )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"[memory] process max RSS {rss:.0f} MiB")
 

@@ -173,8 +173,10 @@ def test_cpu_is_named_by_model_and_instruction_set(tmp_path: Path) -> None:
     from imbnb.book.provenance import describe_device
 
     info = tmp_path / "cpuinfo"
-    info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\n"
-                    "model name\t:  AMD  EPYC 9654 96-Core Processor\n")
+    info.write_text(
+        "processor\t: 0\nvendor_id\t: AuthenticAMD\n"
+        "model name\t:  AMD  EPYC 9654 96-Core Processor\n"
+    )
     assert versions.cpu_model(info) == "AMD EPYC 9654 96-Core Processor"
     fallback = versions.cpu_model(tmp_path / "missing")  # no /proc: what platform knows
     assert fallback and fallback == versions.cpu_model(tmp_path / "missing")
@@ -285,9 +287,21 @@ def test_book_style_shows_tables_whole() -> None:
 
     df = pd.DataFrame(np.arange(200 * 40).reshape(200, 40))
     text = pd.DataFrame({"description": ["random over- plus under-sampling " * 4 + "END"]})
-    with mpl.rc_context(), pd.option_context("display.max_rows", 60, "display.min_rows", 10,
-                                             "display.max_columns", 20, "display.max_colwidth",
-                                             50, "display.width", 80):
+    with (
+        mpl.rc_context(),
+        pd.option_context(
+            "display.max_rows",
+            60,
+            "display.min_rows",
+            10,
+            "display.max_columns",
+            20,
+            "display.max_colwidth",
+            50,
+            "display.width",
+            80,
+        ),
+    ):
         assert "<td>...</td>" in df._repr_html_()  # the defaults it replaces
         assert "END" not in text._repr_html_()
         set_book_style()

@@ -35,8 +35,9 @@ def data():
 @pytest.mark.parametrize("variant", ["deepsmote", "denoising", "sparse", "vae"])
 def test_each_variant_trains_and_decodes_in_range(data, variant, tmp_path) -> None:
     x, y = data
-    ae = train_autoencoder(x, y, AEConfig(variant=variant, **TINY), cache=Cache(tmp_path),
-                           progress=False)
+    ae = train_autoencoder(
+        x, y, AEConfig(variant=variant, **TINY), cache=Cache(tmp_path), progress=False
+    )
     extra = {"denoising": None, "sparse": "sparse", "vae": "kl", "deepsmote": None}[variant]
     assert {"loss", "recon", "penalty"} <= set(ae.history)
     if extra:
@@ -59,16 +60,19 @@ def test_seeded_training_is_identical_and_cached(data, tmp_path) -> None:
     again = train_autoencoder(x, y, cfg, cache=cache, progress=False)
     assert not first.from_cache and again.from_cache
     np.testing.assert_array_equal(first.encode(x), again.encode(x))
-    other = train_autoencoder(x, y, AEConfig(**{**TINY, "epochs": 2}, seed=3), cache=cache,
-                              progress=False)
+    other = train_autoencoder(
+        x, y, AEConfig(**{**TINY, "epochs": 2}, seed=3), cache=cache, progress=False
+    )
     assert not other.from_cache  # a changed knob is a different key
 
 
-@pytest.mark.parametrize(("variant", "every", "resumed"),
-                         [("denoising", 0, 2), ("vae", 0, 2), ("sparse", 1e9, 0),
-                          ("deepsmote", None, 0)])
-def test_killed_training_resumes_to_the_same_weights(data, tmp_path, monkeypatch, variant, every,
-                                                     resumed) -> None:
+@pytest.mark.parametrize(
+    ("variant", "every", "resumed"),
+    [("denoising", 0, 2), ("vae", 0, 2), ("sparse", 1e9, 0), ("deepsmote", None, 0)],
+)
+def test_killed_training_resumes_to_the_same_weights(
+    data, tmp_path, monkeypatch, variant, every, resumed
+) -> None:
     x, y = data
     cfg = AEConfig(variant=variant, **{**TINY, "epochs": 4}, seed=2)
     whole = train_autoencoder(x, y, cfg, use_cache=False, progress=False)
@@ -193,15 +197,18 @@ def test_variant_loss_terms_by_hand() -> None:
     assert plain["recon"].item() == pytest.approx(reconstruction_loss(ae(x)[0], x).item())
     # denoising: the noisy input's reconstruction against the clean image
     noisy = x + 0.5 * torch.randn(x.shape, generator=gen())
-    den = _step_loss(ae, x, None, AEConfig(variant="denoising", noise_sigma=0.5, penalty="none"),
-                     gen())
+    den = _step_loss(
+        ae, x, None, AEConfig(variant="denoising", noise_sigma=0.5, penalty="none"), gen()
+    )
     assert den["recon"].item() == pytest.approx(reconstruction_loss(ae(noisy)[0], x).item())
-    zero = _step_loss(ae, x, None, AEConfig(variant="denoising", noise_sigma=0.0, penalty="none"),
-                      gen())
+    zero = _step_loss(
+        ae, x, None, AEConfig(variant="denoising", noise_sigma=0.0, penalty="none"), gen()
+    )
     assert zero["recon"].item() == pytest.approx(plain["recon"].item())
     # sparse: lambda times the mean absolute activations
-    sp = _step_loss(ae, x, None, AEConfig(variant="sparse", sparsity_lambda=0.1, penalty="none"),
-                    gen())
+    sp = _step_loss(
+        ae, x, None, AEConfig(variant="sparse", sparsity_lambda=0.1, penalty="none"), gen()
+    )
     assert sp["sparse"].item() == pytest.approx(0.1 * sparsity_penalty(ae(x)[3]).item())
     # VAE (eval: the code is the mean): beta * KL / pixels
     vae = ConvAutoencoder(1, 28, width=2, latent_dim=4, variational=True).eval()

@@ -32,15 +32,27 @@ from imbnb.experiments import (
 from imbnb.versions import cpu_description
 
 #: tiny but real runs: 1,000 Fashion-MNIST training images, 10 test images per class
-BASE = {"dataset": "fashion_mnist", "protocol": "minority", "n_train": 1000, "n_test": 10,
-        "profile": "test"}
+BASE = {
+    "dataset": "fashion_mnist",
+    "protocol": "minority",
+    "n_train": 1000,
+    "n_test": 10,
+    "profile": "test",
+}
 PARAMS = {"family:feature_space": {"epochs": 1, "head": {"epochs": 2}}}
 VOLATILE = ["wall_seconds", "seconds", "seconds_resample", "network_seconds", "method_seconds"]
 
 
 def grid(methods, seeds=(0,), ratios=(10,)):
-    return {"blocks": [{"base": BASE, "params": PARAMS,
-                        "grid": {"ratio": list(ratios), "seed": list(seeds), "method": methods}}]}
+    return {
+        "blocks": [
+            {
+                "base": BASE,
+                "params": PARAMS,
+                "grid": {"ratio": list(ratios), "seed": list(seeds), "method": methods},
+            }
+        ]
+    }
 
 
 @pytest.fixture
@@ -61,8 +73,10 @@ def test_config_key_is_stable_and_validated() -> None:
     assert a.key() == RunConfig("BL", ratio=10.0, params={"epochs": 1}).key()
     assert a.key() != RunConfig("BL", ratio=20, params={"epochs": 1}).key()
     # the counts protocol ignores ratio, so it cannot split one run into two keys
-    assert RunConfig("DeepSMOTE", protocol="counts", ratio=5).key() == RunConfig(
-        "DeepSMOTE", protocol="counts", ratio=50).key()
+    assert (
+        RunConfig("DeepSMOTE", protocol="counts", ratio=5).key()
+        == RunConfig("DeepSMOTE", protocol="counts", ratio=50).key()
+    )
     with pytest.raises(ValueError, match="protocol must be one of"):
         RunConfig("BL", protocol="longtail")
     with pytest.raises(ValueError, match="ratio >= 1"):
@@ -72,8 +86,15 @@ def test_config_key_is_stable_and_validated() -> None:
 
 
 def test_expand_grid_crosses_and_applies_params() -> None:
-    spec = {"blocks": [{"base": BASE, "grid": {"ratio": [10, 100], "method": ["BL", "ADOS"]},
-                        "params": {"family:feature_space": {"epochs": 2}, "ADOS": {"epochs": 3}}}]}
+    spec = {
+        "blocks": [
+            {
+                "base": BASE,
+                "grid": {"ratio": [10, 100], "method": ["BL", "ADOS"]},
+                "params": {"family:feature_space": {"epochs": 2}, "ADOS": {"epochs": 3}},
+            }
+        ]
+    }
     configs = expand_grid(spec)
     assert len(configs) == 4
     by = {(c.method, c.ratio): c.params for c in configs}
@@ -89,8 +110,9 @@ def test_run_config_errors_name_the_problem(cache) -> None:
     with pytest.raises(ValueError, match="runs on protocol 'minority' only"):
         run_config(RunConfig("ADOS", protocol="counts"))
     with pytest.raises(ValueError, match=r"unknown setting\(s\) \['depth'\]"):
-        run_config(RunConfig("BL", **{k: v for k, v in BASE.items()}, ratio=10,
-                             params={"depth": 3}))
+        run_config(
+            RunConfig("BL", **{k: v for k, v in BASE.items()}, ratio=10, params={"depth": 3})
+        )
 
 
 # ----------------------------------------------------------------------------- store
@@ -122,23 +144,39 @@ def test_store_appends_atomically_and_skips_duplicates(tmp_path, monkeypatch) ->
 
 def test_sweep_runs_every_family_once_and_reuses_the_store(cache, tmp_path) -> None:
     spec = grid(["BL", "FS-SMOTE", "ADOS", "CNN-CE", "DOS", "GAMO"])
-    spec["blocks"][0]["params"].update({
-        "family:losses": {"epochs": 1},
-        "family:dos": {"init_epochs": 1, "rounds": 1, "k": 3},
-        "family:gamo": {"steps": 10},
-    })
-    spec["blocks"].append({
-        "base": {**BASE, "protocol": "counts", "count_scale": 0.05},
-        "grid": {"method": ["MLP-pixels", "DeepSMOTE"]},
-        "params": {"family:generative": {"ae": {"width": 4, "latent_dim": 8, "epochs": 1},
-                                         "classifier": {"epochs": 1}}},
-    })
+    spec["blocks"][0]["params"].update(
+        {
+            "family:losses": {"epochs": 1},
+            "family:dos": {"init_epochs": 1, "rounds": 1, "k": 3},
+            "family:gamo": {"steps": 10},
+        }
+    )
+    spec["blocks"].append(
+        {
+            "base": {**BASE, "protocol": "counts", "count_scale": 0.05},
+            "grid": {"method": ["MLP-pixels", "DeepSMOTE"]},
+            "params": {
+                "family:generative": {
+                    "ae": {"width": 4, "latent_dim": 8, "epochs": 1},
+                    "classifier": {"epochs": 1},
+                }
+            },
+        }
+    )
     configs = expand_grid(spec)
     rows = sweep(configs, tmp_path / "r.parquet", progress=False)
     assert rows["method"].tolist() == [c.method for c in configs]
     assert set(rows["family"]) == {"feature_space", "losses", "dos", "generative", "gamo"}
-    for col in ["acsa", "gmean", "recall_macro", "recall_c0", "wall_seconds", "device",
-                "imbnb_version", "config_hash"]:
+    for col in [
+        "acsa",
+        "gmean",
+        "recall_macro",
+        "recall_c0",
+        "wall_seconds",
+        "device",
+        "imbnb_version",
+        "config_hash",
+    ]:
         assert rows[col].notna().all(), col
     assert rows["config_hash"].is_unique
     assert [RunConfig.from_row(r).key() for _, r in rows.iterrows()] == [c.key() for c in configs]
@@ -197,8 +235,7 @@ def test_ray_backend_gives_the_same_rows(cache, tmp_path, monkeypatch) -> None:
     local = sweep(configs, tmp_path / "local.parquet", progress=False)
     monkeypatch.setenv("IMBNB_CACHE", str(tmp_path / "ray-cache"))  # the Ray workers recompute
     try:
-        remote = sweep(configs, tmp_path / "ray.parquet", backend="ray", workers=2,
-                       progress=False)
+        remote = sweep(configs, tmp_path / "ray.parquet", backend="ray", workers=2, progress=False)
     finally:
         ray.shutdown()
     assert (tmp_path / "ray-cache").exists()  # the workers trained, not read our cache
@@ -217,16 +254,16 @@ def test_cli_sweep_and_splits_export(cache, tmp_path, capsys) -> None:
 
     path = tmp_path / "grid.yaml"
     path.write_text(yaml.safe_dump(grid(["BL"])))
-    assert main(["sweep", str(path), "--store", str(tmp_path / "r.parquet"),
-                 "--no-progress"]) == 0
+    assert main(["sweep", str(path), "--store", str(tmp_path / "r.parquet"), "--no-progress"]) == 0
     assert "1 of 1 runs stored" in capsys.readouterr().out
     assert main(["splits", "export", str(path), "--out", str(tmp_path / "splits")]) == 0
     assert len(list((tmp_path / "splits").glob("*.json.gz"))) == 1
     assert main(["sweep", str(path), "--backend", "spark"]) == 2
 
 
-def test_cli_sweep_records_provenance_and_runs_only_what_is_named(cache, tmp_path, capsys,
-                                                                   monkeypatch) -> None:
+def test_cli_sweep_records_provenance_and_runs_only_what_is_named(
+    cache, tmp_path, capsys, monkeypatch
+) -> None:
     import yaml
 
     from imbnb.experiments import provenance
@@ -237,8 +274,9 @@ def test_cli_sweep_records_provenance_and_runs_only_what_is_named(cache, tmp_pat
 
     path, store = tmp_path / "grid.yaml", tmp_path / "r.parquet"
     path.write_text(yaml.safe_dump(grid(["BL", "BL+CW", "FS-SMOTE"])))
-    assert main(["sweep", str(path), "--store", str(store), "--only", "BL+CW",
-                 "--no-progress"]) == 0
+    assert (
+        main(["sweep", str(path), "--store", str(store), "--only", "BL+CW", "--no-progress"]) == 0
+    )
     assert "1 of 1 runs stored" in capsys.readouterr().out
     assert ResultsStore(store).load()["method"].tolist() == ["BL+CW"]
     (entry,) = read_provenance(store)
@@ -251,8 +289,12 @@ def test_cli_sweep_records_provenance_and_runs_only_what_is_named(cache, tmp_pat
     assert entry["machine"]["cpu"] == cpu_description()  # numbers follow the CPU type
     assert len(entry["grid_sha256"]) == 64 and entry["started_utc"] <= entry["finished_utc"]
     # a family name selects its methods; a rerun with nothing new records nothing
-    assert main(["sweep", str(path), "--store", str(store), "--only", "feature_space",
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            ["sweep", str(path), "--store", str(store), "--only", "feature_space", "--no-progress"]
+        )
+        == 0
+    )
     assert main(["sweep", str(path), "--store", str(store), "--no-progress"]) == 0
     assert [e["runs_added"] for e in read_provenance(store)] == [1, 2]
     # --dry-run runs nothing and prints what is stored, with the measured time per run
@@ -288,8 +330,14 @@ def test_merge_brings_side_tables_and_their_provenance(tmp_path, capsys) -> None
     def side(name, done, machine_note):
         store = ResultsStore(tmp_path / f"{name}.parquet")
         store.append([{"config_hash": c.key(), "method": c.method, "acsa": 0.5} for c in done])
-        record_sweep(store.path, command=f"imbnb sweep {name}", started=when, finished=when,
-                     runs_added=len(done), extra={"where": machine_note})
+        record_sweep(
+            store.path,
+            command=f"imbnb sweep {name}",
+            started=when,
+            finished=when,
+            runs_added=len(done),
+            extra={"where": machine_note},
+        )
         return store.path
 
     main_path = side("main", configs[:2], "here")
@@ -300,8 +348,11 @@ def test_merge_brings_side_tables_and_their_provenance(tmp_path, capsys) -> None
     assert sorted(rows["config_hash"]) == sorted(c.key() for c in configs)  # none twice
     entries = read_provenance(main_path)
     assert sum(e["runs_added"] for e in entries) == len(rows) == 6
-    assert [e["command"] for e in entries] == ["imbnb sweep main", "imbnb sweep gpu",
-                                               "imbnb sweep late"]
+    assert [e["command"] for e in entries] == [
+        "imbnb sweep main",
+        "imbnb sweep gpu",
+        "imbnb sweep late",
+    ]
     assert entries[1]["where"] == "a GPU box" and entries[1]["merged_from"] == "gpu.parquet"
     assert entries[2]["runs_added"] == 2 and entries[2]["side_entries"][0]["runs_added"] == 3
     assert merge_results(main_path, [gpu]) == [0]  # nothing new: no entry
@@ -311,9 +362,11 @@ def test_merge_brings_side_tables_and_their_provenance(tmp_path, capsys) -> None
     bare = ResultsStore(tmp_path / "bare.parquet")
     bare.append([{"config_hash": "f" * 64, "method": "BL"}])
     other = side("other", expand_grid(grid(["BL"], seeds=(7,))), "off the grid")
-    for sides, match in [([gpu, bare.path], "has no bare.provenance.json"),
-                         ([gpu, tmp_path / "nope.parquet"], "does not exist"),
-                         ([gpu, other], "1 rows are not configs of the grid")]:
+    for sides, match in [
+        ([gpu, bare.path], "has no bare.provenance.json"),
+        ([gpu, tmp_path / "nope.parquet"], "does not exist"),
+        ([gpu, other], "1 rows are not configs of the grid"),
+    ]:
         target = tmp_path / "target.parquet"
         with pytest.raises((ValueError, FileNotFoundError), match=match):
             merge_results(target, sides, configs=configs)
@@ -321,11 +374,14 @@ def test_merge_brings_side_tables_and_their_provenance(tmp_path, capsys) -> None
     # the command line
     path = tmp_path / "grid.yaml"
     path.write_text(yaml.safe_dump(grid(["BL", "ADOS", "DOS"], seeds=(0, 1))))
-    assert main(["merge", str(gpu), "--into", str(tmp_path / "cli.parquet"),
-                 "--grid", str(path)]) == 0
+    assert (
+        main(["merge", str(gpu), "--into", str(tmp_path / "cli.parquet"), "--grid", str(path)]) == 0
+    )
     assert "2 rows added" in capsys.readouterr().out
-    assert main(["merge", str(other), "--into", str(tmp_path / "cli.parquet"),
-                 "--grid", str(path)]) == 2
+    assert (
+        main(["merge", str(other), "--into", str(tmp_path / "cli.parquet"), "--grid", str(path)])
+        == 2
+    )
     assert "not configs of the grid" in capsys.readouterr().err
 
 
@@ -336,10 +392,16 @@ def test_plan_charges_each_missing_network_once() -> None:
     costs = {"BL": (30.0, 5.0), "ADOS": (30.0, 10.0)}  # one extractor per split, own steps
 
     def stored(done):
-        return pd.DataFrame({"config_hash": [c.key() for c in done], "protocol": "minority",
-                             "method": [c.method for c in done], "wall_seconds": 1.0,
-                             "network_seconds": [costs[c.method][0] for c in done],
-                             "method_seconds": [costs[c.method][1] for c in done]})
+        return pd.DataFrame(
+            {
+                "config_hash": [c.key() for c in done],
+                "protocol": "minority",
+                "method": [c.method for c in done],
+                "wall_seconds": 1.0,
+                "network_seconds": [costs[c.method][0] for c in done],
+                "method_seconds": [costs[c.method][1] for c in done],
+            }
+        )
 
     table = plan(configs, stored(configs[:2])).droplevel(["protocol", "family"])
     cols = ["grid", "stored", "missing", "s network", "s own", "s per run", "s to run"]
@@ -367,8 +429,9 @@ def test_select_configs_by_field_values() -> None:
     from imbnb.experiments import parse_where, select_configs
 
     spec = grid(["BL", "DeepSMOTE"], seeds=(0, 1), ratios=(10, 100))
-    spec["blocks"].append({"base": {**BASE, "protocol": "counts"},
-                           "grid": {"seed": [0, 1], "method": ["DeepSMOTE"]}})
+    spec["blocks"].append(
+        {"base": {**BASE, "protocol": "counts"}, "grid": {"seed": [0, 1], "method": ["DeepSMOTE"]}}
+    )
     configs = expand_grid(spec)
     counts = select_configs(configs, ["generative"], parse_where(["protocol=counts"]))
     assert [(c.protocol, c.seed) for c in counts] == [("counts", 0), ("counts", 1)]
@@ -388,13 +451,17 @@ def test_shared_key_groups_the_runs_that_train_one_network() -> None:
 
     def key(method, **fields):
         params = fields.pop("params", {})
-        return shared_key(RunConfig(method=method, ratio=fields.pop("ratio", 10), params=params,
-                                    **fields))
+        return shared_key(
+            RunConfig(method=method, ratio=fields.pop("ratio", 10), params=params, **fields)
+        )
 
     ae = {"ae": {"width": 8, "epochs": 2}}
     denoising = key("DeepDenoisingSMOTE", params=ae)  # one AE for three methods
-    assert denoising == key("DeepADASYN", params=ae) == key("DeepDenoising+WC", params={
-        **ae, "sampler_params": {"k": 3}})
+    assert (
+        denoising
+        == key("DeepADASYN", params=ae)
+        == key("DeepDenoising+WC", params={**ae, "sampler_params": {"k": 3}})
+    )
     assert key("DeepSMOTE", params=ae) != denoising
     assert key("DeepSMOTE", params=ae) != key("DeepSparseSMOTE", params=ae)
     assert key("DeepSMOTE", params=ae) != key("DeepSMOTE", params=ae, seed=1)
@@ -462,10 +529,17 @@ def test_a_failed_run_cancels_the_submitted_ones_and_names_itself(tmp_path) -> N
         release.set()
 
     store = ResultsStore(tmp_path / "r.parquet")
-    with ThreadPoolExecutor(max_workers=1) as pool, pytest.raises(RuntimeError,
-                                                                  match="run BL .*boom"):
-        _chained(lambda cfg: pool.submit(fake, cfg.to_dict()), configs, store,
-                 type("Bar", (), {"update": lambda self: None})(), cancel=cancel)
+    with (
+        ThreadPoolExecutor(max_workers=1) as pool,
+        pytest.raises(RuntimeError, match="run BL .*boom"),
+    ):
+        _chained(
+            lambda cfg: pool.submit(fake, cfg.to_dict()),
+            configs,
+            store,
+            type("Bar", (), {"update": lambda self: None})(),
+            cancel=cancel,
+        )
     assert len(cancelled) == 5 and all(cancelled)  # queued behind the failure: none ran
     assert not store.path.exists() or store.load().empty
 
@@ -515,16 +589,27 @@ def test_exported_splits_match_the_protocol_and_the_methods(cache, tmp_path) -> 
         assert got[c] == expected == doc["counts"][str(c)]
     assert len(doc["minority_classes"]) == 4 and len(doc["test_indices"]) == 100
     # the feature-space family trains on exactly these images
-    ex = train_extractor("fashion_mnist", protocol="minority", ratio=10, seed=1, epochs=1,
-                         n_train=1000, n_test=10)
+    ex = train_extractor(
+        "fashion_mnist", protocol="minority", ratio=10, seed=1, epochs=1, n_train=1000, n_test=10
+    )
     np.testing.assert_array_equal(ex.train_indices, doc["train_indices"])
     np.testing.assert_array_equal(ex.test_indices, doc["test_indices"])
     # and the generative family (chapter 6's split) on these
     doc = read_split(paths[1])
     train, _, split, _ = count_protocol("fashion_mnist", count_scale=0.1, seed=0, n_test=10)
     np.testing.assert_array_equal(split.indices, doc["train_indices"])
-    assert np.bincount(labels[doc["train_indices"]]).tolist() == [400, 200, 100, 75, 50, 35,
-                                                                   20, 10, 6, 4]
+    assert np.bincount(labels[doc["train_indices"]]).tolist() == [
+        400,
+        200,
+        100,
+        75,
+        50,
+        35,
+        20,
+        10,
+        6,
+        4,
+    ]
     np.testing.assert_array_equal(run_split(counts)["train_indices"], doc["train_indices"])
 
 
@@ -535,8 +620,16 @@ def test_committed_splits_are_readable_and_consistent() -> None:
     assert files, "book/data/splits/ holds the book's exported splits"
     for path in files:
         doc = read_split(path)
-        assert set(doc) >= {"dataset", "protocol", "parameters", "seed", "train_indices",
-                            "test_indices", "counts", "minority_classes"}
+        assert set(doc) >= {
+            "dataset",
+            "protocol",
+            "parameters",
+            "seed",
+            "train_indices",
+            "test_indices",
+            "counts",
+            "minority_classes",
+        }
         assert len(doc["train_indices"]) == sum(doc["counts"].values())
         assert len(set(doc["train_indices"])) == len(doc["train_indices"])
 
@@ -557,8 +650,11 @@ def _chapter_grid(profile: str) -> list[RunConfig]:
     from imbnb.book.runner import chapter_defaults, load_profiles
     from imbnb.experiments import results_grid
 
-    values = {**chapter_defaults("08_results"),
-              **load_profiles()[profile]["chapters"]["08_results"], "profile": profile}
+    values = {
+        **chapter_defaults("08_results"),
+        **load_profiles()[profile]["chapters"]["08_results"],
+        "profile": profile,
+    }
     wanted = inspect.signature(results_grid).parameters
     return expand_grid(results_grid(**{k: v for k, v in values.items() if k in wanted}))
 
@@ -597,7 +693,11 @@ def test_committed_paper_table_belongs_to_the_paper_grid() -> None:
     for row in table.itertuples():
         cfg = grid_file[row.config_hash]
         assert (row.method, row.protocol, row.seed, row.profile) == (
-            cfg.method, cfg.protocol, cfg.seed, "paper")
+            cfg.method,
+            cfg.protocol,
+            cfg.seed,
+            "paper",
+        )
         assert cfg.protocol != "minority" or row.ratio == cfg.ratio
     rebuilt = [RunConfig.from_row(r).key() for _, r in table.iterrows()]
     assert rebuilt == table["config_hash"].tolist()  # each row's columns are its config
@@ -606,16 +706,18 @@ def test_committed_paper_table_belongs_to_the_paper_grid() -> None:
     assert (table["wall_seconds"] > 0).all()
     entries = read_provenance(store.path)
     assert sum(e["runs_added"] for e in entries) == len(table)
-    assert all(e["machine"]["versions"]["imbnb"] == v for e in entries
-               for v in set(table["imbnb_version"]))
+    assert all(
+        e["machine"]["versions"]["imbnb"] == v for e in entries for v in set(table["imbnb_version"])
+    )
 
 
 def test_compare_orderings_counts_pairs_ordered_alike() -> None:
     from imbnb.experiments import compare_orderings
 
     idx = pd.MultiIndex.from_product([["A", "B", "C"], [10, 100]], names=["method", "ratio"])
-    side = pd.DataFrame({"ours": [0.9, 0.8, 0.8, 0.9, 0.7, 0.6],
-                         "paper": [0.7, 0.6, 0.8, 0.8, 0.6, 0.5]}, index=idx)
+    side = pd.DataFrame(
+        {"ours": [0.9, 0.8, 0.8, 0.9, 0.7, 0.6], "paper": [0.7, 0.6, 0.8, 0.8, 0.6, 0.5]}, index=idx
+    )
     table = compare_orderings(side, "ours", "paper")
     # ratio 10: ours A > B > C, paper B > A > C -> 2 of 3 pairs alike, tau = 1/3
     assert table.loc[10, "best (ours)"] == "A" and table.loc[10, "best (published)"] == "B"
@@ -647,22 +749,32 @@ def _toy_results() -> pd.DataFrame:
         for ratio in (10, 100):
             base = 0.5 + 0.01 * seed
             for method, gain in [("A", 0.0), ("B", 0.05), ("C", 0.0001 * (-1) ** seed)]:
-                rows.append({"dataset": "d", "protocol": "minority", "ratio": ratio,
-                             "count_scale": 1.0, "seed": seed, "method": method,
-                             "acsa": base + gain})
+                rows.append(
+                    {
+                        "dataset": "d",
+                        "protocol": "minority",
+                        "ratio": ratio,
+                        "count_scale": 1.0,
+                        "seed": seed,
+                        "method": method,
+                        "acsa": base + gain,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
 def test_setting_table_one_metric_a_row_per_method_a_column_per_setting() -> None:
     from imbnb.experiments import setting_table
 
-    rows = pd.DataFrame([
-        {"method": "Z", "protocol": "minority", "ratio": 100.0, "seed": 0, "acsa": 0.5},
-        {"method": "Z", "protocol": "minority", "ratio": 100.0, "seed": 1, "acsa": 0.7},
-        {"method": "Z", "protocol": "minority", "ratio": 10.0, "seed": 0, "acsa": 0.9},
-        {"method": "A", "protocol": "counts", "ratio": np.nan, "seed": 0, "acsa": 0.8},
-        {"method": "A", "protocol": "minority", "ratio": 10.0, "seed": 0, "acsa": 0.6},
-    ])
+    rows = pd.DataFrame(
+        [
+            {"method": "Z", "protocol": "minority", "ratio": 100.0, "seed": 0, "acsa": 0.5},
+            {"method": "Z", "protocol": "minority", "ratio": 100.0, "seed": 1, "acsa": 0.7},
+            {"method": "Z", "protocol": "minority", "ratio": 10.0, "seed": 0, "acsa": 0.9},
+            {"method": "A", "protocol": "counts", "ratio": np.nan, "seed": 0, "acsa": 0.8},
+            {"method": "A", "protocol": "minority", "ratio": 10.0, "seed": 0, "acsa": 0.6},
+        ]
+    )
     table = setting_table(rows, "acsa", digits=2)
     assert list(table.index) == ["Z", "A"]  # the rows' order, not sorted
     assert list(table.columns) == ["ρ = 10", "ρ = 100", "count list"]  # ratios ascending first
@@ -726,8 +838,7 @@ def test_results_for_reads_a_committed_table_or_refuses(cache, tmp_path) -> None
         results_for(configs, "book/data/results/none.parquet")
 
 
-def test_results_for_returns_rows_in_grid_order_whatever_the_table_order(cache,
-                                                                       tmp_path) -> None:
+def test_results_for_returns_rows_in_grid_order_whatever_the_table_order(cache, tmp_path) -> None:
     from imbnb.experiments import results_for
 
     configs = expand_grid(grid(["BL", "BL+CW"], seeds=(0, 1)))
@@ -737,8 +848,9 @@ def test_results_for_returns_rows_in_grid_order_whatever_the_table_order(cache,
     assert stored == [c.key() for c in configs[::-1]]
     want = [c.key() for c in configs]
     assert results_for(configs, str(committed))["config_hash"].tolist() == want
-    assert results_for(configs[1:], str(committed), missing="skip")["config_hash"].tolist() \
-        == want[1:]
+    assert (
+        results_for(configs[1:], str(committed), missing="skip")["config_hash"].tolist() == want[1:]
+    )
     assert sweep(configs, committed, progress=False)["config_hash"].tolist() == want
     with pytest.raises(ValueError, match="no such file"):
         results_for(configs, "book/data/results/none.parquet")
@@ -746,17 +858,31 @@ def test_results_for_returns_rows_in_grid_order_whatever_the_table_order(cache,
 
 def _old_rows() -> pd.DataFrame:
     """Rows as tables swept before runs recorded their cost: wall and own times only."""
-    base = {**BASE, "ratio": 10.0, "n_minority": 4, "count_scale": 1.0, "seed": 0,
-            "params": "{}"}
-    fs = [("feature_space", m, w, s) for m, w, s in
-          [("BL", 40.0, 6.0), ("FS-SMOTE", 11.0, 10.5), ("ADOS", 16.5, 16.0)]]
+    base = {**BASE, "ratio": 10.0, "n_minority": 4, "count_scale": 1.0, "seed": 0, "params": "{}"}
+    fs = [
+        ("feature_space", m, w, s)
+        for m, w, s in [("BL", 40.0, 6.0), ("FS-SMOTE", 11.0, 10.5), ("ADOS", 16.5, 16.0)]
+    ]
     loss = [("losses", "CNN-CE", 30.0, 27.0), ("losses", "LogitAdj-posthoc", 0.4, 27.0)]
-    dos = [("dos", "DOS", 68.0, np.nan), ("dos", "DOS-LR", 0.3, np.nan),
-           ("dos", "DOS-kNN", 0.5, np.nan)]
-    rows = [{**base, "family": f, "method": m, "wall_seconds": w, "seconds": s}
-            for f, m, w, s in fs + loss + dos]
-    rows.append({**base, "family": "feature_space", "method": "BL", "seed": 1,
-                 "wall_seconds": 39.0, "seconds": 5.0})  # alone on its split: not derivable
+    dos = [
+        ("dos", "DOS", 68.0, np.nan),
+        ("dos", "DOS-LR", 0.3, np.nan),
+        ("dos", "DOS-kNN", 0.5, np.nan),
+    ]
+    rows = [
+        {**base, "family": f, "method": m, "wall_seconds": w, "seconds": s}
+        for f, m, w, s in fs + loss + dos
+    ]
+    rows.append(
+        {
+            **base,
+            "family": "feature_space",
+            "method": "BL",
+            "seed": 1,
+            "wall_seconds": 39.0,
+            "seconds": 5.0,
+        }
+    )  # alone on its split: not derivable
     return pd.DataFrame(rows)
 
 

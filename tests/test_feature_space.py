@@ -20,6 +20,7 @@ from imbnb.methods.feature_space import (
     METHODS,
     PSEUDO_FEATURE_METHODS,
     THESIS_METHODS,
+    cnn_reference_rows,
     get_method,
     make_sampler,
     run_grid,
@@ -129,3 +130,33 @@ def test_pipeline_end_to_end_on_fashion_mnist(fmnist, tmp_path: Path) -> None:
     np.testing.assert_array_equal(cached["seconds"].to_numpy(), rows["seconds"].to_numpy())
     assert len(cache.entries("feature_space_row")) == len(THESIS_METHODS)
     assert all(math.isfinite(s) and s >= 0 for s in rows["seconds"])
+
+    # the CNNs' own classifiers on the same split: the weighted CNN is the heads' extractor
+    # (a cache hit), the plain one is trained once more; seconds are the CNN's training time
+    ex_args = {k: v for k, v in SMALL.items() if k != "head"}
+    cnn = cnn_reference_rows(
+        "fashion_mnist",
+        [100],
+        [0],
+        protocol="minority",
+        train=train,
+        test=test,
+        cache=cache,
+        **ex_args,
+    )
+    assert list(cnn["method"]) == ["CNN plain CE", "CNN weighted CE"]
+    assert len(cache.entries("extractor")) == 2
+    assert (cnn["n_train"] == rows["n_train"].iloc[0]).all() and (cnn["n_synthetic"] == 0).all()
+    assert (cnn["minority"] == "0,2,5,8").all() and (cnn["ratio"] == 100).all()
+    for m in METRICS:
+        assert cnn[m].between(0, 1).all(), m
+    assert (cnn["seconds"] > 0).all()
+    assert (
+        cnn.set_index("method").loc["CNN weighted CE", "recall_min"]
+        > cnn.set_index("method").loc["CNN plain CE", "recall_min"]
+    )
+
+
+def test_cnn_reference_rows_refuses_the_settings_it_makes() -> None:
+    with pytest.raises(ValueError, match=r"class_weight"):
+        cnn_reference_rows("fashion_mnist", [10], [0], class_weight="balanced")

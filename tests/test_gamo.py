@@ -240,8 +240,9 @@ def test_figure1_toy_trains_four_systems_and_measures_bleeding() -> None:
     assert ((recalls >= 0) & (recalls <= 1)).all()
 
 
-def test_cached_model_refreshes_its_points_on_the_training_threads(data, tmp_path,
-                                                                   monkeypatch) -> None:
+def test_cached_model_refreshes_its_points_on_the_training_threads(
+    data, tmp_path, monkeypatch
+) -> None:
     """A reload recomputes G's points; on more threads their float sums (hence every generated
     point) could differ from the trained model's, so it runs on the training's thread count."""
     X, y = data

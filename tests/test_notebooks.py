@@ -81,7 +81,7 @@ def test_chapter_page_shows_no_progress_bars(stem: str) -> None:
     assert book.build_error is None, book.build_error
     html = (book.html / "book" / "chapters" / f"{stem}.html").read_text("utf-8")
     bar = re.search(r"\d+/\d+ \[\d\d:\d\d", html)  # tqdm's "3/9 [00:01<..."
-    assert bar is None, html[max(bar.start() - 200, 0): bar.end()] if bar else ""
+    assert bar is None, html[max(bar.start() - 200, 0) : bar.end()] if bar else ""
 
 
 def test_provenance_page_lists_chapters_and_times() -> None:

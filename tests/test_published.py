@@ -65,10 +65,16 @@ def test_deepsmote_tables_match_the_thesis_text() -> None:
     # the rows repeated across Tables 5.3-5.5 agree
     for m in ["DeepSMOTE", "beta-VAE-1", "beta-VAE-2"]:
         for metric in ["recall_macro", "precision_macro", "f1_macro"]:
-            assert v["Table 5.3", m, metric] == v["Table 5.4", m, metric] == v[
-                "Table 5.5", m, metric]
-    assert "0.0.8713" in t.loc[(t.method == "beta-VAE-1") & (t.dataset == "mnist")
-                               & (t.metric == "precision_macro"), "note"].iloc[0]
+            assert (
+                v["Table 5.3", m, metric] == v["Table 5.4", m, metric] == v["Table 5.5", m, metric]
+            )
+    assert (
+        "0.0.8713"
+        in t.loc[
+            (t.method == "beta-VAE-1") & (t.dataset == "mnist") & (t.metric == "precision_macro"),
+            "note",
+        ].iloc[0]
+    )
 
 
 def test_loader_filters_and_errors() -> None:

@@ -304,8 +304,9 @@ def test_adasyn_falls_back_to_smote_for_a_class_without_other_neighbours() -> No
     from imbnb.oversample import ADASYN
 
     rng = np.random.default_rng(0)
-    X = np.concatenate([rng.normal(0, 1, (100, 2)), rng.normal(0.5, 1, (30, 2)),
-                        rng.normal(50, 1, (10, 2))])  # class 2 sits far from everything
+    X = np.concatenate(
+        [rng.normal(0, 1, (100, 2)), rng.normal(0.5, 1, (30, 2)), rng.normal(50, 1, (10, 2))]
+    )  # class 2 sits far from everything
     y = np.repeat([0, 1, 2], [100, 30, 10])
     with pytest.raises(RuntimeError, match="majority class"):
         ImblearnADASYN(random_state=0).fit_resample(X, y)
@@ -313,6 +314,6 @@ def test_adasyn_falls_back_to_smote_for_a_class_without_other_neighbours() -> No
         X_res, y_res = ADASYN(random_state=0).fit_resample(X, y)
     counts = np.bincount(y_res)
     assert counts[2] == 100 and abs(counts[1] - 100) <= 5  # class 1 keeps ADASYN's rounding
-    new2 = X_res[len(y):][y_res[len(y):] == 2]
+    new2 = X_res[len(y) :][y_res[len(y) :] == 2]
     assert (np.abs(new2 - 50) < 6).all()  # SMOTE stays between the class's own points
     np.testing.assert_array_equal(X_res[: len(y)], X)

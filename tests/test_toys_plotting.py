@@ -59,10 +59,18 @@ def test_neighbour_agreement_and_synthetic_by_class() -> None:
 def _curves() -> pd.DataFrame:
     rng = np.random.default_rng(0)
     rows = [
-        {"family": family, "method": method, "ratio": ratio, "seed": seed,
-         "acsa": rng.random(), "gmean": rng.random()}
+        {
+            "family": family,
+            "method": method,
+            "ratio": ratio,
+            "seed": seed,
+            "acsa": rng.random(),
+            "gmean": rng.random(),
+        }
         for family, methods in (("feature_space", ["BL", "FS-SMOTE"]), ("dos", ["DOS", "DOS-LR"]))
-        for method in methods for ratio in (10, 100) for seed in (0, 1)
+        for method in methods
+        for ratio in (10, 100)
+        for seed in (0, 1)
     ]
     return pd.DataFrame(rows)
 
@@ -113,9 +121,19 @@ def test_plot_ranks_puts_the_best_on_top_within_the_possible_ranks() -> None:
     from imbnb.experiments import average_ranks
     from imbnb.plotting import plot_ranks
 
-    rows = pd.DataFrame([{"method": m, "protocol": "minority", "ratio": 10.0, "seed": s,
-                          "acsa": score + 0.01 * s}
-                         for s in range(4) for m, score in [("A", 0.7), ("B", 0.9), ("C", 0.8)]])
+    rows = pd.DataFrame(
+        [
+            {
+                "method": m,
+                "protocol": "minority",
+                "ratio": 10.0,
+                "seed": s,
+                "acsa": score + 0.01 * s,
+            }
+            for s in range(4)
+            for m, score in [("A", 0.7), ("B", 0.9), ("C", 0.8)]
+        ]
+    )
     ranks = average_ranks(rows)
     ax = plot_ranks(ranks)
     assert [t.get_text() for t in ax.get_yticklabels()] == ["B", "C", "A"]
@@ -138,8 +156,11 @@ def test_log_ticks_labels_plain_numbers_as_dense_as_fit() -> None:
         ax.set(xscale="log", xlim=(lo, hi))
         log_ticks(ax)
         fig.canvas.draw()
-        out = [t.get_text() for t in ax.get_xticklabels()
-               if lo <= t.get_position()[0] <= hi and t.get_text()]  # the ticks in view
+        out = [
+            t.get_text()
+            for t in ax.get_xticklabels()
+            if lo <= t.get_position()[0] <= hi and t.get_text()
+        ]  # the ticks in view
         plt.close(fig)
         return out
 

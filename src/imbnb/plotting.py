@@ -49,8 +49,9 @@ def image_grid(
     if not rows:
         raise ValueError("rows is empty: give at least one label -> images entry")
     if axes is None:
-        fig, axes = plt.subplots(len(rows), 1, figsize=(1.0 * n, row_height * len(rows) + 0.4),
-                                 squeeze=False)
+        fig, axes = plt.subplots(
+            len(rows), 1, figsize=(1.0 * n, row_height * len(rows) + 0.4), squeeze=False
+        )
         axes = axes[:, 0]
     fig = axes[0].figure
     for ax, (label, imgs) in zip(axes, rows.items(), strict=True):
@@ -64,8 +65,9 @@ def image_grid(
     return fig
 
 
-def covariance_ellipse(ax: plt.Axes, mean: np.ndarray, cov: np.ndarray, n_std: float = 2.0,
-                       **kw) -> None:
+def covariance_ellipse(
+    ax: plt.Axes, mean: np.ndarray, cov: np.ndarray, n_std: float = 2.0, **kw
+) -> None:
     """Draw the ``n_std`` contour of a 2-D Gaussian with ``mean`` and ``cov`` on ``ax``."""
     from matplotlib.patches import Ellipse
 
@@ -75,8 +77,9 @@ def covariance_ellipse(ax: plt.Axes, mean: np.ndarray, cov: np.ndarray, n_std: f
     ax.add_patch(Ellipse(tuple(mean), width, height, angle=angle, fill=False, **kw))
 
 
-def plot_calibration_steps(X: np.ndarray, y: np.ndarray, X_res: np.ndarray, sampler,
-                           point: int, axes: Sequence[plt.Axes]) -> None:
+def plot_calibration_steps(
+    X: np.ndarray, y: np.ndarray, X_res: np.ndarray, sampler, point: int, axes: Sequence[plt.Axes]
+) -> None:
     """Three panels of weighted calibration on 2-D data (chapter 7).
 
     (a) the class partition and the saved mixture components; (b) one minority point, its k
@@ -88,8 +91,13 @@ def plot_calibration_steps(X: np.ndarray, y: np.ndarray, X_res: np.ndarray, samp
     a, b, c = axes
     for cls in np.unique(y):
         for ax in (a, b, c):
-            ax.scatter(*X[y == cls].T, s=8, color=palette(int(cls)), alpha=0.5,
-                       label=labels[cls] if ax is a else None)
+            ax.scatter(
+                *X[y == cls].T,
+                s=8,
+                color=palette(int(cls)),
+                alpha=0.5,
+                label=labels[cls] if ax is a else None,
+            )
     for mean, cov in zip(sampler.means_, sampler.covariances_, strict=True):
         a.plot(*mean, "k+", ms=10)
         covariance_ellipse(a, mean, cov, color="k", lw=1)
@@ -103,8 +111,7 @@ def plot_calibration_steps(X: np.ndarray, y: np.ndarray, X_res: np.ndarray, samp
         covariance_ellipse(b, sampler.means_[j], sampler.covariances_[j], color="grey", lw=1)
     mu = sampler.calibrated_means_[cls][row]
     Xc = X[y == cls]
-    covariance_ellipse(b, Xc.mean(0), np.cov(Xc.T, bias=True), color=palette(cls), lw=1.5,
-                       ls=":")
+    covariance_ellipse(b, Xc.mean(0), np.cov(Xc.T, bias=True), color=palette(cls), lw=1.5, ls=":")
     covariance_ellipse(b, mu, sampler.calibrated_covariances_[cls][row], color="crimson", lw=2)
     b.plot(*X[point], "o", color="crimson", mfc="none", ms=12)
     b.plot(*mu, "*", color="crimson", ms=14)
@@ -112,21 +119,35 @@ def plot_calibration_steps(X: np.ndarray, y: np.ndarray, X_res: np.ndarray, samp
     synth = sampler.is_synthetic_
     for origin, marker in [("calibration", "x"), ("smote", "^")]:
         sel = synth & (sampler.origin_ == origin)
-        c.scatter(*X_res[sel].T, s=14, marker=marker, color="crimson" if origin ==
-                  "calibration" else "darkgreen", label=f"{origin} rows")
+        c.scatter(
+            *X_res[sel].T,
+            s=14,
+            marker=marker,
+            color="crimson" if origin == "calibration" else "darkgreen",
+            label=f"{origin} rows",
+        )
     c.legend(loc="lower left", fontsize=8)
     c.set_title("(c) synthetic rows")
     lo, hi = X.min(0) - 1, X.max(0) + 1
     for ax in (a, c):
         ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]), xticks=[], yticks=[])
     span = 1.2 * np.abs(sampler.means_[near] - X[point]).max() + 0.5  # zoom on the point
-    b.set(xlim=(X[point, 0] - span, X[point, 0] + span),
-          ylim=(X[point, 1] - span, X[point, 1] + span), xticks=[], yticks=[])
+    b.set(
+        xlim=(X[point, 0] - span, X[point, 0] + span),
+        ylim=(X[point, 1] - span, X[point, 1] + span),
+        xticks=[],
+        yticks=[],
+    )
 
 
-def plot_decision_panels(axes: Sequence[plt.Axes], X: np.ndarray, y: np.ndarray,
-                         models: Mapping[str, object], fakes: Mapping[str, np.ndarray],
-                         lim: float = 3.2) -> None:
+def plot_decision_panels(
+    axes: Sequence[plt.Axes],
+    X: np.ndarray,
+    y: np.ndarray,
+    models: Mapping[str, object],
+    fakes: Mapping[str, np.ndarray],
+    lim: float = 3.2,
+) -> None:
     """One panel per 2-D classifier: its minority region, the data, generated points (ch. 5)."""
     xx, yy = np.meshgrid(np.linspace(-lim, lim, 160), np.linspace(-lim, lim, 160))
     grid = np.c_[xx.ravel(), yy.ravel()].astype(np.float32)
@@ -155,8 +176,10 @@ def log_ticks(ax: plt.Axes, axis: str = "x", max_ticks: int = 9) -> None:
     if lo <= 0:
         raise ValueError(f"a log axis needs positive limits, got {lo:g} to {hi:g}")
     decades = np.log10(hi / lo)
-    subs = next((s for s in [(1.0, 2.0, 5.0), (1.0, 3.0), (1.0,)]
-                 if len(s) * (decades + 1) <= max_ticks), (1.0,))
+    subs = next(
+        (s for s in [(1.0, 2.0, 5.0), (1.0, 3.0), (1.0,)] if len(s) * (decades + 1) <= max_ticks),
+        (1.0,),
+    )
     target = ax.xaxis if axis == "x" else ax.yaxis
     target.set_major_locator(mticker.LogLocator(subs=subs))
     target.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:,.10g}"))
@@ -193,12 +216,20 @@ def plot_vs_ratio(
     if rows.empty:
         raise ValueError("rows is empty: nothing to plot")
     if reference is not None and reference not in set(rows["method"]):
-        raise ValueError(f"reference {reference!r} is not a method in rows; use one of "
-                         f"{sorted(set(rows['method']))} or None")
+        raise ValueError(
+            f"reference {reference!r} is not a method in rows; use one of "
+            f"{sorted(set(rows['method']))} or None"
+        )
     labels = dict(labels or {})
     groups = list(dict.fromkeys(rows[by]))
-    fig, axes = plt.subplots(len(groups), len(metrics), squeeze=False, sharex=True,
-                             sharey="col", figsize=(3.3 * len(metrics) + 2.4, 2.4 * len(groups)))
+    fig, axes = plt.subplots(
+        len(groups),
+        len(metrics),
+        squeeze=False,
+        sharex=True,
+        sharey="col",
+        figsize=(3.3 * len(metrics) + 2.4, 2.4 * len(groups)),
+    )
     ref = rows[rows["method"] == reference] if reference is not None else rows.iloc[:0]
     for i, group in enumerate(groups):
         sub = rows[rows[by] == group]
@@ -206,22 +237,46 @@ def plot_vs_ratio(
         palette = sns.color_palette("tab10" if len(methods) <= 10 else "husl", len(methods))
         for j, metric in enumerate(metrics):
             ax = axes[i, j]
-            sns.lineplot(data=sub, x="ratio", y=metric, hue="method", hue_order=methods,
-                         palette=palette, marker="o", errorbar=errorbar, ax=ax,
-                         legend=j == len(metrics) - 1)
+            sns.lineplot(
+                data=sub,
+                x="ratio",
+                y=metric,
+                hue="method",
+                hue_order=methods,
+                palette=palette,
+                marker="o",
+                errorbar=errorbar,
+                ax=ax,
+                legend=j == len(metrics) - 1,
+            )
             if len(ref) and reference not in methods:
                 mean = ref.groupby("ratio")[metric].mean()
-                ax.plot(mean.index, mean.to_numpy(), ls="--", color="0.5", lw=1.2,
-                        label=f"{reference} (reference)")
-            ax.set(xscale="log", xlabel="ratio" if i == len(groups) - 1 else "",
-                   ylabel=str(group).replace("_", " ") if j == 0 else "")
+                ax.plot(
+                    mean.index,
+                    mean.to_numpy(),
+                    ls="--",
+                    color="0.5",
+                    lw=1.2,
+                    label=f"{reference} (reference)",
+                )
+            ax.set(
+                xscale="log",
+                xlabel="ratio" if i == len(groups) - 1 else "",
+                ylabel=str(group).replace("_", " ") if j == 0 else "",
+            )
             if i == 0:
                 ax.set_title(labels.get(metric, metric))
         handles, names = axes[i, -1].get_legend_handles_labels()
         if axes[i, -1].get_legend() is not None:
             axes[i, -1].get_legend().remove()
-        axes[i, -1].legend(handles, names, loc="upper left", bbox_to_anchor=(1.02, 1.0),
-                           fontsize="small", frameon=False)
+        axes[i, -1].legend(
+            handles,
+            names,
+            loc="upper left",
+            bbox_to_anchor=(1.02, 1.0),
+            fontsize="small",
+            frameon=False,
+        )
     if bounds is not None:
         for ax in axes[0]:  # rows share y per column
             lo, hi = ax.get_ylim()
@@ -242,14 +297,21 @@ def plot_ranks(ranks: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
     """
     cd = ranks.attrs.get("critical_difference")
     if cd is None or "average rank" not in ranks.columns:
-        raise ValueError("ranks must come from imbnb.experiments.average_ranks (an 'average "
-                         "rank' column and attrs['critical_difference'])")
+        raise ValueError(
+            "ranks must come from imbnb.experiments.average_ranks (an 'average "
+            "rank' column and attrs['critical_difference'])"
+        )
     if ranks.empty:
         raise ValueError("ranks is empty: no method ran in every setting")
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 0.3 * len(ranks) + 1))
     y = np.arange(len(ranks))
     ax.errorbar(ranks["average rank"], y, xerr=cd / 2, fmt="o", capsize=3)
-    ax.set(yticks=y, yticklabels=list(ranks.index), xlabel="average rank (±CD/2)",
-           xlim=(0.5, len(ranks) + 0.5), ylim=(len(ranks) - 0.5, -0.5))  # best on top
+    ax.set(
+        yticks=y,
+        yticklabels=list(ranks.index),
+        xlabel="average rank (±CD/2)",
+        xlim=(0.5, len(ranks) + 0.5),
+        ylim=(len(ranks) - 0.5, -0.5),
+    )  # best on top
     return ax

@@ -21,7 +21,15 @@ from imbnb import paths
 __all__ = ["COLUMNS", "load_published", "published_path"]
 
 COLUMNS: tuple[str, ...] = (
-    "paper", "table", "dataset", "protocol", "ratio", "method", "metric", "value", "note",
+    "paper",
+    "table",
+    "dataset",
+    "protocol",
+    "ratio",
+    "method",
+    "metric",
+    "value",
+    "note",
 )
 
 

@@ -23,10 +23,12 @@ def calibration_toy(
         raise ValueError("every class needs at least 2 points")
     rng = np.random.default_rng(seed)
     half = n_majority // 2
-    major = np.concatenate([
-        rng.normal([-2.0, 1.5], [0.8, 0.5], (half, 2)),
-        rng.normal([-1.0, -1.5], [0.5, 0.9], (n_majority - half, 2)),
-    ])
+    major = np.concatenate(
+        [
+            rng.normal([-2.0, 1.5], [0.8, 0.5], (half, 2)),
+            rng.normal([-1.0, -1.5], [0.5, 0.9], (n_majority - half, 2)),
+        ]
+    )
     median = rng.normal([2.5, 1.0], [0.7, 0.6], (n_median, 2))
     minor = rng.normal([0.8, -0.2], [0.35, 0.3], (n_minority, 2))
     X = np.concatenate([major, median, minor])
@@ -46,8 +48,9 @@ def crescent_toy(
         raise ValueError("every class needs at least 2 points")
     rng = np.random.default_rng(seed)
     half = n_majority // 2
-    major = np.concatenate([rng.normal([0, 0.9], 0.6, (half, 2)),
-                            rng.normal([0, -1.4], 0.6, (n_majority - half, 2))])
+    major = np.concatenate(
+        [rng.normal([0, 0.9], 0.6, (half, 2)), rng.normal([0, -1.4], 0.6, (n_majority - half, 2))]
+    )
     angle = rng.uniform(0.1 * np.pi, 0.9 * np.pi, n_minority)
     radius = rng.normal(2.0, 0.25, n_minority)
     minor = np.c_[radius * np.cos(angle), radius * np.sin(angle)]

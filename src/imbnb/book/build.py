@@ -86,8 +86,9 @@ def install_mathjax(static: str | Path) -> Path:
     try:
         source = resources.files("mathjax") / "static" / "mathjax" / "es5"
     except ModuleNotFoundError as err:
-        raise BookBuildError("MathJax is not installed: pip install django-static-mathjax "
-                             "(a dependency of imbnb)") from err
+        raise BookBuildError(
+            "MathJax is not installed: pip install django-static-mathjax (a dependency of imbnb)"
+        ) from err
     if not (source / "tex-mml-chtml.js").is_file():
         raise BookBuildError(f"no tex-mml-chtml.js in {source}: reinstall django-static-mathjax")
     dest = Path(static) / "mathjax"

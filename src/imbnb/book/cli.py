@@ -75,20 +75,32 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--backend", default="local", help="local (process pool, default) or ray")
     sw.add_argument("--workers", type=int, default=1, help="parallel runs (default 1)")
     sw.add_argument("--address", default=None, help="Ray cluster address (default: local Ray)")
-    sw.add_argument("--only", default=None,
-                    help="comma-separated methods or families to run (default: the whole grid)")
-    sw.add_argument("--where", action="append", default=[], metavar="FIELD=VALUE[,VALUE]",
-                    help="only configs whose field has one of the values, e.g. "
-                         "--where protocol=counts --where seed=0,1 (repeatable)")
-    sw.add_argument("--dry-run", action="store_true",
-                    help="run nothing: print runs stored and missing, with measured times")
+    sw.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated methods or families to run (default: the whole grid)",
+    )
+    sw.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE[,VALUE]",
+        help="only configs whose field has one of the values, e.g. "
+        "--where protocol=counts --where seed=0,1 (repeatable)",
+    )
+    sw.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="run nothing: print runs stored and missing, with measured times",
+    )
     sw.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     merge = top.add_parser("merge", help="append tables swept elsewhere, with their provenance")
     merge.add_argument("sides", nargs="+", metavar="SIDE", help="Parquet results tables to add")
     merge.add_argument("--into", required=True, help="the results table that receives them")
-    merge.add_argument("--grid", default=None,
-                       help="YAML grid file: refuse rows that are not its configs")
+    merge.add_argument(
+        "--grid", default=None, help="YAML grid file: refuse rows that are not its configs"
+    )
 
     splits = top.add_parser("splits", help="export the train/test indices of a grid's splits")
     splits_cmd = splits.add_subparsers(dest="command", required=True)
@@ -115,14 +127,26 @@ def _sweep(args: argparse.Namespace) -> int:
     before, started = len(store.hashes()), dt.datetime.now(dt.UTC)
     commit = git_commit()  # now: the rows' own writes would mark the checkout dirty later
     try:
-        rows = sweep(configs, store, backend=args.backend, workers=args.workers,
-                     address=args.address, progress=not args.no_progress)
+        rows = sweep(
+            configs,
+            store,
+            backend=args.backend,
+            workers=args.workers,
+            address=args.address,
+            progress=not args.no_progress,
+        )
     finally:  # an interrupted sweep's finished rows are stored: say where they came from
         added = len(store.hashes()) - before
         if added:
-            record_sweep(store.path, command=" ".join(["imbnb", *args.argv]),
-                         started=started, finished=dt.datetime.now(dt.UTC),
-                         runs_added=added, grid=args.grid, commit=commit)
+            record_sweep(
+                store.path,
+                command=" ".join(["imbnb", *args.argv]),
+                started=started,
+                finished=dt.datetime.now(dt.UTC),
+                runs_added=added,
+                grid=args.grid,
+                commit=commit,
+            )
     print(f"{len(rows)} of {len(configs)} runs stored in {args.store}")
     return 0 if len(rows) == len(configs) else 1
 
@@ -150,12 +174,16 @@ def _sweep_plan(configs: Sequence[Any], store: Any) -> int:
     with pd.option_context("display.max_rows", None, "display.width", 120):
         print(table.round(1).to_string())
     unknown = table.loc[(table["missing"] > 0) & table["s per run"].isna()]
-    print(f"{int(table['stored'].sum())} of {int(table['grid'].sum())} runs stored in "
-          f"{store.path}; {int(table['missing'].sum())} missing, about "
-          f"{table['s to run'].sum() / 3600:.1f} h of one worker for the methods measured"
-          + (f", {len(unknown)} methods not measured yet" if len(unknown) else ""))
-    print("times are what the stored runs took on the machines that swept them (provenance); "
-          "on another CPU type a run can take several times as long")
+    print(
+        f"{int(table['stored'].sum())} of {int(table['grid'].sum())} runs stored in "
+        f"{store.path}; {int(table['missing'].sum())} missing, about "
+        f"{table['s to run'].sum() / 3600:.1f} h of one worker for the methods measured"
+        + (f", {len(unknown)} methods not measured yet" if len(unknown) else "")
+    )
+    print(
+        "times are what the stored runs took on the machines that swept them (provenance); "
+        "on another CPU type a run can take several times as long"
+    )
     return 0
 
 

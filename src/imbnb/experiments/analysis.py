@@ -18,8 +18,16 @@ from scipy import stats
 
 from imbnb.metrics import format_table, summarise
 
-__all__ = ["SETTING", "average_ranks", "best_of", "compare_orderings", "complete_methods",
-           "critical_difference", "paired_comparison", "setting_table"]
+__all__ = [
+    "SETTING",
+    "average_ranks",
+    "best_of",
+    "compare_orderings",
+    "complete_methods",
+    "critical_difference",
+    "paired_comparison",
+    "setting_table",
+]
 
 #: The columns that make one "setting" in which methods are compared.
 SETTING: tuple[str, ...] = ("dataset", "protocol", "ratio", "count_scale", "seed")
@@ -40,8 +48,9 @@ def complete_methods(rows: pd.DataFrame, setting: Sequence[str] = SETTING) -> li
     if rows.empty:
         return []
     n_settings = rows[cols].astype(str).drop_duplicates().shape[0]
-    per_method = rows[[*cols, "method"]].astype(str).drop_duplicates().groupby(
-        "method", sort=False).size()
+    per_method = (
+        rows[[*cols, "method"]].astype(str).drop_duplicates().groupby("method", sort=False).size()
+    )
     return [m for m, n in per_method.items() if n == n_settings]
 
 
@@ -53,16 +62,20 @@ def critical_difference(n_methods: int, n_settings: int, alpha: float = 0.05) ->
     return float(q * np.sqrt(n_methods * (n_methods + 1) / (6.0 * n_settings)))
 
 
-def average_ranks(rows: pd.DataFrame, metric: str = "acsa",
-                  setting: Sequence[str] = SETTING) -> pd.DataFrame:
+def average_ranks(
+    rows: pd.DataFrame, metric: str = "acsa", setting: Sequence[str] = SETTING
+) -> pd.DataFrame:
     """Average rank (1 = best) of each method over the settings every method ran in."""
     wide = _wide(rows, metric, setting)
     ranks = wide.rank(axis=1, ascending=False)
-    out = pd.DataFrame({"average rank": ranks.mean(), f"mean {metric}": wide.mean(),
-                        "settings": len(wide)}).sort_values("average rank")
+    out = pd.DataFrame(
+        {"average rank": ranks.mean(), f"mean {metric}": wide.mean(), "settings": len(wide)}
+    ).sort_values("average rank")
     out.attrs["critical_difference"] = (
-        critical_difference(wide.shape[1], len(wide)) if wide.shape[1] > 1 and len(wide) else
-        float("nan"))
+        critical_difference(wide.shape[1], len(wide))
+        if wide.shape[1] > 1 and len(wide)
+        else float("nan")
+    )
     return out
 
 
@@ -74,9 +87,16 @@ def best_of(rows: pd.DataFrame, methods: Sequence[str], metric: str = "acsa") ->
     return str(rows[rows.method.isin(present)].groupby("method")[metric].mean().idxmax())
 
 
-def paired_comparison(rows: pd.DataFrame, reference: str, metric: str = "acsa", *,
-                      setting: Sequence[str] = SETTING, n_boot: int = 10000, seed: int = 0,
-                      alpha: float = 0.05) -> pd.DataFrame:
+def paired_comparison(
+    rows: pd.DataFrame,
+    reference: str,
+    metric: str = "acsa",
+    *,
+    setting: Sequence[str] = SETTING,
+    n_boot: int = 10000,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
     """Each method minus ``reference`` on the same settings: mean, bootstrap CI, Wilcoxon p."""
     wide = _wide(rows, metric, setting)
     if reference not in wide.columns:
@@ -93,14 +113,23 @@ def paired_comparison(rows: pd.DataFrame, reference: str, metric: str = "acsa", 
             p = 1.0 if np.allclose(d, 0) else float(stats.wilcoxon(d).pvalue)
         significant = p < alpha and (lo > 0 or hi < 0)
         verdict = ("better" if d.mean() > 0 else "worse") if significant else "not significant"
-        out.append({"method": method, "pairs": len(d), "mean difference": float(d.mean()),
-                    "CI low": float(lo), "CI high": float(hi), "Wilcoxon p": p,
-                    "verdict": verdict})
+        out.append(
+            {
+                "method": method,
+                "pairs": len(d),
+                "mean difference": float(d.mean()),
+                "CI low": float(lo),
+                "CI high": float(hi),
+                "Wilcoxon p": p,
+                "verdict": verdict,
+            }
+        )
     return pd.DataFrame(out).set_index("method").sort_values("mean difference", ascending=False)
 
 
-def compare_orderings(side: pd.DataFrame, ours: str, published: str,
-                      by: str = "ratio") -> pd.DataFrame:
+def compare_orderings(
+    side: pd.DataFrame, ours: str, published: str, by: str = "ratio"
+) -> pd.DataFrame:
     """Per ``by`` value: do our scores order the methods as a paper's do?
 
     ``side`` is indexed by (method, ``by``) with our and the published score as columns. For
@@ -116,11 +145,24 @@ def compare_orderings(side: pd.DataFrame, ours: str, published: str,
         i, j = np.triu_indices(len(g), k=1)
         same = np.sign(a[i] - a[j]) * np.sign(b[i] - b[j]) > 0
         tau = float(stats.kendalltau(a, b).statistic) if len(g) > 1 else float("nan")
-        out.append({by: value, "methods": len(g), "best (published)": g[published].idxmax(),
-                    "best (ours)": g[ours].idxmax(), "Kendall tau": tau,
-                    "pairs ordered alike": float(same.mean()) if len(i) else float("nan")})
-    columns = [by, "methods", "best (published)", "best (ours)", "Kendall tau",
-               "pairs ordered alike"]
+        out.append(
+            {
+                by: value,
+                "methods": len(g),
+                "best (published)": g[published].idxmax(),
+                "best (ours)": g[ours].idxmax(),
+                "Kendall tau": tau,
+                "pairs ordered alike": float(same.mean()) if len(i) else float("nan"),
+            }
+        )
+    columns = [
+        by,
+        "methods",
+        "best (published)",
+        "best (ours)",
+        "Kendall tau",
+        "pairs ordered alike",
+    ]
     return pd.DataFrame(out, columns=columns).set_index(by)
 
 
@@ -142,20 +184,33 @@ def setting_table(rows: pd.DataFrame, metric: str = "acsa", *, digits: int = 3) 
     """
     need = {"method", "protocol", "ratio", "seed"}
     if not need <= set(rows.columns):
-        raise ValueError(f"rows need the columns {sorted(need)}; missing "
-                         f"{sorted(need - set(rows.columns))}")
-    numeric = sorted(c for c in rows.columns if c not in need
-                     and pd.api.types.is_numeric_dtype(rows[c])
-                     and not pd.api.types.is_bool_dtype(rows[c]))
+        raise ValueError(
+            f"rows need the columns {sorted(need)}; missing {sorted(need - set(rows.columns))}"
+        )
+    numeric = sorted(
+        c
+        for c in rows.columns
+        if c not in need
+        and pd.api.types.is_numeric_dtype(rows[c])
+        and not pd.api.types.is_bool_dtype(rows[c])
+    )
     if metric not in numeric:
-        raise ValueError(f"metric must be a numeric column of the rows, one of {numeric}; "
-                         f"got {metric!r}")
-    cells = format_table(summarise(rows, by=["protocol", "ratio", "method"], metrics=[metric]),
-                         [metric], digits=digits)[metric].reset_index()
-    cells["setting"] = [_setting_label(p, r)
-                        for p, r in zip(cells["protocol"], cells["ratio"], strict=True)]
-    order = (cells.assign(_thesis=cells["protocol"] != "minority")
-             .sort_values(["_thesis", "protocol", "ratio"], kind="stable")["setting"].unique())
+        raise ValueError(
+            f"metric must be a numeric column of the rows, one of {numeric}; got {metric!r}"
+        )
+    cells = format_table(
+        summarise(rows, by=["protocol", "ratio", "method"], metrics=[metric]),
+        [metric],
+        digits=digits,
+    )[metric].reset_index()
+    cells["setting"] = [
+        _setting_label(p, r) for p, r in zip(cells["protocol"], cells["ratio"], strict=True)
+    ]
+    order = (
+        cells.assign(_thesis=cells["protocol"] != "minority")
+        .sort_values(["_thesis", "protocol", "ratio"], kind="stable")["setting"]
+        .unique()
+    )
     wide = cells.pivot(index="method", columns="setting", values=metric)
     wide = wide.reindex(index=list(pd.unique(rows["method"])), columns=list(order)).fillna("")
     wide.index.name, wide.columns.name = "method", None

@@ -55,37 +55,68 @@ def results_grid(
     """
     for name in (*methods, *count_methods):
         family_of(name)  # an unknown method fails here, naming every allowed one
-    generative = {"ae": {"width": ae_width, "epochs": ae_epochs, "lr": ae_lr},
-                  "classifier": {"epochs": clf_epochs}}
+    generative = {
+        "ae": {"width": ae_width, "epochs": ae_epochs, "lr": ae_lr},
+        "classifier": {"epochs": clf_epochs},
+    }
     wc = dict(wc_params) if wc_params is not None else {"k": 3, "max_components": 10}
-    params = {"family:feature_space": {"epochs": epochs, "batch_size": 40},
-              "family:losses": {"epochs": epochs, "batch_size": loss_batch_size},
-              "family:dos": {"init_epochs": dos_init_epochs, "rounds": dos_rounds, "k": 5},
-              "family:gamo": {"steps": gamo_steps, "lr": gamo_lr},
-              "family:generative": generative,
-              "DeepDenoising+WC": {**generative, "sampler_params": wc}}
-    blocks = [{"base": {"dataset": "fashion_mnist", "protocol": "minority", "n_train": n_train,
-                        "n_test": n_test, "profile": profile},
-               "grid": {"ratio": list(ratios), "seed": list(seeds), "method": list(methods)},
-               "params": params}]
+    params = {
+        "family:feature_space": {"epochs": epochs, "batch_size": 40},
+        "family:losses": {"epochs": epochs, "batch_size": loss_batch_size},
+        "family:dos": {"init_epochs": dos_init_epochs, "rounds": dos_rounds, "k": 5},
+        "family:gamo": {"steps": gamo_steps, "lr": gamo_lr},
+        "family:generative": generative,
+        "DeepDenoising+WC": {**generative, "sampler_params": wc},
+    }
+    blocks = [
+        {
+            "base": {
+                "dataset": "fashion_mnist",
+                "protocol": "minority",
+                "n_train": n_train,
+                "n_test": n_test,
+                "profile": profile,
+            },
+            "grid": {"ratio": list(ratios), "seed": list(seeds), "method": list(methods)},
+            "params": params,
+        }
+    ]
     if count_methods:
-        blocks.append({"base": {"dataset": "fashion_mnist", "protocol": "counts",
-                                "n_test": n_test, "count_scale": count_scale,
-                                "profile": profile},
-                       "grid": {"seed": list(count_seeds), "method": list(count_methods)},
-                       "params": params})
+        blocks.append(
+            {
+                "base": {
+                    "dataset": "fashion_mnist",
+                    "protocol": "counts",
+                    "n_test": n_test,
+                    "count_scale": count_scale,
+                    "profile": profile,
+                },
+                "grid": {"seed": list(count_seeds), "method": list(count_methods)},
+                "params": params,
+            }
+        )
     return {"blocks": blocks}
 
 
 def coverage(configs: Sequence[RunConfig], rows: pd.DataFrame) -> pd.DataFrame:
     """Per protocol, family and method: runs in the grid, runs in ``rows``, runs missing."""
     stored = set(rows["config_hash"]) if "config_hash" in rows.columns else set()
-    table = pd.DataFrame([{"protocol": c.protocol, "family": family_of(c.method),
-                           "method": c.method, "stored": c.key() in stored} for c in configs])
+    table = pd.DataFrame(
+        [
+            {
+                "protocol": c.protocol,
+                "family": family_of(c.method),
+                "method": c.method,
+                "stored": c.key() in stored,
+            }
+            for c in configs
+        ]
+    )
     if table.empty:
         return pd.DataFrame(columns=["grid", "stored", "missing"])
     out = table.groupby(["protocol", "family", "method"], sort=False)["stored"].agg(
-        grid="size", stored="sum")
+        grid="size", stored="sum"
+    )
     out["missing"] = out["grid"] - out["stored"]
     return out
 
@@ -94,8 +125,13 @@ def _stored_costs(done: pd.DataFrame, by_key: Mapping[str, RunConfig]) -> pd.Dat
     """Median network and own seconds per (protocol, method) of the stored runs of a grid."""
     from imbnb.experiments.cost import COST_COLUMNS, run_costs
 
-    frame = pd.DataFrame([{**by_key[h].to_dict(), "family": family_of(by_key[h].method)}
-                          for h in done["config_hash"]], index=done.index)
+    frame = pd.DataFrame(
+        [
+            {**by_key[h].to_dict(), "family": family_of(by_key[h].method)}
+            for h in done["config_hash"]
+        ],
+        index=done.index,
+    )
     for col in ("wall_seconds", "seconds", "seconds_ae", *COST_COLUMNS):
         if col in done.columns:
             frame[col] = done[col]
@@ -121,8 +157,11 @@ def plan(configs: Sequence[RunConfig], rows: pd.DataFrame) -> pd.DataFrame:
         return out.assign(**dict.fromkeys(cols, float("nan")))
     by_key = {c.key(): c for c in configs}
     done = rows[rows["config_hash"].isin(by_key)]
-    costs = (_stored_costs(done, by_key) if len(done) else
-             pd.DataFrame(columns=["network_seconds", "method_seconds"]))
+    costs = (
+        _stored_costs(done, by_key)
+        if len(done)
+        else pd.DataFrame(columns=["network_seconds", "method_seconds"])
+    )
     stored = set(done["config_hash"])
     built = {shared_key(by_key[h]) for h in stored}
     to_run: dict[tuple[str, str], float] = {}
@@ -130,15 +169,19 @@ def plan(configs: Sequence[RunConfig], rows: pd.DataFrame) -> pd.DataFrame:
         if cfg.key() in stored:
             continue
         where = (cfg.protocol, cfg.method)
-        net, own = (costs.loc[where].tolist() if where in costs.index else [float("nan")] * 2)
+        net, own = costs.loc[where].tolist() if where in costs.index else [float("nan")] * 2
         group = shared_key(cfg)
         to_run[where] = to_run.get(where, 0.0) + own + (0.0 if group in built else net)
         built.add(group)  # the first missing run of a network trains it; the rest find it
-    keys = list(zip(out.index.get_level_values("protocol"),
-                    out.index.get_level_values("method"), strict=True))
+    keys = list(
+        zip(
+            out.index.get_level_values("protocol"),
+            out.index.get_level_values("method"),
+            strict=True,
+        )
+    )
     for col, name in (("network_seconds", "s network"), ("method_seconds", "s own")):
-        out[name] = [costs[col].get(k, float("nan")) if len(costs) else float("nan")
-                     for k in keys]
+        out[name] = [costs[col].get(k, float("nan")) if len(costs) else float("nan") for k in keys]
     out["s per run"] = out["s network"] + out["s own"]
     out["s to run"] = [to_run.get(k, 0.0) for k in keys]
     return out

@@ -22,8 +22,15 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["git_commit", "machine", "merge_results", "provenance_path", "provenance_table",
-           "read_provenance", "record_sweep"]
+__all__ = [
+    "git_commit",
+    "machine",
+    "merge_results",
+    "provenance_path",
+    "provenance_table",
+    "read_provenance",
+    "record_sweep",
+]
 
 _LIBRARIES = ("torch", "numpy", "scikit-learn", "imbalanced-learn", "faiss-cpu")
 
@@ -52,13 +59,21 @@ def provenance_table(store: str | os.PathLike[str]) -> pd.DataFrame:
 
     path = Path(store)
     path = path if path.is_absolute() else paths.repo_root() / path
-    lines = [{"command": e["command"], "started (UTC)": e["started_utc"],
-              "finished (UTC)": e["finished_utc"], "runs added": e["runs_added"],
-              "commit": (e.get("runs_executed_at_commit") or e["git_commit"] or "?")[:7],
-              "machine": _machine_text(e["machine"])}
-             for e in read_provenance(path)]
-    return pd.DataFrame(lines, columns=["command", "started (UTC)", "finished (UTC)",
-                                        "runs added", "commit", "machine"])
+    lines = [
+        {
+            "command": e["command"],
+            "started (UTC)": e["started_utc"],
+            "finished (UTC)": e["finished_utc"],
+            "runs added": e["runs_added"],
+            "commit": (e.get("runs_executed_at_commit") or e["git_commit"] or "?")[:7],
+            "machine": _machine_text(e["machine"]),
+        }
+        for e in read_provenance(path)
+    ]
+    return pd.DataFrame(
+        lines,
+        columns=["command", "started (UTC)", "finished (UTC)", "runs added", "commit", "machine"],
+    )
 
 
 def _machine_text(m: dict[str, Any]) -> str:
@@ -74,11 +89,22 @@ def git_commit() -> str | None:
 
     try:
         root = paths.repo_root()
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                              text=True, check=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=root, capture_output=True, text=True, check=True,
-                               timeout=10).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError, ValueError):
         return None
     return f"{head}+dirty" if dirty else head
@@ -89,18 +115,30 @@ def machine() -> dict[str, Any]:
     from imbnb.train import get_device
     from imbnb.versions import cpu_description, library_versions
 
-    return {"cpus": os.cpu_count(), "cpu": cpu_description(), "device": str(get_device()),
-            "platform": platform.platform(), "versions": library_versions(_LIBRARIES)}
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": cpu_description(),
+        "device": str(get_device()),
+        "platform": platform.platform(),
+        "versions": library_versions(_LIBRARIES),
+    }
 
 
 def _sha256(path: str | os.PathLike[str]) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def record_sweep(store: str | os.PathLike[str], *, command: str, started: _dt.datetime,
-                 finished: _dt.datetime, runs_added: int, grid: str | None = None,
-                 commit: str | None = None,
-                 extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def record_sweep(
+    store: str | os.PathLike[str],
+    *,
+    command: str,
+    started: _dt.datetime,
+    finished: _dt.datetime,
+    runs_added: int,
+    grid: str | None = None,
+    commit: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Append one sweep's entry to ``store``'s provenance file (atomically) and return it.
 
     ``commit`` is the code the runs ran on (:func:`git_commit` when the sweep started); by
@@ -138,8 +176,12 @@ def _write(store: str | os.PathLike[str], entries: list[dict[str, Any]]) -> None
         raise
 
 
-def merge_results(into: str | os.PathLike[str], sides: Sequence[str | os.PathLike[str]], *,
-                  configs: Sequence[Any] | None = None) -> list[int]:
+def merge_results(
+    into: str | os.PathLike[str],
+    sides: Sequence[str | os.PathLike[str]],
+    *,
+    configs: Sequence[Any] | None = None,
+) -> list[int]:
     """Append the rows of side tables (swept elsewhere) to ``into``, with their provenance.
 
     Every side is checked before anything is written: it must exist, carry a provenance file,
@@ -159,15 +201,19 @@ def merge_results(into: str | os.PathLike[str], sides: Sequence[str | os.PathLik
             raise FileNotFoundError(f"side table {side_path} does not exist")
         entries = read_provenance(side_path)
         if not entries:
-            raise ValueError(f"side table {side_path} has no {provenance_path(side_path).name}: "
-                             "where its rows came from is unknown, so it is not merged")
+            raise ValueError(
+                f"side table {side_path} has no {provenance_path(side_path).name}: "
+                "where its rows came from is unknown, so it is not merged"
+            )
         rows = ResultsStore(side_path).load()
         if allowed is not None:
             foreign = rows[~rows["config_hash"].isin(allowed)]
             if len(foreign):
-                raise ValueError(f"side table {side_path}: {len(foreign)} rows are not configs "
-                                 f"of the grid (first: {foreign['config_hash'].iloc[0][:12]}, "
-                                 f"method {foreign.get('method', pd.Series(['?'])).iloc[0]})")
+                raise ValueError(
+                    f"side table {side_path}: {len(foreign)} rows are not configs "
+                    f"of the grid (first: {foreign['config_hash'].iloc[0][:12]}, "
+                    f"method {foreign.get('method', pd.Series(['?'])).iloc[0]})"
+                )
         loaded.append((side_path, rows, entries))
     main, added_per_side = ResultsStore(into), []
     for side_path, rows, entries in loaded:
@@ -175,12 +221,21 @@ def merge_results(into: str | os.PathLike[str], sides: Sequence[str | os.PathLik
         added_per_side.append(added)
         if not added:
             continue
-        stamp = {"merged_from": side_path.name,
-                 "merged_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
+        stamp = {
+            "merged_from": side_path.name,
+            "merged_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        }
         if added == len(rows) and sum(int(e["runs_added"]) for e in entries) == len(rows):
             new = [{**e, **stamp} for e in entries]
         else:
-            new = [{**entries[-1], "runs_added": added, **stamp, "side_entries": entries,
-                    "merge_note": f"{added} of the side's {len(rows)} rows were new"}]
+            new = [
+                {
+                    **entries[-1],
+                    "runs_added": added,
+                    **stamp,
+                    "side_entries": entries,
+                    "merge_note": f"{added} of the side's {len(rows)} rows were new",
+                }
+            ]
         _write(into, [*read_provenance(into), *new])
     return added_per_side

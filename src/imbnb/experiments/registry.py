@@ -36,8 +36,9 @@ _GEN_ALIASES = {"MLP-pixels": "Baseline"}
 def _no_leftovers(p: dict[str, Any], cfg: RunConfig, allowed: str) -> None:
     """An unknown method setting is an error, not silently ignored."""
     if p:
-        raise ValueError(f"unknown setting(s) {sorted(p)} for method {cfg.method!r}; "
-                         f"allowed: {allowed}")
+        raise ValueError(
+            f"unknown setting(s) {sorted(p)} for method {cfg.method!r}; allowed: {allowed}"
+        )
 
 
 _NAN = float("nan")
@@ -60,10 +61,17 @@ def _feature_space(cfg: RunConfig) -> dict[str, Any]:
 
     p = dict(cfg.params)
     ex = train_extractor(
-        cfg.dataset, protocol="minority", ratio=cfg.ratio, n_minority=cfg.n_minority,
-        seed=cfg.seed, epochs=p.pop("epochs", 5), batch_size=p.pop("batch_size", 40),
-        lr=p.pop("lr", 1e-3), class_weight=p.pop("extractor_weight", "balanced"),
-        n_train=cfg.n_train, n_test=cfg.n_test,
+        cfg.dataset,
+        protocol="minority",
+        ratio=cfg.ratio,
+        n_minority=cfg.n_minority,
+        seed=cfg.seed,
+        epochs=p.pop("epochs", 5),
+        batch_size=p.pop("batch_size", 40),
+        lr=p.pop("lr", 1e-3),
+        class_weight=p.pop("extractor_weight", "balanced"),
+        n_train=cfg.n_train,
+        n_test=cfg.n_test,
     )
     rho_d, head = p.pop("rho_d", 1.0), p.pop("head", None) or None
     _no_leftovers(p, cfg, "epochs, batch_size, lr, extractor_weight, rho_d, head")
@@ -78,10 +86,19 @@ def _losses(cfg: RunConfig) -> dict[str, Any]:
     spec = _loss_spec(cfg.method)
     p = dict(cfg.params)
     run = train_with_loss(
-        spec.loss, cfg.dataset, protocol="minority", ratio=cfg.ratio, seed=cfg.seed,
-        head=spec.head, balanced_batches=spec.balanced_batches, n_minority=cfg.n_minority,
-        epochs=p.pop("epochs", 5), batch_size=p.pop("batch_size", 64), lr=p.pop("lr", 1e-3),
-        n_train=cfg.n_train, n_test=cfg.n_test,
+        spec.loss,
+        cfg.dataset,
+        protocol="minority",
+        ratio=cfg.ratio,
+        seed=cfg.seed,
+        head=spec.head,
+        balanced_batches=spec.balanced_batches,
+        n_minority=cfg.n_minority,
+        epochs=p.pop("epochs", 5),
+        batch_size=p.pop("batch_size", 64),
+        lr=p.pop("lr", 1e-3),
+        n_train=cfg.n_train,
+        n_test=cfg.n_test,
     )
     tau = p.pop("tau", 1.0)
     _no_leftovers(p, cfg, "epochs, batch_size, lr, tau")
@@ -97,10 +114,17 @@ def _dos(cfg: RunConfig) -> dict[str, Any]:
 
     p = dict(cfg.params)
     run = run_dos(
-        cfg.dataset, protocol="minority", ratio=cfg.ratio, n_minority=cfg.n_minority,
-        seed=cfg.seed, k=p.pop("k", 5), rounds=p.pop("rounds", 3),
-        init_epochs=p.pop("init_epochs", 3), batch_size=p.pop("batch_size", 60),
-        n_train=cfg.n_train, n_test=cfg.n_test,
+        cfg.dataset,
+        protocol="minority",
+        ratio=cfg.ratio,
+        n_minority=cfg.n_minority,
+        seed=cfg.seed,
+        k=p.pop("k", 5),
+        rounds=p.pop("rounds", 3),
+        init_epochs=p.pop("init_epochs", 3),
+        batch_size=p.pop("batch_size", 60),
+        n_train=cfg.n_train,
+        n_test=cfg.n_test,
     )
     _no_leftovers(p, cfg, "k, rounds, init_epochs, batch_size")
     row = {r["method"]: r for r in run.rows()}[cfg.method]
@@ -118,8 +142,12 @@ def _generative(cfg: RunConfig) -> dict[str, Any]:
     ae, clf, sp = p.pop("ae", None), p.pop("classifier", None), p.pop("sampler_params", None)
     _no_leftovers(p, cfg, "ae, classifier, sampler_params")
     row = run_generative(
-        _GEN_ALIASES.get(cfg.method, cfg.method), train.subset(s["train_indices"]),
-        test.subset(s["test_indices"]), seed=cfg.seed, ae=ae, classifier=clf,
+        _GEN_ALIASES.get(cfg.method, cfg.method),
+        train.subset(s["train_indices"]),
+        test.subset(s["test_indices"]),
+        seed=cfg.seed,
+        ae=ae,
+        classifier=clf,
         sampler_params=sp,
         # the counts protocol keeps chapter 6's rule (10 n_c < n_max), and its cache entries
         minority=s["minority_classes"] if cfg.protocol == "minority" else None,
@@ -149,10 +177,18 @@ def _gamo(cfg: RunConfig) -> dict[str, Any]:
     model = train_gamo(Xm, ym, model_cfg)
     x_test, y_test = test.images[s["test_indices"]], test.labels[s["test_indices"]]
     start = time.perf_counter()
-    report = evaluate(y_test, model.predict(x_test), labels=list(range(train.n_classes)),
-                      minority=s["minority_classes"] or None)
-    return {"method": cfg.method, "seconds": model.seconds, **report.to_row(),
-            **_cost(model.seconds, time.perf_counter() - start)}
+    report = evaluate(
+        y_test,
+        model.predict(x_test),
+        labels=list(range(train.n_classes)),
+        minority=s["minority_classes"] or None,
+    )
+    return {
+        "method": cfg.method,
+        "seconds": model.seconds,
+        **report.to_row(),
+        **_cost(model.seconds, time.perf_counter() - start),
+    }
 
 
 def _families() -> dict[str, tuple[tuple[str, ...], Callable[[RunConfig], dict[str, Any]]]]:
@@ -200,13 +236,16 @@ def _shared_part(cfg: RunConfig) -> Any:
         return p
     if family == "losses":  # LogitAdj-posthoc re-uses the plain CE network, CNN-CE is BL
         spec = _loss_spec(cfg.method)
-        return {"loss": spec.loss, "head": spec.head, "balanced": spec.balanced_batches,
-                **{k: v for k, v in p.items() if k != "tau"}}
+        return {
+            "loss": spec.loss,
+            "head": spec.head,
+            "balanced": spec.balanced_batches,
+            **{k: v for k, v in p.items() if k != "tau"},
+        }
     if family == "generative":  # DeepADASYN, DeepDenoising(SMOTE, +WC): one denoising AE
         from imbnb.methods.deepsmote import method_ae_config
 
-        ae = method_ae_config(_GEN_ALIASES.get(cfg.method, cfg.method), p.get("ae") or {},
-                              cfg.seed)
+        ae = method_ae_config(_GEN_ALIASES.get(cfg.method, cfg.method), p.get("ae") or {}, cfg.seed)
         return {"method": cfg.method} if ae is None else ae.to_dict()
     return {"method": cfg.method, **p}  # GAMO trains a network per method
 
@@ -227,8 +266,9 @@ def shared_key(cfg: RunConfig) -> str:
     from imbnb.cache import config_hash
 
     split = {k: v for k, v in cfg.to_dict().items() if k not in ("method", "params")}
-    return config_hash({"family": family_of(cfg.method), "split": split,
-                        "shared": _shared_part(cfg)})
+    return config_hash(
+        {"family": family_of(cfg.method), "split": split, "shared": _shared_part(cfg)}
+    )
 
 
 def run_config(cfg: RunConfig) -> dict[str, Any]:

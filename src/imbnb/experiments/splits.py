@@ -51,8 +51,13 @@ def run_split(
     test = test if test is not None else load_dataset(cfg.dataset, "test")
     if cfg.protocol == "minority":
         pool = cap_per_class(train.labels, cfg.n_train, cfg.seed)
-        split = make_imbalanced(train.labels[pool], "minority", ratio=cfg.ratio,
-                                n_minority=cfg.n_minority, seed=cfg.seed)
+        split = make_imbalanced(
+            train.labels[pool],
+            "minority",
+            ratio=cfg.ratio,
+            n_minority=cfg.n_minority,
+            seed=cfg.seed,
+        )
         train_idx = pool[split.indices]
     else:
         split = count_split(train.labels, cfg.count_scale, cfg.seed)
@@ -75,8 +80,8 @@ def export_split(cfg: RunConfig, folder: str | os.PathLike[str] | None = None) -
         "dataset": cfg.dataset,
         "protocol": cfg.protocol,
         "parameters": {"ratio": cfg.ratio, "n_minority": cfg.n_minority}
-        if cfg.protocol == "minority" else {"count_scale": cfg.count_scale,
-                                             "count_list": COUNT_PRESETS["mnist"]},
+        if cfg.protocol == "minority"
+        else {"count_scale": cfg.count_scale, "count_list": COUNT_PRESETS["mnist"]},
         "seed": cfg.seed,
         "n_train_per_class_cap": cfg.n_train,
         "n_test_per_class": cfg.n_test,

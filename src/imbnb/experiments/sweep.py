@@ -38,8 +38,16 @@ from imbnb.experiments.registry import (
 )
 from imbnb.experiments.store import ResultsStore
 
-__all__ = ["BACKENDS", "MISSING", "expand_grid", "load_grid", "results_for", "parse_where",
-           "select_configs", "sweep"]
+__all__ = [
+    "BACKENDS",
+    "MISSING",
+    "expand_grid",
+    "load_grid",
+    "results_for",
+    "parse_where",
+    "select_configs",
+    "sweep",
+]
 
 BACKENDS: tuple[str, ...] = ("local", "ray")
 #: What :func:`results_for` does when a stored table lacks some of the configs asked for.
@@ -93,8 +101,10 @@ def select_configs(
         wanted = {n.strip() for n in only if n.strip()}
         unknown = sorted(wanted - set(FAMILIES) - set(METHODS))
         if unknown or not wanted:
-            raise ValueError(f"only: unknown method or family {unknown or list(only)}; allowed: "
-                             f"families {list(FAMILIES)} or methods {sorted(METHODS)}")
+            raise ValueError(
+                f"only: unknown method or family {unknown or list(only)}; allowed: "
+                f"families {list(FAMILIES)} or methods {sorted(METHODS)}"
+            )
         out = [c for c in out if c.method in wanted or family_of(c.method) in wanted]
     fields = sorted(set(RunConfig.__dataclass_fields__) - {"params"})
     for name, values in (where or {}).items():
@@ -139,8 +149,10 @@ def _run(cfg_dict: dict[str, Any]) -> dict[str, Any]:
 
 def _fail(cfg: RunConfig, err: BaseException) -> RuntimeError:
     """Name the run that failed; finished rows are already stored, so rerunning resumes."""
-    return RuntimeError(f"run {cfg.method} {cfg.to_dict()} failed: {err!r}; finished rows are "
-                        "stored, rerun the sweep to resume")
+    return RuntimeError(
+        f"run {cfg.method} {cfg.to_dict()} failed: {err!r}; finished rows are "
+        "stored, rerun the sweep to resume"
+    )
 
 
 def _chains(todo: Sequence[RunConfig]) -> list[deque[RunConfig]]:
@@ -171,9 +183,13 @@ def _local(todo: Sequence[RunConfig], store: ResultsStore, workers: int, bar: An
         _chained(lambda cfg: pool.submit(_run, cfg.to_dict()), todo, store, bar)
 
 
-def _chained(submit: Callable[[RunConfig], Future], todo: Sequence[RunConfig],
-             store: ResultsStore, bar: Any,
-             cancel: Callable[[Future], Any] = Future.cancel) -> None:
+def _chained(
+    submit: Callable[[RunConfig], Future],
+    todo: Sequence[RunConfig],
+    store: ResultsStore,
+    bar: Any,
+    cancel: Callable[[Future], Any] = Future.cancel,
+) -> None:
     """Run every config through ``submit``, one config per chain at a time; store each row.
 
     A failed run cancels the runs already submitted (``cancel``) and names the failure.
@@ -202,8 +218,9 @@ def _chained(submit: Callable[[RunConfig], Future], todo: Sequence[RunConfig],
                 next_of(chain)
 
 
-def _ray(todo: Sequence[RunConfig], store: ResultsStore, workers: int, address: str | None,
-         bar: Any) -> None:
+def _ray(
+    todo: Sequence[RunConfig], store: ResultsStore, workers: int, address: str | None, bar: Any
+) -> None:
     """One Ray task per run (a GPU each when the cluster has GPUs and the method trains).
 
     As in the pool, configs that share a network are chained: one task at a time per chain.
@@ -249,8 +266,12 @@ def sweep(
     configs = list({c.key(): c for c in configs}.values())
     done = store.hashes()
     todo = [c for c in configs if c.key() not in done]
-    with tqdm(total=len(configs), initial=len(configs) - len(todo), desc=f"sweep ({backend})",
-              disable=not progress) as bar:
+    with tqdm(
+        total=len(configs),
+        initial=len(configs) - len(todo),
+        desc=f"sweep ({backend})",
+        disable=not progress,
+    ) as bar:
         if backend == "local":
             _local(todo, store, workers, bar)
         else:
@@ -268,8 +289,9 @@ def _in_config_order(table: pd.DataFrame, configs: Sequence[RunConfig]) -> pd.Da
     for i, c in enumerate(configs):
         order.setdefault(c.key(), i)
     rows = table[table["config_hash"].isin(order)]
-    return rows.sort_values("config_hash", key=lambda s: s.map(order),
-                            kind="stable").reset_index(drop=True)
+    return rows.sort_values("config_hash", key=lambda s: s.map(order), kind="stable").reset_index(
+        drop=True
+    )
 
 
 def results_for(
@@ -295,17 +317,25 @@ def results_for(
     if missing not in MISSING:
         raise ValueError(f"missing must be one of {list(MISSING)}, got {missing!r}")
     if source == "compute":
-        return sweep(configs, cache_dir() / "results.parquet", backend=backend,
-                     workers=workers, progress=progress)
+        return sweep(
+            configs,
+            cache_dir() / "results.parquet",
+            backend=backend,
+            workers=workers,
+            progress=progress,
+        )
     path = Path(source)
     path = path if path.is_absolute() else paths.repo_root() / path
     if not path.exists():
-        raise ValueError(f"results_source {source!r}: no such file; use 'compute' or a "
-                         "Parquet results table")
+        raise ValueError(
+            f"results_source {source!r}: no such file; use 'compute' or a Parquet results table"
+        )
     rows = _in_config_order(ResultsStore(path).load(), configs)
     wanted = {c.key() for c in configs}
     if len(rows) < len(wanted) and missing == "error":
-        raise ValueError(f"{path} holds {len(rows)} of the {len(wanted)} runs asked for; "
-                         "run `imbnb sweep` into it, use results_source='compute', or "
-                         "allow missing runs")
+        raise ValueError(
+            f"{path} holds {len(rows)} of the {len(wanted)} runs asked for; "
+            "run `imbnb sweep` into it, use results_source='compute', or "
+            "allow missing runs"
+        )
     return rows

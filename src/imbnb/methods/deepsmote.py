@@ -278,17 +278,28 @@ class _Checkpoints:
         self.resumed_from, self.prior_seconds = int(state["epoch"]), float(state["seconds"])
         return state
 
-    def save(self, epoch: int, model: ConvAutoencoder, opt: torch.optim.Optimizer,
-             gen: torch.Generator, history: Mapping[str, list[float]]) -> None:
+    def save(
+        self,
+        epoch: int,
+        model: ConvAutoencoder,
+        opt: torch.optim.Optimizer,
+        gen: torch.Generator,
+        history: Mapping[str, list[float]],
+    ) -> None:
         """Write the state after ``epoch`` epochs if one is due (atomically: a kill mid-write
         leaves the previous checkpoint)."""
         now = time.perf_counter()
         if self.every_seconds is None or now - self.last < self.every_seconds:
             return
         self.last = now
-        state = {"epoch": epoch, "seconds": self.elapsed(), "model": model.state_dict(),
-                 "optimizer": opt.state_dict(), "rng": _rng_state(gen),
-                 "history": {k: list(v) for k, v in history.items()}}
+        state = {
+            "epoch": epoch,
+            "seconds": self.elapsed(),
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "rng": _rng_state(gen),
+            "history": {k: list(v) for k, v in history.items()},
+        }
         self.cache.save_state_dict(CHECKPOINT_KIND, self.key, state)
 
     def elapsed(self) -> float:
@@ -300,9 +311,15 @@ class _Checkpoints:
         self.cache.remove(CHECKPOINT_KIND, self.key)
 
 
-def _train(model: ConvAutoencoder, x: np.ndarray, y: np.ndarray, config: AEConfig,
-           device: torch.device, progress: bool,
-           checkpoints: _Checkpoints | None = None) -> dict[str, list[float]]:
+def _train(
+    model: ConvAutoencoder,
+    x: np.ndarray,
+    y: np.ndarray,
+    config: AEConfig,
+    device: torch.device,
+    progress: bool,
+    checkpoints: _Checkpoints | None = None,
+) -> dict[str, list[float]]:
     """Algorithm 2's training loop: per batch, reconstruction + penalty on one sampled class.
 
     With ``checkpoints`` it starts from the latest checkpoint, if any, and offers one after
@@ -322,8 +339,14 @@ def _train(model: ConvAutoencoder, x: np.ndarray, y: np.ndarray, config: AEConfi
         opt.load_state_dict(state["optimizer"])
         history, start = {k: list(v) for k, v in state["history"].items()}, int(state["epoch"])
         _set_rng_state(gen, state["rng"])
-    bar = tqdm(range(start, config.epochs), desc=f"AE {config.variant}", disable=not progress,
-               leave=False, initial=start, total=config.epochs)
+    bar = tqdm(
+        range(start, config.epochs),
+        desc=f"AE {config.variant}",
+        disable=not progress,
+        leave=False,
+        initial=start,
+        total=config.epochs,
+    )
     for epoch in bar:
         model.train()
         logged: dict[str, list[torch.Tensor]] = {}
@@ -398,8 +421,16 @@ def train_autoencoder(
     if checkpoints is not None:
         checkpoints.discard()
     model.eval()
-    return TrainedAE(model, config, history, hit, time.perf_counter() - start, str(dev),
-                     train_seconds, checkpoints.resumed_from if checkpoints else 0)
+    return TrainedAE(
+        model,
+        config,
+        history,
+        hit,
+        time.perf_counter() - start,
+        str(dev),
+        train_seconds,
+        checkpoints.resumed_from if checkpoints else 0,
+    )
 
 
 def make_latent_sampler(sampler: Any = "smote", *, seed: int = 0, **params: Any) -> Any:
@@ -498,8 +529,7 @@ def train_image_classifier(
     x = _as_unit_float(images).reshape(len(images), -1)
     seed_everything(seed)
     model = MLPHead(x.shape[1], n_classes, hidden=tuple(hidden))
-    fit(model, x, labels, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-        progress=progress)
+    fit(model, x, labels, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, progress=progress)
     return model
 
 
@@ -614,9 +644,14 @@ def run_generative(
     counts = np.bincount(train.labels, minlength=train.n_classes)
     minority = list(minority) if minority is not None else _minority_classes(counts)
     key = {
-        "method": method, "seed": seed, "ae": None if ae_config is None else ae_config.to_dict(),
-        "classifier": clf, "sampler_params": sp, "train": train.fingerprint(),
-        "test": test.fingerprint(), "minority": minority,
+        "method": method,
+        "seed": seed,
+        "ae": None if ae_config is None else ae_config.to_dict(),
+        "classifier": clf,
+        "sampler_params": sp,
+        "train": train.fingerprint(),
+        "test": test.fingerprint(),
+        "minority": minority,
     }
 
     def compute() -> dict[str, Any]:
@@ -677,8 +712,9 @@ def run_grid(
             data[d, s] = count_protocol(d, count_scale=count_scale, seed=s, n_test=n_test)
         train, test, _, name = data[d, s]
         sp = dict((sampler_params or {}).get(m, {}))
-        row = run_generative(m, train, test, seed=s, ae=ae, classifier=classifier,
-                             sampler_params=sp, cache=cache)
+        row = run_generative(
+            m, train, test, seed=s, ae=ae, classifier=classifier, sampler_params=sp, cache=cache
+        )
         rows.append({"dataset": name, **row})
     return pd.DataFrame(rows)
 
@@ -695,8 +731,9 @@ def synthetic_examples(
     cache: Cache | None = None,
 ) -> dict[int, np.ndarray]:
     """Up to ``n_per_class`` decoded synthetic images per oversampled class of ``method``."""
-    res = method_oversampling(method, train, seed=seed, ae=ae, sampler_params=sampler_params,
-                              cache=cache)
+    res = method_oversampling(
+        method, train, seed=seed, ae=ae, sampler_params=sampler_params, cache=cache
+    )
     return res.synthetic_by_class(n_per_class, classes)
 
 
@@ -714,8 +751,14 @@ def method_oversampling(
     if config is None:
         raise ValueError(f"method {method!r} makes no synthetic images")
     model = train_autoencoder(train.images, train.labels, config, cache=cache, progress=False)
-    return oversample_latent(model, train.images, train.labels, METHODS[method].sampler,
-                             seed=seed, **dict(sampler_params or {}))
+    return oversample_latent(
+        model,
+        train.images,
+        train.labels,
+        METHODS[method].sampler,
+        seed=seed,
+        **dict(sampler_params or {}),
+    )
 
 
 def neighbour_agreement(res: LatentOversampling) -> pd.Series:

@@ -543,8 +543,7 @@ class DOSRun:
                     minority=ex.minority_classes or None,
                     labels=labels,
                 )
-                out.append({"method": name, "seed": seed, "seconds": seconds[name],
-                            **rep.to_row()})
+                out.append({"method": name, "seed": seed, "seconds": seconds[name], **rep.to_row()})
         return out
 
 

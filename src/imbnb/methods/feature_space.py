@@ -12,6 +12,7 @@ asks for them; the test features are scored with :func:`imbnb.metrics.evaluate`.
 * :func:`run_method` runs one method on one extractor and returns a flat metric row;
 * :func:`run_grid` runs methods x ratios x seeds on the thesis's protocol (4 minority classes,
   rho in {10, 20, 40, 100}), caching each row;
+* :func:`cnn_reference_rows` scores the end-to-end CNNs' own classifiers on the same splits;
 * :func:`run_pseudo_feature_protocol` runs the pseudo-feature paper's §3 protocol (1 to 9
   minor classes at 1:10).
 """
@@ -48,7 +49,9 @@ __all__ = [
     "METHODS",
     "PSEUDO_FEATURE_METHODS",
     "THESIS_METHODS",
+    "CNN_REFERENCES",
     "MethodSpec",
+    "cnn_reference_rows",
     "get_method",
     "make_sampler",
     "run_grid",
@@ -409,6 +412,61 @@ def run_grid(
                     use_cache=use_cache,
                     device=device,
                     bar=bar,
+                )
+    return pd.DataFrame(rows)
+
+
+#: The two end-to-end CNNs scored beside the heads: name -> the extractor's loss weights.
+CNN_REFERENCES: dict[str, Any] = {"CNN plain CE": None, "CNN weighted CE": "balanced"}
+
+
+def cnn_reference_rows(
+    dataset: str = "fashion_mnist",
+    ratios: Sequence[float] = (10, 20, 40, 100),
+    seeds: Sequence[int] = (0,),
+    **extractor_args: Any,
+) -> pd.DataFrame:
+    """The CNNs' own classifiers ``h`` (plain and weighted CE) on :func:`run_grid`'s splits.
+
+    The thesis does not say whether its "Baseline" is a head on the features or the CNN
+    itself, so both readings are scored. ``extractor_args`` go to
+    :func:`~imbnb.methods.train_extractor` (cached, so the weighted CNN is the extractor the
+    heads share); ``seconds`` is the CNN's training time, the cost a head adds to.
+    """
+    from imbnb.methods.extractor import train_extractor
+
+    unknown = {"class_weight", "ratio", "seed"} & set(extractor_args)
+    if unknown:
+        raise ValueError(f"cnn_reference_rows sets {sorted(unknown)} itself; do not pass them")
+    rows = []
+    for seed in seeds:
+        for ratio in ratios:
+            for name, weight in CNN_REFERENCES.items():
+                cnn = train_extractor(
+                    dataset, ratio=ratio, seed=seed, class_weight=weight, **extractor_args
+                )
+                labels = list(range(cnn.proba_test.shape[1]))
+                report = evaluate(
+                    cnn.y_test,
+                    cnn.y_pred_test,
+                    cnn.proba_test,
+                    minority=cnn.minority_classes,
+                    labels=labels,
+                )
+                recalls = report.per_class["recall"].to_numpy()
+                rows.append(
+                    {
+                        "method": name,
+                        "ratio": float(ratio),
+                        "seed": int(seed),
+                        "n_train": len(cnn.y_train),
+                        "n_synthetic": 0,
+                        "n_resampled": len(cnn.y_train),
+                        "recall_worst": float(recalls.min()),
+                        **report.to_row(),
+                        "seconds": float(cnn.history.get("seconds", float("nan"))),
+                        "minority": ",".join(map(str, cnn.minority_classes)),
+                    }
                 )
     return pd.DataFrame(rows)
 

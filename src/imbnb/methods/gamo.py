@@ -875,14 +875,16 @@ def figure1_toy(
     models, fakes, rows = {}, {}, []
     major, minor = X[y == 0], X[y == 1]
     for name, kw in FIGURE1_PANELS.items():
-        cfg = GAMOConfig(variant="flat", loss=loss, steps=steps, batch_size=batch_size, lr=lr,
-                         seed=seed, **kw)
+        cfg = GAMOConfig(
+            variant="flat", loss=loss, steps=steps, batch_size=batch_size, lr=lr, seed=seed, **kw
+        )
         model = models[name] = train_gamo(X, y, cfg)
         row: dict[str, Any] = {"system": name}
         if model.G is not None:
             fake = fakes[name] = model.generate(np.ones(n_generate, dtype=np.int64), seed=seed)
-            row["bleeding"] = float(np.mean(nearest_other_distance(fake, major)
-                                            < nearest_other_distance(fake, minor)))
+            row["bleeding"] = float(
+                np.mean(nearest_other_distance(fake, major) < nearest_other_distance(fake, minor))
+            )
         pred = model.predict(X)
         row["majority recall"] = float(np.mean(pred[y == 0] == 0))
         row["minority recall"] = float(np.mean(pred[y == 1] == 1))

@@ -100,15 +100,17 @@ class ADASYN(FeatureOverSampler, _ADASYN):
         for cls, n_new in self.sampling_strategy_.items():
             if n_new == 0:
                 continue
-            kw = {"sampling_strategy": {cls: counts[cls] + n_new},
-                  "random_state": self.random_state}
+            kw = {
+                "sampling_strategy": {cls: counts[cls] + n_new},
+                "random_state": self.random_state,
+            }
             try:
                 Xr, yr = _ADASYN(n_neighbors=self.n_neighbors, **kw).fit_resample(X, y)
             except RuntimeError:
                 Xr, yr = _SMOTE(k_neighbors=self.n_neighbors, **kw).fit_resample(X, y)
                 self.fallback_classes_.append(cls.item() if hasattr(cls, "item") else cls)
-            new_X.append(Xr[len(y):])
-            new_y.append(yr[len(y):])
+            new_X.append(Xr[len(y) :])
+            new_y.append(yr[len(y) :])
         warnings.warn(
             f"ADASYN: classes {self.fallback_classes_} have no neighbour of another class; "
             "SMOTE generated their rows (ADASYN with equal weights)",
