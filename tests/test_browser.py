@@ -137,7 +137,9 @@ def test_every_page_loads_with_its_images(site: tuple[str, Path]) -> None:
                 "requestfailed",
                 lambda req: (
                     is_local(req.url)
-                    and problems.append(f"{current['page']}: request failed {req.url}")
+                    and problems.append(
+                        f"{current['page']}: request failed {req.url} ({req.failure})"
+                    )
                 ),
             )
             page.on(
@@ -176,6 +178,9 @@ def test_every_page_loads_with_its_images(site: tuple[str, Path]) -> None:
                 else:
                     response = page.goto(f"{base}/{rel}", wait_until="load")
                     assert response is not None and response.ok, rel
+                # let lazily loaded files (MathJax's fonts) finish before the next goto, which
+                # would abort them and report the book's own file as failed
+                page.wait_for_load_state("networkidle")
                 images = page.evaluate(_IMAGES_JS)
                 if re.match(r"book/chapters/\d\d_", rel) and not images:
                     problems.append(f"{rel}: a chapter page without figures")
