@@ -30,7 +30,8 @@ from imbnb.book import (
     select_chapters,
 )
 from imbnb.book.build import toc_files
-from imbnb.book.cli import main, parse_value
+from imbnb.book.cli import main
+from imbnb.book.parameters import parse_value
 
 REPO = paths.repo_root()
 
@@ -130,11 +131,13 @@ def test_chapter_selection(toy: Path) -> None:
 
 
 def test_parse_value_reads_yaml() -> None:
-    assert parse_value("20") == 20
-    assert parse_value("0.5") == 0.5
-    assert parse_value("[1, 10]") == [1, 10]
-    assert parse_value("null") is None
-    assert parse_value("tsne") == "tsne"
+    assert parse_value("n", "20") == 20
+    assert parse_value("n", "0.5") == 0.5
+    assert parse_value("n", "[1, 10]") == [1, 10]
+    assert parse_value("n", "null") is None
+    assert parse_value("n", "tsne") == "tsne"
+    with pytest.raises(ValueError, match=r"-p epochs: '\[10,' is not a valid value"):
+        parse_value("epochs", "[10,")
 
 
 def test_repo_root_does_not_depend_on_cwd(tmp_path: Path, monkeypatch) -> None:

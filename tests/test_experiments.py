@@ -40,7 +40,14 @@ BASE = {
     "profile": "test",
 }
 PARAMS = {"family:feature_space": {"epochs": 1, "head": {"epochs": 2}}}
-VOLATILE = ["wall_seconds", "seconds", "seconds_resample", "network_seconds", "method_seconds"]
+VOLATILE = [
+    "sweep_id",
+    "wall_seconds",
+    "seconds",
+    "seconds_resample",
+    "network_seconds",
+    "method_seconds",
+]
 
 
 def grid(methods, seeds=(0,), ratios=(10,)):
@@ -118,25 +125,7 @@ def test_run_config_errors_name_the_problem(cache) -> None:
 # ----------------------------------------------------------------------------- store
 
 
-def test_store_appends_atomically_and_skips_duplicates(tmp_path, monkeypatch) -> None:
-    store = ResultsStore(tmp_path / "r.parquet")
-    assert store.append([{"config_hash": "a", "x": 1.0}, {"config_hash": "b", "x": 2.0}]) == 2
-    assert store.append([{"config_hash": "a", "x": 9.0}, {"config_hash": "c", "x": 3.0}]) == 1
-    table = store.load()
-    assert table["config_hash"].tolist() == ["a", "b", "c"] and table["x"].tolist() == [1, 2, 3]
-
-    def broken(self, path, **kw):  # write half a file, then die
-        Path(path).write_bytes(b"PAR1 half")
-        raise OSError("disk full")
-
-    monkeypatch.setattr(pd.DataFrame, "to_parquet", broken)
-    with pytest.raises(OSError, match="disk full"):
-        store.append([{"config_hash": "d", "x": 4.0}])
-    monkeypatch.undo()
-    assert store.load()["config_hash"].tolist() == ["a", "b", "c"]  # the old table, intact
-    assert [p.name for p in tmp_path.iterdir()] == ["r.parquet"]  # no temp file left
-    with pytest.raises(ValueError, match=r"\.parquet"):
-        ResultsStore(tmp_path / "r.csv")
+# the store itself: tests/test_store.py
 
 
 # ----------------------------------------------------------------------------- sweeps
@@ -216,7 +205,7 @@ def test_killed_sweep_resumes_without_lost_or_duplicated_rows(cache, tmp_path) -
     proc = subprocess.Popen([sys.executable, "-c", script], env=dict(os.environ))
     deadline = time.time() + 240
     while time.time() < deadline:
-        if store.exists() and len(ResultsStore(store).load()) >= 2:
+        if len(ResultsStore(store).load()) >= 2:  # stored, compacted or not
             break
         time.sleep(0.2)
     proc.kill()
@@ -562,7 +551,7 @@ def test_record_sweep_appends_entries_atomically(tmp_path, monkeypatch) -> None:
         provenance.record_sweep(store, command="b", started=t0, finished=t0, runs_added=1)
     monkeypatch.undo()
     assert [e["command"] for e in provenance.read_provenance(store)] == ["a"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.provenance.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.parquet.lock", "t.provenance.json"]
     with pytest.raises(ValueError, match="runs_added must be >= 0"):
         provenance.record_sweep(store, command="c", started=t0, finished=t0, runs_added=-1)
 
@@ -906,3 +895,86 @@ def test_run_costs_charge_every_method_its_shared_networks_training() -> None:
     recorded = _old_rows().assign(network_seconds=1.0, method_seconds=2.0)
     assert not run_costs(recorded)["cost_derived"].any()  # recorded parts are kept as they are
     assert (cost_table(recorded)["total_seconds"] == 3.0).all()
+
+
+def _sweep_cli(args, **kw):
+    """``imbnb sweep ...`` in its own process (its own session, so its group can be found)."""
+    code = "import sys; from imbnb.book.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.Popen(
+        [sys.executable, "-c", code, "sweep", *map(str, args), "--no-progress"],
+        env=dict(os.environ),
+        start_new_session=True,
+        **kw,
+    )
+
+
+def test_two_concurrent_cli_sweeps_lose_nothing_and_count_their_own_rows(cache, tmp_path):
+    import yaml
+
+    from imbnb.experiments.provenance import read_provenance
+
+    path, store = tmp_path / "grid.yaml", tmp_path / "r.parquet"
+    path.write_text(yaml.safe_dump(grid(["BL", "BL+CW", "FS-SMOTE"], seeds=(0, 1))))
+    procs = [
+        _sweep_cli([path, "--store", store, "--where", f"seed={s}"], stdout=subprocess.PIPE)
+        for s in (0, 1)
+    ]
+    outs = [p.communicate(timeout=600)[0].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert all("3 of 3 runs stored" in out for out in outs), outs
+    table = ResultsStore(store).load()
+    assert len(table) == 6 and table["config_hash"].is_unique
+    entries = read_provenance(store)
+    assert sorted(e["runs_added"] for e in entries) == [3, 3]
+    assert {e["status"] for e in entries} == {"finished"}
+    by_sweep = table.groupby("sweep_id")["seed"].agg(set).to_dict()
+    assert {e["sweep_id"]: by_sweep[e["sweep_id"]] for e in entries}.keys() == by_sweep.keys()
+    assert sorted(map(sorted, by_sweep.values())) == [[0], [1]]
+    assert not (tmp_path / "r.runs").exists()  # both compacted at their end
+
+
+def _group(pgid: int) -> list[int]:
+    """The live processes of a process group (zombies excluded)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
+def test_a_sigkilled_pooled_sweep_leaves_no_process_and_its_rows_have_provenance(
+    cache, tmp_path
+) -> None:
+    import signal
+
+    import yaml
+
+    from imbnb.experiments.provenance import provenance_table, read_provenance
+
+    path, store = tmp_path / "grid.yaml", tmp_path / "r.parquet"
+    path.write_text(yaml.safe_dump(grid(["BL", "BL+CW", "FS-SMOTE", "ADOS"], seeds=(0, 1, 2))))
+    proc = _sweep_cli([path, "--store", store, "--workers", "2"])
+    deadline = time.time() + 300
+    while time.time() < deadline and not list((tmp_path / "r.runs").glob("*.parquet")):
+        time.sleep(0.2)
+    assert len(_group(proc.pid)) >= 3  # the driver, two workers (and the resource tracker)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 30
+    while _group(proc.pid) and time.time() < deadline:
+        time.sleep(0.2)
+    assert _group(proc.pid) == []
+    table = ResultsStore(store).load()
+    (entry,) = read_provenance(store)
+    assert entry["status"] == "running" and entry["finished_utc"] is None
+    assert 1 <= len(table) < 12 and (table["sweep_id"] == entry["sweep_id"]).all()
+    assert provenance_table(store)["runs added"].tolist() == [len(table)]
+    # the rerun resumes; merge accepts the table, its killed sweep's entry included
+    assert main(["sweep", str(path), "--store", str(store), "--no-progress"]) == 0
+    assert main(["merge", str(store), "--into", str(tmp_path / "all.parquet")]) == 0
+    assert len(ResultsStore(tmp_path / "all.parquet").load()) == 12

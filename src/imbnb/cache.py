@@ -380,7 +380,10 @@ class Cache:
         entry = self.path(kind, config)
         if not entry.is_dir():
             return False
-        shutil.rmtree(entry)
+        if entry.is_symlink():
+            entry.unlink()
+        else:
+            shutil.rmtree(entry)
         _prune_empty_parents(entry)
         log.debug("cache remove %s/%s", kind, entry.name[:12])
         return True
@@ -393,7 +396,10 @@ class Cache:
         """
         removed = 0
         for entry in self.entries(kind):
-            shutil.rmtree(entry)
+            if entry.is_symlink():  # a link placed here: remove the link, never its target
+                entry.unlink()
+            else:
+                shutil.rmtree(entry)
             removed += 1
             _prune_empty_parents(entry)
         log.info("cache cleared %d entries under %s", removed, self.root)

@@ -25,6 +25,7 @@ import gzip
 import hashlib
 import importlib.resources
 import os
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -221,13 +222,27 @@ def _not_found(name: str, split: str, looked: list[str], extra: str = "") -> Dat
 
 
 def _read_idx(path: Path) -> np.ndarray:
-    """Parse one IDX file (optionally gzipped): 0, 0, dtype code, ndim, big-endian dims, data."""
+    """Parse one IDX file (optionally gzipped); a damaged one is refused, naming the file."""
+    try:
+        return _parse_idx(path)
+    except (OSError, EOFError, zlib.error, ValueError) as err:
+        reason = str(err) if str(path) in str(err) else f"{path} is damaged: {err}"
+        raise ValueError(
+            f"{reason}. Reinstall the file (Debian: apt-get install --reinstall "
+            "dataset-fashion-mnist) or point $IMBNB_DATA at a good copy."
+        ) from err
+
+
+def _parse_idx(path: Path) -> np.ndarray:
+    """IDX layout: 0, 0, dtype code, ndim, big-endian dims, data (optionally gzipped)."""
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as f:
         raw = f.read()
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
         raise ValueError(f"{path} is not an IDX file (bad magic number).")
     ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        raise ValueError(f"{path} is truncated: its header names {ndim} dimensions.")
     dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     dtype = np.dtype(_IDX_DTYPES[raw[2]])
     offset = 4 + 4 * ndim

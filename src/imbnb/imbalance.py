@@ -83,7 +83,14 @@ def longtail_counts(n_max: int | str, ratio: float, n_classes: int = 10) -> list
     if int(n_max) != n_max or n_max < 1:
         raise ValueError(f"`n_max` must be a positive integer; got {n_max!r}.")
     C = int(n_classes)
-    return [_floor(int(n_max) * ratio ** (-i / (C - 1))) for i in range(C)]
+    counts = [_floor(int(n_max) * ratio ** (-i / (C - 1))) for i in range(C)]
+    if counts[-1] < 1:  # floor(n_max / ratio) = 0 would empty the rarest class
+        raise ValueError(
+            f"`ratio` = {ratio:g} would empty the rarest class: it keeps floor({int(n_max)} / "
+            f"{ratio:g}) = 0 images. The largest ratio these data allow is {int(n_max)}, "
+            "the size of the tail's largest class."
+        )
+    return counts
 
 
 def _ceil(x: float) -> int:

@@ -6,6 +6,7 @@ Explained in the book's "How to re-run" page; the ``imbnb`` console command live
 """
 
 from imbnb.book.build import BookBuildError, build_book, copy_book_sources
+from imbnb.book.parameters import InjectedParameterError, chapter_parameters
 from imbnb.book.provenance import banner, banner_text, environment, write_provenance_page
 from imbnb.book.runner import (
     Chapter,
@@ -25,6 +26,8 @@ from imbnb.book.style import MAX_TABLE_ROWS, set_book_style
 
 __all__ = [
     "BookBuildError",
+    "InjectedParameterError",
+    "chapter_parameters",
     "MAX_TABLE_ROWS",
     "Chapter",
     "ChapterResult",

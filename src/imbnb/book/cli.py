@@ -8,6 +8,7 @@ imbnb sweep GRID.yaml [--store results.parquet] [--backend local|ray] [--workers
             [--only METHOD_OR_FAMILY,...] [--where FIELD=VALUE,...] [--dry-run]
 imbnb merge SIDE.parquet ... --into results.parquet [--grid GRID.yaml]
 imbnb splits export GRID.yaml [--out DIR]
+imbnb store verify|compact|upgrade results.parquet
 """
 
 from __future__ import annotations
@@ -20,15 +21,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["main", "parse_value"]
-
-
-def parse_value(text: str) -> Any:
-    """A ``-p`` value as YAML: ``20`` -> int, ``[1, 10]`` -> list, ``null`` -> None."""
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
+__all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -107,15 +100,40 @@ def _parser() -> argparse.ArgumentParser:
     export = splits_cmd.add_parser("export", help="one .json.gz file per split")
     export.add_argument("grid", help="YAML grid file whose splits to export")
     export.add_argument("--out", default=None, help="folder (default: book/data/splits)")
+    store = top.add_parser("store", help="check or maintain a results table")
+    store_cmd = store.add_subparsers(dest="command", required=True)
+    for name, text in _STORE_COMMANDS.items():
+        store_cmd.add_parser(name, help=text).add_argument("path", help="results .parquet")
     return parser
 
 
-def _sweep(args: argparse.Namespace) -> int:
-    """``imbnb sweep``: run the grid's configs not yet stored, record provenance, summarise."""
-    import datetime as dt
+_STORE_COMMANDS = {
+    "verify": "check every file of the table (checksums, content digest)",
+    "compact": "fold the rows of unfinished or concurrent sweeps into the table",
+    "upgrade": "give a table written before digests its digest (rows unchanged)",
+}
 
+
+def _store(args: argparse.Namespace) -> int:
+    """``imbnb store verify|compact|upgrade PATH``."""
+    from imbnb.experiments import ResultsStore
+
+    store = ResultsStore(args.path)
+    if args.command != "upgrade" and not store.path.exists() and not store.runs_dir.exists():
+        raise FileNotFoundError(f"results table {store.path} does not exist")
+    if args.command == "verify":
+        print(f"{store.path}: {store.verify()} rows, every file verified")
+    elif args.command == "compact":
+        print(f"{store.path}: {store.compact()} rows compacted")
+    else:
+        print(f"{store.path}: {store.upgrade()} rows, digest added")
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    """``imbnb sweep``: run the grid's configs not yet stored, with provenance; summarise."""
     from imbnb.experiments import ResultsStore, load_grid, parse_where, select_configs, sweep
-    from imbnb.experiments.provenance import git_commit, record_sweep
+    from imbnb.experiments.provenance import git_commit
 
     configs = load_grid(args.grid)
     if args.only is not None or args.where:
@@ -124,29 +142,20 @@ def _sweep(args: argparse.Namespace) -> int:
     store = ResultsStore(args.store)
     if args.dry_run:
         return _sweep_plan(configs, store)
-    before, started = len(store.hashes()), dt.datetime.now(dt.UTC)
-    commit = git_commit()  # now: the rows' own writes would mark the checkout dirty later
-    try:
-        rows = sweep(
-            configs,
-            store,
-            backend=args.backend,
-            workers=args.workers,
-            address=args.address,
-            progress=not args.no_progress,
-        )
-    finally:  # an interrupted sweep's finished rows are stored: say where they came from
-        added = len(store.hashes()) - before
-        if added:
-            record_sweep(
-                store.path,
-                command=" ".join(["imbnb", *args.argv]),
-                started=started,
-                finished=dt.datetime.now(dt.UTC),
-                runs_added=added,
-                grid=args.grid,
-                commit=commit,
-            )
+    record = {
+        "command": " ".join(["imbnb", *args.argv]),
+        "grid": args.grid,
+        "commit": git_commit(),  # now: the rows' own writes would mark the checkout dirty later
+    }
+    rows = sweep(
+        configs,
+        store,
+        backend=args.backend,
+        workers=args.workers,
+        address=args.address,
+        progress=not args.no_progress,
+        record=record,
+    )
     print(f"{len(rows)} of {len(configs)} runs stored in {args.store}")
     return 0 if len(rows) == len(configs) else 1
 
@@ -189,9 +198,10 @@ def _sweep_plan(configs: Sequence[Any], store: Any) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     """``imbnb book run``: execute chapters and report each outcome."""
+    from imbnb.book.parameters import parse_value
     from imbnb.book.runner import run_chapters
 
-    overrides = {name: parse_value(value) for name, value in args.parameter}
+    overrides = {name: parse_value(name, value) for name, value in args.parameter}
     start = time.perf_counter()
     results = run_chapters(
         args.chapter or None,
@@ -225,6 +235,13 @@ def _list() -> int:
     return 0
 
 
+def _one_line(err: BaseException) -> str:
+    """The error's message; an OS error also names its file (``[Errno 2] ...: 'x.yaml'``)."""
+    if isinstance(err, OSError) and err.filename and str(err.filename) not in str(err):
+        return f"{err.filename}: {err.strerror or err}"
+    return str(err) or type(err).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``imbnb`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
@@ -243,6 +260,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sweep(args)
         if args.group == "merge":
             return _merge(args)
+        if args.group == "store":
+            return _store(args)
         if args.group == "splits" and args.command == "export":
             from imbnb.experiments import export_splits, load_grid
 
@@ -255,8 +274,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             removed = clear_cache(kind=args.kind)
             print(f"removed {removed} cached entries")
             return 0
-    except (ValueError, RuntimeError, FileNotFoundError) as err:
-        print(f"imbnb: error: {err}", file=sys.stderr)
+    except (ValueError, RuntimeError, OSError, yaml.YAMLError) as err:
+        # a user's mistake (a file, a field, a value): one message, no traceback
+        print(f"imbnb: error: {_one_line(err)}", file=sys.stderr)
         return 2
     return 2  # pragma: no cover - argparse enforces the subcommands
 

@@ -28,6 +28,7 @@ from papermill.exceptions import PapermillExecutionError
 from tqdm import tqdm
 
 from imbnb import paths
+from imbnb.book.parameters import check_parameters
 from imbnb.book.provenance import environment, write_provenance_page
 
 __all__ = [
@@ -130,11 +131,15 @@ def notebook_parameters(path: str | Path) -> dict[str, dict[str, Any]]:
     return _parameters_cached(str(path), path.stat().st_mtime)
 
 
+def chapter_notebook(chapter: str | Path) -> Path:
+    """A chapter's source notebook: a path, or a stem such as ``01_motivation``."""
+    path = Path(chapter)
+    return path if path.suffix == ".ipynb" else paths.notebooks_dir() / f"{chapter}.ipynb"
+
+
 def chapter_defaults(chapter: str | Path) -> dict[str, Any]:
     """A chapter's parameter defaults as Python values (for the banner's comparison)."""
-    path = Path(chapter)
-    if path.suffix != ".ipynb":
-        path = paths.notebooks_dir() / f"{chapter}.ipynb"
+    path = chapter_notebook(chapter)
     return {
         name: ast.literal_eval(info["default"]) for name, info in notebook_parameters(path).items()
     }
@@ -272,6 +277,8 @@ def run_chapters(
         (c, resolve_parameters(c, profile, overrides, profiles=profiles, strict_overrides=False))
         for c in selected
     ]
+    for chapter, params in plan:  # every value of its parameters cell's type, before any runs
+        check_parameters(params, notebook_parameters(chapter.source), chapter.stem)
     out = Path(out_dir) if out_dir is not None else paths.chapters_dir()
     out.mkdir(parents=True, exist_ok=True)
     env = environment()

@@ -1,7 +1,8 @@
 """The experiment layer behind book chapter 8 ("Results"): runs, results store, sweeps, splits.
 
 * :class:`RunConfig` -- a run is a config; :func:`run_config` runs it and returns a row;
-* :class:`ResultsStore` -- a Parquet table with atomic appends, one row per config hash;
+* :class:`ResultsStore` -- a Parquet table, one row per config hash, safe for concurrent
+  writers and verified on every read;
 * :func:`sweep` -- a grid of configs, locally (process pool) or on Ray, resumable;
 * :func:`run_split` / :func:`export_splits` -- the exact train/test indices, for readers;
 * :func:`average_ranks` / :func:`paired_comparison` / :func:`setting_table` -- reading the

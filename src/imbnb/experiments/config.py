@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -20,6 +21,24 @@ __all__ = ["PROTOCOLS", "RunConfig"]
 #: ``minority``: the ADOS thesis's protocol (``n_minority`` classes cut to ``n_max / ratio``);
 #: ``counts``: the count list of GAMO / DeepSMOTE ``[4000, ..., 40]`` times ``count_scale``.
 PROTOCOLS: tuple[str, ...] = ("minority", "counts")
+
+
+_INT = numbers.Integral
+_REAL = numbers.Real
+_NONE = type(None)
+#: the type each field must have (bools refused where numbers are expected)
+_FIELD_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "method": ((str,), "a method name (text)"),
+    "dataset": ((str,), "a dataset name (text)"),
+    "protocol": ((str,), f"one of {list(PROTOCOLS)}"),
+    "ratio": ((_REAL, _NONE), "a number >= 1 or null"),
+    "n_minority": ((_INT,), "an integer"),
+    "count_scale": ((_REAL,), "a number > 0"),
+    "seed": ((_INT,), "an integer"),
+    "n_train": ((_INT, _NONE), "an integer or null"),
+    "n_test": ((_INT, _NONE), "an integer or null"),
+    "profile": ((str,), "a profile name (text)"),
+}
 
 
 @dataclass(frozen=True)
@@ -39,7 +58,11 @@ class RunConfig:
     profile: str = "quick"
 
     def __post_init__(self) -> None:
-        """Check the protocol and its parameters, naming the allowed values."""
+        """Check each field's type, the protocol and its parameters, naming what is allowed."""
+        for name, (kinds, text) in _FIELD_TYPES.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, kinds):
+                raise ValueError(f"{name} must be {text}, got {value!r}")
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be one of {list(PROTOCOLS)}, got {self.protocol!r}")
         if self.protocol == "minority" and (self.ratio is None or float(self.ratio) < 1):

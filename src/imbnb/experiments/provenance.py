@@ -2,9 +2,12 @@
 
 Beside ``results.parquet`` lies ``results.provenance.json``: a list of sweeps, each with its
 command, grid file and its SHA-256, start and end (UTC), rows added, the git commit of the
-code, and the machine (CPU count, torch device, library versions). ``imbnb sweep`` appends an
-entry; the file is rewritten atomically, like the table. :func:`merge_results` (``imbnb merge``)
-brings the rows of tables swept elsewhere, a GPU machine say, into one, entries included.
+code, and the machine (CPU count, torch device, library versions). ``imbnb sweep`` writes its
+entry when it starts (:func:`start_sweep`, status ``running``) and completes it when it ends
+(:func:`finish_sweep`), so the rows of a killed sweep, which carry its ``sweep_id``, are
+traceable. The file is rewritten atomically under the store's lock, so concurrent sweeps
+never lose each other's entries. :func:`merge_results` (``imbnb merge``) brings the rows of
+tables swept elsewhere, a GPU machine say, into one, entries included.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ import hashlib
 import json
 import os
 import platform
+import socket
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +28,7 @@ from typing import Any
 import pandas as pd
 
 __all__ = [
+    "finish_sweep",
     "git_commit",
     "machine",
     "merge_results",
@@ -30,6 +36,7 @@ __all__ = [
     "provenance_table",
     "read_provenance",
     "record_sweep",
+    "start_sweep",
 ]
 
 _LIBRARIES = ("torch", "numpy", "scikit-learn", "imbalanced-learn", "faiss-cpu")
@@ -63,8 +70,8 @@ def provenance_table(store: str | os.PathLike[str]) -> pd.DataFrame:
         {
             "command": e["command"],
             "started (UTC)": e["started_utc"],
-            "finished (UTC)": e["finished_utc"],
-            "runs added": e["runs_added"],
+            "finished (UTC)": e["finished_utc"] or "not finished (killed?)",
+            "runs added": _runs_added(e, path),
             "commit": (e.get("runs_executed_at_commit") or e["git_commit"] or "?")[:7],
             "machine": _machine_text(e["machine"]),
         }
@@ -74,6 +81,18 @@ def provenance_table(store: str | os.PathLike[str]) -> pd.DataFrame:
         lines,
         columns=["command", "started (UTC)", "finished (UTC)", "runs added", "commit", "machine"],
     )
+
+
+def _runs_added(entry: Mapping[str, Any], store: Path) -> int:
+    """An entry's rows; for a sweep that never finished, its rows counted in the table."""
+    if entry.get("status") != "running":
+        return int(entry["runs_added"])
+    from imbnb.experiments.store import ResultsStore
+
+    table = ResultsStore(store).load()
+    if "sweep_id" not in table.columns:
+        return 0
+    return int((table["sweep_id"] == entry["sweep_id"]).sum())
 
 
 def _machine_text(m: dict[str, Any]) -> str:
@@ -128,6 +147,24 @@ def _sha256(path: str | os.PathLike[str]) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def _entry(
+    command: str, grid: str | None, started: _dt.datetime, commit: str | None
+) -> dict[str, Any]:
+    """The fields every entry starts with."""
+    return {
+        "command": command,
+        "grid": grid,
+        "grid_sha256": _sha256(grid) if grid else None,
+        "started_utc": _utc(started),
+        "git_commit": commit if commit is not None else git_commit(),
+        "machine": machine(),
+    }
+
+
+def _utc(when: _dt.datetime) -> str:
+    return when.astimezone(_dt.UTC).isoformat(timespec="seconds")
+
+
 def record_sweep(
     store: str | os.PathLike[str],
     *,
@@ -139,26 +176,75 @@ def record_sweep(
     commit: str | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Append one sweep's entry to ``store``'s provenance file (atomically) and return it.
+    """Append one finished sweep's entry to ``store``'s provenance file and return it.
 
     ``commit`` is the code the runs ran on (:func:`git_commit` when the sweep started); by
     default the commit checked out now.
     """
     if runs_added < 0:
         raise ValueError(f"runs_added must be >= 0, got {runs_added}")
-    entry: dict[str, Any] = {
-        "command": command,
-        "grid": grid,
-        "grid_sha256": _sha256(grid) if grid else None,
-        "started_utc": started.astimezone(_dt.UTC).isoformat(timespec="seconds"),
-        "finished_utc": finished.astimezone(_dt.UTC).isoformat(timespec="seconds"),
+    entry = {
+        **_entry(command, grid, started, commit),
+        "finished_utc": _utc(finished),
         "runs_added": int(runs_added),
-        "git_commit": commit if commit is not None else git_commit(),
-        "machine": machine(),
         **dict(extra or {}),
     }
-    _write(store, [*read_provenance(store), entry])
+    with _locked(store):
+        _write(store, [*read_provenance(store), entry])
     return entry
+
+
+def start_sweep(
+    store: str | os.PathLike[str],
+    *,
+    command: str,
+    grid: str | None = None,
+    commit: str | None = None,
+    sweep_id: str | None = None,
+) -> dict[str, Any]:
+    """Record a sweep as it starts (status ``running``); return its entry with its ``sweep_id``.
+
+    The rows it stores carry the id, so they stay traceable even if the sweep is killed.
+    """
+    entry = {
+        "sweep_id": sweep_id or uuid.uuid4().hex,
+        "status": "running",
+        **_entry(command, grid, _dt.datetime.now(_dt.UTC), commit),
+        "finished_utc": None,
+        "runs_added": 0,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+    }
+    with _locked(store):
+        _write(store, [*read_provenance(store), entry])
+    return entry
+
+
+def finish_sweep(
+    store: str | os.PathLike[str], sweep_id: str, *, runs_added: int, status: str = "finished"
+) -> dict[str, Any]:
+    """Complete the entry :func:`start_sweep` wrote: end time, rows added, final status."""
+    if runs_added < 0:
+        raise ValueError(f"runs_added must be >= 0, got {runs_added}")
+    with _locked(store):
+        entries = read_provenance(store)
+        for entry in entries:
+            if entry.get("sweep_id") == sweep_id:
+                entry.update(
+                    status=status,
+                    finished_utc=_utc(_dt.datetime.now(_dt.UTC)),
+                    runs_added=int(runs_added),
+                )
+                _write(store, entries)
+                return entry
+    raise ValueError(f"sweep_id {sweep_id!r} has no entry in {provenance_path(store)}")
+
+
+def _locked(store: str | os.PathLike[str]) -> Any:
+    """The store's lock: one writer of the provenance file at a time."""
+    from imbnb.experiments.store import ResultsStore
+
+    return ResultsStore(store).lock()
 
 
 def _write(store: str | os.PathLike[str], entries: list[dict[str, Any]]) -> None:
@@ -197,7 +283,7 @@ def merge_results(
     loaded = []
     for side in sides:
         side_path = Path(side)
-        if not side_path.is_file():
+        if not side_path.is_file() and not ResultsStore(side_path).runs_dir.is_dir():
             raise FileNotFoundError(f"side table {side_path} does not exist")
         entries = read_provenance(side_path)
         if not entries:
@@ -205,7 +291,7 @@ def merge_results(
                 f"side table {side_path} has no {provenance_path(side_path).name}: "
                 "where its rows came from is unknown, so it is not merged"
             )
-        rows = ResultsStore(side_path).load()
+        rows = ResultsStore(side_path).load()  # verified: a damaged side is refused by name
         if allowed is not None:
             foreign = rows[~rows["config_hash"].isin(allowed)]
             if len(foreign):
@@ -218,6 +304,7 @@ def merge_results(
     main, added_per_side = ResultsStore(into), []
     for side_path, rows, entries in loaded:
         added = main.append(rows.to_dict("records"))
+        main.compact()
         added_per_side.append(added)
         if not added:
             continue
@@ -237,5 +324,6 @@ def merge_results(
                     "merge_note": f"{added} of the side's {len(rows)} rows were new",
                 }
             ]
-        _write(into, [*read_provenance(into), *new])
+        with main.lock():
+            _write(into, [*read_provenance(into), *new])
     return added_per_side

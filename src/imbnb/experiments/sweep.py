@@ -11,12 +11,21 @@ A grid file (YAML) has one or more blocks, each with ``base`` (fields shared by 
 
 :func:`sweep` skips every config whose hash is already in the store, appends each finished
 row at once (so a killed sweep resumes where it stopped) and returns the rows of the grid.
+Every row carries the ``sweep_id`` of the sweep that stored it. Pool workers die with their
+driver: a ``kill -9`` of the sweep leaves no process behind.
 """
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -65,24 +74,45 @@ def _params_for(method: str, params: Mapping[str, Any]) -> dict[str, Any]:
 def expand_grid(spec: Mapping[str, Any]) -> list[RunConfig]:
     """Every config of a grid spec (a dict with ``blocks``, or one block), de-duplicated."""
     blocks = spec.get("blocks", [spec]) if isinstance(spec, Mapping) else None
-    if not blocks:
+    if blocks is None or blocks == []:
         raise ValueError("a grid needs 'blocks' (a list) or one block with base/grid/params")
     configs: dict[str, RunConfig] = {}
+    if not isinstance(blocks, list):
+        raise ValueError(f"'blocks' must be a list of blocks, got {type(blocks).__name__}")
     for i, block in enumerate(blocks):
-        unknown = sorted(set(block) - _BLOCK_KEYS)
-        if unknown:
-            raise ValueError(f"block {i}: unknown key(s) {unknown}; allowed: {sorted(_BLOCK_KEYS)}")
-        base, grid = dict(block.get("base", {})), dict(block.get("grid", {}))
-        params = dict(block.get("params", {}))
-        if "method" not in grid and "method" not in base:
-            raise ValueError(f"block {i}: give 'method' in grid or base")
+        base, grid, params = _check_block(i, block)
         names = list(grid)
         for values in itertools.product(*(grid[n] for n in names)):
             fields = {**base, **dict(zip(names, values, strict=True))}
             fields["params"] = _params_for(fields["method"], params)
-            cfg = RunConfig.from_dict(fields)
+            try:
+                cfg = RunConfig.from_dict(fields)
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"block {i}: {err}") from err
             configs.setdefault(cfg.key(), cfg)
     return list(configs.values())
+
+
+def _check_block(i: int, block: Any) -> tuple[dict, dict, dict]:
+    """A block's ``base``, ``grid`` and ``params``, each of the right shape, or a clear error."""
+    if not isinstance(block, Mapping):
+        raise ValueError(f"block {i} must be a mapping of base/grid/params, got {block!r}")
+    unknown = sorted(set(block) - _BLOCK_KEYS)
+    if unknown:
+        raise ValueError(f"block {i}: unknown key(s) {unknown}; allowed: {sorted(_BLOCK_KEYS)}")
+    parts = {k: block.get(k) or {} for k in ("base", "grid", "params")}
+    for key, part in parts.items():
+        if not isinstance(part, Mapping):
+            raise ValueError(f"block {i}: {key!r} must be a mapping, got {part!r}")
+    for name, values in parts["grid"].items():
+        if not isinstance(values, list) or not values:
+            raise ValueError(
+                f"block {i}: grid field {name!r} must be a non-empty list of values, got "
+                f"{values!r}; write `{name}: [{values}]` for one value, or put it in base"
+            )
+    if "method" not in parts["grid"] and "method" not in parts["base"]:
+        raise ValueError(f"block {i}: give 'method' in grid or base")
+    return dict(parts["base"]), dict(parts["grid"]), dict(parts["params"])
 
 
 def select_configs(
@@ -105,15 +135,28 @@ def select_configs(
                 f"only: unknown method or family {unknown or list(only)}; allowed: "
                 f"families {list(FAMILIES)} or methods {sorted(METHODS)}"
             )
+        present = sorted({c.method for c in out})
         out = [c for c in out if c.method in wanted or family_of(c.method) in wanted]
+        if not out and present:
+            raise ValueError(
+                f"only: {sorted(wanted)} match no run of the grid; its methods: {present}"
+            )
     fields = sorted(set(RunConfig.__dataclass_fields__) - {"params"})
     for name, values in (where or {}).items():
         if name not in fields:
             raise ValueError(f"where: unknown field {name!r}; allowed: {fields}")
         if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
             values = [values]
+        have = {_norm(c.to_dict()[name]): c.to_dict()[name] for c in out}  # counts: ratio None
+        absent = [v for v in values if _norm(v) not in have]
+        if absent and out:
+            shown = sorted(map(str, have.values()))
+            raise ValueError(
+                f"where: {name}={','.join(map(str, absent))} matches no run; "
+                f"the values of {name} in the runs selected: {shown}"
+            )
         allowed = {_norm(v) for v in values}
-        out = [c for c in out if _norm(c.to_dict()[name]) in allowed]  # counts: ratio None
+        out = [c for c in out if _norm(c.to_dict()[name]) in allowed]
     return out
 
 
@@ -137,14 +180,46 @@ def parse_where(items: Iterable[str]) -> dict[str, list[str]]:
 
 
 def load_grid(path: str | Path) -> list[RunConfig]:
-    """Read a YAML grid file and expand it."""
-    with open(path, encoding="utf-8") as f:
-        return expand_grid(yaml.safe_load(f))
+    """Read a YAML grid file and expand it; a malformed file is refused with its name."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            spec = yaml.safe_load(f)
+    except yaml.YAMLError as err:
+        where = getattr(err, "problem_mark", None)
+        at = f" (line {where.line + 1}, column {where.column + 1})" if where else ""
+        problem = getattr(err, "problem", None) or str(err)
+        raise ValueError(f"grid {path}: not valid YAML{at}: {problem}") from err
+    try:
+        return expand_grid(spec)
+    except ValueError as err:
+        raise ValueError(f"grid {path}: {err}") from err
 
 
 def _run(cfg_dict: dict[str, Any]) -> dict[str, Any]:
     """Worker entry point: rebuild the config (picklable as a dict) and run it."""
     return run_config(RunConfig.from_dict(cfg_dict))
+
+
+def _die_with_parent(parent: int) -> None:
+    """Pool-worker initializer: end this worker when the driver ``parent`` dies, even by SIGKILL.
+
+    On Linux the kernel sends the signal (``PR_SET_PDEATHSIG``); everywhere a watchdog thread
+    also checks the parent every second, and covers a parent that died before this ran.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+            pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    if os.getppid() != parent:
+        os._exit(1)
+    threading.Thread(target=watch, name="imbnb-parent-watch", daemon=True).start()
 
 
 def _fail(cfg: RunConfig, err: BaseException) -> RuntimeError:
@@ -163,8 +238,8 @@ def _chains(todo: Sequence[RunConfig]) -> list[deque[RunConfig]]:
     return list(groups.values())
 
 
-def _local(todo: Sequence[RunConfig], store: ResultsStore, workers: int, bar: Any) -> None:
-    """Inline for one worker; otherwise a spawn-based process pool.
+def _local(todo: Sequence[RunConfig], store: _Stamped, workers: int, bar: Any) -> None:
+    """Inline for one worker; otherwise a spawn-based process pool whose workers die with us.
 
     In the pool, configs that share a network run one after another (the next is submitted
     when the previous finishes and has cached it), so no two workers train the same network.
@@ -179,14 +254,31 @@ def _local(todo: Sequence[RunConfig], store: ResultsStore, workers: int, bar: An
             bar.update()
         return
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=ctx,
+        initializer=_die_with_parent,
+        initargs=(os.getpid(),),
+    ) as pool:
         _chained(lambda cfg: pool.submit(_run, cfg.to_dict()), todo, store, bar)
+
+
+class _Stamped:
+    """A store whose appended rows carry ``sweep_id``; counts the rows this sweep added."""
+
+    def __init__(self, store: ResultsStore, sweep_id: str) -> None:
+        self.store, self.sweep_id, self.added = store, sweep_id, 0
+
+    def append(self, rows: Iterable[Mapping[str, Any]]) -> int:
+        n = self.store.append([{**r, "sweep_id": self.sweep_id} for r in rows])
+        self.added += n
+        return n
 
 
 def _chained(
     submit: Callable[[RunConfig], Future],
     todo: Sequence[RunConfig],
-    store: ResultsStore,
+    store: _Stamped,
     bar: Any,
     cancel: Callable[[Future], Any] = Future.cancel,
 ) -> None:
@@ -219,7 +311,7 @@ def _chained(
 
 
 def _ray(
-    todo: Sequence[RunConfig], store: ResultsStore, workers: int, address: str | None, bar: Any
+    todo: Sequence[RunConfig], store: _Stamped, workers: int, address: str | None, bar: Any
 ) -> None:
     """One Ray task per run (a GPU each when the cluster has GPUs and the method trains).
 
@@ -256,8 +348,17 @@ def sweep(
     workers: int = 1,
     address: str | None = None,
     progress: bool = True,
+    record: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """Run every config not yet in ``store``; return the grid's rows in config order."""
+    """Run every config not yet in ``store``; return the grid's rows in config order.
+
+    With ``record`` (``command``, ``grid``, ``commit`` for :func:`~imbnb.experiments.provenance.
+    start_sweep`) a sweep that has anything to run writes its provenance entry before the
+    first run and completes it at the end, however the sweep ends. The store is compacted at
+    the end; rows of a sweep killed before that are read from its run files.
+    """
+    from imbnb.experiments import provenance
+
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
     if workers < 1:
@@ -266,16 +367,30 @@ def sweep(
     configs = list({c.key(): c for c in configs}.values())
     done = store.hashes()
     todo = [c for c in configs if c.key() not in done]
-    with tqdm(
-        total=len(configs),
-        initial=len(configs) - len(todo),
-        desc=f"sweep ({backend})",
-        disable=not progress,
-    ) as bar:
-        if backend == "local":
-            _local(todo, store, workers, bar)
-        else:
-            _ray(todo, store, workers, address, bar)
+    sweep_id = uuid.uuid4().hex
+    if record is not None and todo:
+        provenance.start_sweep(store.path, sweep_id=sweep_id, **record)
+    stamped, status = _Stamped(store, sweep_id), "failed"
+    try:
+        with tqdm(
+            total=len(configs),
+            initial=len(configs) - len(todo),
+            desc=f"sweep ({backend})",
+            disable=not progress,
+        ) as bar:
+            if backend == "local":
+                _local(todo, stamped, workers, bar)
+            else:
+                _ray(todo, stamped, workers, address, bar)
+        status = "finished"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        if todo:
+            store.compact()
+        if record is not None and todo:
+            provenance.finish_sweep(store.path, sweep_id, runs_added=stamped.added, status=status)
     return _in_config_order(store.load(), configs)
 
 

@@ -68,6 +68,9 @@ class PseudoFeatures(_DenseFeatureOverSampler):
         No per-row provenance: pseudo-features come from the class distribution, not from a row.
     """
 
+    _overflow_power = 4  # Ledoit-Wolf's shrinkage sums fourth powers of the features
+    _overflow_dtype = np.float64  # computed in float64 whatever X's type
+
     _parameter_constraints: dict = {
         **FeatureOverSampler._parameter_constraints,
         "covariance": [StrOptions({"full", "diag"})],

@@ -28,7 +28,7 @@ from scipy import sparse
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import Interval
 
-from imbnb.oversample._base import FeatureOverSampler, flatten_features
+from imbnb.oversample._base import FeatureOverSampler, check_lengths, flatten_features
 
 __all__ = [
     "ADASYN",
@@ -49,6 +49,8 @@ class RandomOverSampler(FeatureOverSampler, _RandomOverSampler):
     ADOS and WeightedCalibration. imblearn's ``sample_indices_`` is kept as well.
     Like imblearn, NaN and non-numeric features pass through untouched.
     """
+
+    _computes_with_features = False  # copies (smoothed, with shrinkage): no squares to overflow
 
     def fit_resample(self, X: Any, y: Any, **params: Any) -> tuple[Any, Any]:
         """imblearn's ``fit_resample`` plus ``is_synthetic_`` and ``source_index_``."""
@@ -72,7 +74,30 @@ class BorderlineSMOTE(FeatureOverSampler, _BorderlineSMOTE):
     """imblearn's Borderline-SMOTE, flattening n-d input and recording ``is_synthetic_``.
 
     Provenance is not recorded (imblearn's sampling is used as is); ``is_synthetic_`` suffices.
+    Borderline-SMOTE samples only from a class's "danger" points (Han et al. 2005: at least
+    half, not all, of their ``m_neighbors`` neighbours from other classes); a class with none
+    (one sample, only duplicates, well separated) gets no rows, and this warns, naming it.
     """
+
+    def _fit_resample(self, X: Any, y: Any) -> tuple[Any, Any]:
+        """imblearn's Borderline-SMOTE; warn for the classes it left short."""
+        X_res, y_res = super()._fit_resample(X, y)
+        made = Counter(np.asarray(y_res)[len(y) :].tolist())
+        short = {
+            (c.item() if hasattr(c, "item") else c): (made.get(c, 0), n)
+            for c, n in self.sampling_strategy_.items()
+            if made.get(c, 0) < n
+        }
+        if short:
+            detail = ", ".join(f"class {c}: {got} of {n}" for c, (got, n) in short.items())
+            warnings.warn(
+                f"BorderlineSMOTE generated fewer rows than asked ({detail}): those classes have "
+                "no borderline ('danger') samples, e.g. a single sample or only duplicates; "
+                "use SMOTE for them",
+                UserWarning,
+                stacklevel=2,
+            )
+        return X_res, y_res
 
 
 class ADASYN(FeatureOverSampler, _ADASYN):
@@ -131,11 +156,15 @@ class RandomUnderSampler(_RandomUnderSampler):
 
     def fit(self, X: Any, y: Any, **params: Any) -> RandomUnderSampler:
         """Validate inputs and compute ``sampling_strategy_`` (use ``fit_resample`` instead)."""
-        return super().fit(flatten_features(X), y, **params)
+        X = flatten_features(X)
+        check_lengths(X, y, sampler="RandomUnderSampler")
+        return super().fit(X, y, **params)
 
     def fit_resample(self, X: Any, y: Any, **params: Any) -> tuple[Any, Any]:
         """imblearn's ``fit_resample`` on flattened input, plus ``is_synthetic_``."""
-        out = super().fit_resample(flatten_features(X), y, **params)
+        X = flatten_features(X)
+        check_lengths(X, y, sampler="RandomUnderSampler")
+        out = super().fit_resample(X, y, **params)
         self.n_original_ = len(self.sample_indices_)
         self.is_synthetic_ = np.zeros(self.n_original_, dtype=bool)
         return out
@@ -206,13 +235,17 @@ class ROSRUS(BaseSampler):
 
     def fit(self, X: Any, y: Any, **params: Any) -> ROSRUS:
         """Validate inputs and compute the per-class targets (use ``fit_resample`` instead)."""
-        super().fit(flatten_features(X), y, **params)
+        X = flatten_features(X)
+        check_lengths(X, y, sampler="ROSRUS")
+        super().fit(X, y, **params)
         self.sampling_strategy_ = self.targets(check_target_type(y))
         return self
 
     def fit_resample(self, X: Any, y: Any, **params: Any) -> tuple[Any, Any]:
         """Under-sample the large classes, then over-sample the small ones; originals first."""
-        return super().fit_resample(flatten_features(X), y, **params)
+        X = flatten_features(X)
+        check_lengths(X, y, sampler="ROSRUS")
+        return super().fit_resample(X, y, **params)
 
     def _fit_resample(self, X: Any, y: np.ndarray) -> tuple[Any, np.ndarray]:
         """Compose imblearn's RUS then ROS on row indices, then gather the rows once."""
