@@ -10,7 +10,7 @@ FMNIST_DIR := /usr/share/datasets/fashion-mnist
 OMP_WAIT_POLICY ?= PASSIVE
 export OMP_WAIT_POLICY
 
-.PHONY: book test setup data browser lint clean-cache
+.PHONY: book test setup data browser lint clean-cache gpu-bundle
 
 $(BIN)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required (set PYTHON=...)"; exit 1; }
@@ -49,3 +49,9 @@ test: setup data browser lint
 
 clean-cache: setup
 	$(BIN)/imbnb cache clear
+
+# What a bare GPU machine lacks, to carry with the working tree: pure-Python packages the core
+# needs (imbalanced-learn, sklearn-compat, platformdirs) and the Fashion-MNIST files (README
+# "Running on a bare GPU machine"). Writes gpu-bundle/ (git-ignored), under 48 MiB.
+gpu-bundle: setup data
+	$(BIN)/python benchmarks/gpu_bundle.py --out gpu-bundle

@@ -29,6 +29,7 @@ from imbnb.experiments import (
     run_split,
     sweep,
 )
+from imbnb.train import get_device
 from imbnb.versions import cpu_description
 
 #: tiny but real runs: 1,000 Fashion-MNIST training images, 10 test images per class
@@ -236,6 +237,9 @@ def test_bad_backend_and_workers(tmp_path) -> None:
         sweep([], tmp_path / "r.parquet", backend="dask")
     with pytest.raises(ValueError, match="workers must be >= 1"):
         sweep([], tmp_path / "r.parquet", workers=0)
+    for share in (0, 1.5, -0.1):
+        with pytest.raises(ValueError, match=r"gpus_per_run must lie in \(0, 1\]"):
+            sweep([], tmp_path / "r.parquet", gpus_per_run=share)
 
 
 def test_cli_sweep_and_splits_export(cache, tmp_path, capsys) -> None:
@@ -274,7 +278,7 @@ def test_cli_sweep_records_provenance_and_runs_only_what_is_named(
     assert entry["git_commit"] == "at-start"  # the code the runs ran on
     monkeypatch.undo()
     assert entry["command"].startswith("imbnb sweep") and "--only BL+CW" in entry["command"]
-    assert entry["machine"]["device"] == "cpu" and entry["machine"]["versions"]["torch"]
+    assert entry["machine"]["device"] == str(get_device()) and entry["machine"]["versions"]["torch"]
     assert entry["machine"]["cpu"] == cpu_description()  # numbers follow the CPU type
     assert len(entry["grid_sha256"]) == 64 and entry["started_utc"] <= entry["finished_utc"]
     # a family name selects its methods; a rerun with nothing new records nothing
@@ -297,7 +301,8 @@ def test_cli_sweep_records_provenance_and_runs_only_what_is_named(
     from imbnb.experiments.provenance import provenance_table
 
     table = provenance_table(store)
-    assert table["runs added"].tolist() == [1, 2] and table["machine"].str.startswith("cpu").all()
+    assert table["runs added"].tolist() == [1, 2]
+    assert table["machine"].str.startswith(str(get_device())).all()
     assert table["machine"].str.contains(cpu_description(), regex=False).all()
     first = provenance_table("book/data/results/paper.parquet").iloc[0]  # swept before the CPU
     assert first["machine"] == "cpu, 2 CPUs, torch 2.14.1"  # was recorded: left out, not faked

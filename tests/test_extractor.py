@@ -64,8 +64,9 @@ def test_second_call_loads_from_cache_and_a_changed_parameter_misses(data, tmp_p
     np.testing.assert_array_equal(first.z_test, again.z_test)
     np.testing.assert_array_equal(first.proba_test, again.proba_test)
     with torch.no_grad():  # the cached weights reproduce the cached embeddings
-        x = torch.from_numpy(data[1].as_float()[:8])
-        np.testing.assert_allclose(again.model.embed(x).numpy(), first.z_test[:8], atol=1e-5)
+        x = torch.from_numpy(data[1].as_float()[:8]).to(next(again.model.parameters()).device)
+        z = again.model.embed(x).cpu().numpy()  # the model sits on the chosen device
+        np.testing.assert_allclose(z, first.z_test[:8], atol=1e-5)
     for change in [{"epochs": 1}, {"ratio": 4}, {"class_weight": "balanced"}, {"seed": 1}]:
         assert not _train(data, cache, **change).from_cache, change
     assert _train(data, cache, class_weight="balanced").from_cache

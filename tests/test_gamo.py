@@ -168,7 +168,7 @@ def test_ablations_and_flat_variant(data) -> None:
     cn = GAMO(method_config("CN", **SMALL), X.shape[1:], np.bincount(y))
     assert cn.G is None and cn.D is None
     flat = train_gamo(X, y, method_config("GAMO", variant="flat", steps=3, **SMALL), cache=False)
-    pts = flat.G.points[3].numpy()  # flattened variant: the points are the images themselves
+    pts = flat.G.points[3].cpu().numpy()  # flattened variant: the points are the images themselves
     np.testing.assert_allclose(pts, X[y == 3].reshape(6, -1) / 255.0, atol=1e-6)
 
 

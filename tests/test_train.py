@@ -219,9 +219,9 @@ def test_prediction_helpers(synth) -> None:
     assert z.shape == (len(Xt), 120) and z.dtype == np.float32
     np.testing.assert_allclose(z, embed_dataset(model, torch.from_numpy(Xt)), rtol=1e-5, atol=1e-6)
     assert not model.training
-    with torch.no_grad():
-        logits = model.classify(torch.from_numpy(z))
-    np.testing.assert_allclose(torch.softmax(logits, 1).numpy(), proba, rtol=1e-4, atol=1e-6)
+    with torch.no_grad():  # the model stays where it trained (CUDA when there is one)
+        logits = model.classify(torch.from_numpy(z).to(next(model.parameters()).device))
+    np.testing.assert_allclose(torch.softmax(logits, 1).cpu().numpy(), proba, rtol=1e-4, atol=1e-6)
 
 
 def test_datasets_are_accepted_directly() -> None:

@@ -78,12 +78,19 @@ class CacheMissError(LookupError):
 
 
 def cache_dir() -> Path:
-    """The cache root: ``$IMBNB_CACHE`` if set, else the platform's user cache dir for imbnb."""
+    """The cache root: ``$IMBNB_CACHE`` if set, else the platform's user cache dir for imbnb.
+
+    The user cache dir is platformdirs'; without platformdirs (a bare GPU machine), what it
+    gives on Linux: ``$XDG_CACHE_HOME/imbnb``, else ``~/.cache/imbnb``.
+    """
     env = os.environ.get(ENV_VAR, "").strip()
     if env:
         return Path(env).expanduser()
-    import platformdirs
-
+    try:
+        import platformdirs
+    except ImportError:
+        xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+        return Path(xdg or "~/.cache").expanduser() / "imbnb"
     return Path(platformdirs.user_cache_dir("imbnb", appauthor=False))
 
 
@@ -215,9 +222,14 @@ class Cache:
     # -- locating entries ---------------------------------------------------------------------
 
     def key(self, kind: str, config: Mapping[str, Any]) -> str:
-        """The hex key of an entry (the kind only picks the folder)."""
+        """The hex key of an entry (the kind only picks the folder).
+
+        Where CUDA is the compute device the key also names it, so a network trained on the
+        CPU is never served to a GPU run, nor the reverse; CPU keys are unchanged.
+        """
         _check_kind(kind)
-        return config_hash(config)
+        device = _compute_device()
+        return config_hash(config if device == "cpu" else {**config, "_device": device})
 
     def path(self, kind: str, config: Mapping[str, Any]) -> Path:
         """The entry directory ``root/kind/key[:2]/key`` (may not exist yet)."""
@@ -415,6 +427,13 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, PurePath):
         return obj.as_posix()
     raise TypeError(f"{type(obj).__name__} is not JSON-able")
+
+
+def _compute_device() -> str:
+    """``cuda`` when torch computes there by default (``imbnb.train.get_device``), else ``cpu``."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def clear_cache(kind: str | None = None, root: str | os.PathLike[str] | None = None) -> int:

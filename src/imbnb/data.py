@@ -186,9 +186,16 @@ class ImageDataset:
 
 
 def data_dir() -> Path:
-    """Default folder for downloaded datasets: the user cache dir ``imbnb/datasets``."""
-    from platformdirs import user_cache_dir
+    """Default folder for downloaded datasets: the user cache dir ``imbnb/datasets``.
 
+    The user cache dir is platformdirs'; without platformdirs (a bare GPU machine), what it
+    gives on Linux: ``$XDG_CACHE_HOME/imbnb``, else ``~/.cache/imbnb``.
+    """
+    try:
+        from platformdirs import user_cache_dir
+    except ImportError:
+        xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+        return Path(xdg or "~/.cache").expanduser() / "imbnb" / "datasets"
     return Path(user_cache_dir("imbnb")) / "datasets"
 
 

@@ -25,6 +25,7 @@ Conventions, stated once:
 
 from __future__ import annotations
 
+import os
 import random
 import time
 import warnings
@@ -41,10 +42,16 @@ from tqdm import tqdm
 from imbnb.batches import BalancedBatchSampler
 from imbnb.losses import LOSSES, CosineClassifier, LDAMLoss, make_loss
 
+# cuBLAS reads this once, at its first use: set before any CUDA work (see cuda_determinism)
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
 __all__ = [
     "LOSSES",
     "OPTIMIZERS",
     "History",
+    "adam",
+    "cuda_determinism",
+    "gpu_name",
     "LossFn",
     "embed_dataset",
     "fit",
@@ -71,9 +78,31 @@ def seed_everything(seed: int) -> torch.Generator:
     torch.manual_seed(seed)  # also seeds every CUDA device
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.benchmark = False
+    cuda_determinism()
     gen = torch.Generator()
     gen.manual_seed(seed)
     return gen
+
+
+def cuda_determinism() -> None:
+    """Deterministic CUDA where it is offered, and full fp32 (no TF32) unless ``IMBNB_TF32=1``.
+
+    cuBLAS is deterministic only with a fixed workspace (``CUBLAS_WORKSPACE_CONFIG``, set when
+    this module is imported, before any CUDA work); TF32 would change every matmul's numbers.
+    Nothing here changes a computation on the CPU.
+    """
+    tf32 = os.environ.get("IMBNB_TF32", "0") == "1"
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    torch.backends.cudnn.deterministic = True
+
+
+def gpu_name(device: str | torch.device | None = None) -> str | None:
+    """The GPU model a device is (``NVIDIA H200``), or None for the CPU."""
+    dev = get_device(device)
+    if dev.type != "cuda":
+        return None
+    return torch.cuda.get_device_name(dev)
 
 
 @contextmanager
@@ -99,9 +128,23 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def adam(params: Any, lr: float, weight_decay: float = 0.0, **kw: Any) -> torch.optim.Adam:
+    """Adam, fused into one kernel per step on CUDA (the CPU keeps the reference loop)."""
+    params = list(params)
+    on_cuda = any(p.is_cuda for p in (q for g in _param_tensors(params) for q in g))
+    if on_cuda:
+        kw.pop("foreach", None)  # fused replaces the multi-tensor path
+    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=on_cuda or None, **kw)
+
+
+def _param_tensors(params: list[Any]) -> list[list[torch.Tensor]]:
+    """The tensors of a parameter list or of parameter groups (dicts with ``params``)."""
+    return [list(p["params"]) if isinstance(p, dict) else [p] for p in params]
+
+
 #: Optimisers by name: ``name -> (params, lr, weight_decay) -> Optimizer``.
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
-    "adam": lambda p, lr, wd: torch.optim.Adam(p, lr=lr, weight_decay=wd),
+    "adam": lambda p, lr, wd: adam(p, lr, wd),
     "sgd": lambda p, lr, wd: torch.optim.SGD(p, lr=lr, momentum=0.9, weight_decay=wd),
 }
 
@@ -288,7 +331,7 @@ def fit(
         model.train()
         if hasattr(loss_fn, "on_epoch_start"):
             loss_fn.on_epoch_start(epoch)
-        total, seen = 0.0, 0
+        total, seen = torch.zeros((), dtype=torch.float64, device=dev), 0
         batches = (
             _batches(torch.randperm(n, generator=gen), batch_size)
             if sampler is None
@@ -302,9 +345,9 @@ def fit(
             batch_loss = loss_fn(model(xb), yb, wb)
             batch_loss.backward()
             opt.step()
-            total += float(batch_loss.detach()) * len(idx)
+            total += batch_loss.detach().double() * len(idx)  # no host sync per step
             seen += len(idx)
-        hist.losses.append(total / seen)
+        hist.losses.append(float(total) / seen)
         postfix = {"loss": f"{hist.losses[-1]:.4f}"}
         if yv is not None:
             hist.val_metrics.append(_val_metrics(yv, predict(model, X_val, device=dev), n_classes))

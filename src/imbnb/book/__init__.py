@@ -1,7 +1,7 @@
 """The book machinery: papermill runner, profiles, strict Jupyter Book build, provenance.
 
 Explained in the book's "How to re-run" page; the ``imbnb`` console command lives in
-:mod:`imbnb.book.cli`. Chapters use :func:`banner`, :func:`chapter_defaults` and
+:mod:`imbnb.cli`. Chapters use :func:`banner`, :func:`chapter_defaults` and
 :func:`set_book_style`.
 """
 

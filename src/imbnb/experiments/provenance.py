@@ -99,7 +99,8 @@ def _machine_text(m: dict[str, Any]) -> str:
     """``cpu, AMD EPYC with AVX2, 2 CPUs, torch 2.14.1`` (entries made before the CPU was
     recorded leave it out)."""
     cpu = f"{m['cpu']}, " if m.get("cpu") else ""
-    return f"{m['device']}, {cpu}{m['cpus']} CPUs, torch {m['versions'].get('torch', '?')}"
+    gpu = f" ({m['gpu']})" if m.get("gpu") else ""
+    return f"{m['device']}{gpu}, {cpu}{m['cpus']} CPUs, torch {m['versions'].get('torch', '?')}"
 
 
 def git_commit() -> str | None:
@@ -131,13 +132,14 @@ def git_commit() -> str | None:
 
 def machine() -> dict[str, Any]:
     """The facts about this machine that bear on a run's numbers and wall time."""
-    from imbnb.train import get_device
+    from imbnb.train import get_device, gpu_name
     from imbnb.versions import cpu_description, library_versions
 
     return {
         "cpus": os.cpu_count(),
         "cpu": cpu_description(),
         "device": str(get_device()),
+        "gpu": gpu_name(),
         "platform": platform.platform(),
         "versions": library_versions(_LIBRARIES),
     }

@@ -25,7 +25,7 @@ import imbnb
 from imbnb.data import load_dataset
 from imbnb.experiments.config import RunConfig
 from imbnb.experiments.splits import run_split
-from imbnb.train import get_device, torch_threads
+from imbnb.train import get_device, gpu_name, torch_threads
 
 __all__ = ["FAMILIES", "METHODS", "family_of", "needs_gpu", "run_config", "shared_key"]
 
@@ -222,9 +222,13 @@ def family_of(method: str) -> str:
 
 
 def needs_gpu(method: str) -> bool:
-    """Whether a run trains a network (so a Ray task should ask for a GPU when one exists)."""
+    """Whether a run trains a network, so a Ray task asks for a GPU share when there is one.
+
+    Every family does; how large a share is the sweep's ``gpus_per_run`` (a fraction lets
+    several small trainings share one GPU, which a launch-bound network needs).
+    """
     family_of(method)
-    return True  # every family trains at least one network
+    return True
 
 
 def _shared_part(cfg: RunConfig) -> Any:
@@ -294,7 +298,8 @@ def run_config(cfg: RunConfig) -> dict[str, Any]:
         "family": family,
         **{k: v for k, v in row.items() if k not in fields},  # the config's fields stay as set
         "wall_seconds": time.perf_counter() - start,
-        "device": str(get_device()),
+        "device": str(get_device()),  # where its networks trained: the device is in cache keys
+        "gpu": gpu_name(),  # the GPU model (None on the CPU)
         "imbnb_version": imbnb.__version__,
     }
     return out

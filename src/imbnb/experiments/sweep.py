@@ -200,8 +200,18 @@ def _run(cfg_dict: dict[str, Any]) -> dict[str, Any]:
     return run_config(RunConfig.from_dict(cfg_dict))
 
 
+def _init_worker(parent: int, gpu_share: float | None = None) -> None:
+    """Pool-worker initializer: die with the driver; cap this worker's share of the GPU."""
+    _die_with_parent(parent)
+    if gpu_share is not None:
+        import torch
+
+        if torch.cuda.is_available():  # several trainings share one GPU: memory by share
+            torch.cuda.set_per_process_memory_fraction(min(float(gpu_share), 1.0))
+
+
 def _die_with_parent(parent: int) -> None:
-    """Pool-worker initializer: end this worker when the driver ``parent`` dies, even by SIGKILL.
+    """End this worker when the driver ``parent`` dies, even by SIGKILL.
 
     On Linux the kernel sends the signal (``PR_SET_PDEATHSIG``); everywhere a watchdog thread
     also checks the parent every second, and covers a parent that died before this ran.
@@ -238,7 +248,13 @@ def _chains(todo: Sequence[RunConfig]) -> list[deque[RunConfig]]:
     return list(groups.values())
 
 
-def _local(todo: Sequence[RunConfig], store: _Stamped, workers: int, bar: Any) -> None:
+def _local(
+    todo: Sequence[RunConfig],
+    store: _Stamped,
+    workers: int,
+    bar: Any,
+    gpus_per_run: float | None = None,
+) -> None:
     """Inline for one worker; otherwise a spawn-based process pool whose workers die with us.
 
     In the pool, configs that share a network run one after another (the next is submitted
@@ -257,8 +273,8 @@ def _local(todo: Sequence[RunConfig], store: _Stamped, workers: int, bar: Any) -
     with ProcessPoolExecutor(
         max_workers=workers,
         mp_context=ctx,
-        initializer=_die_with_parent,
-        initargs=(os.getpid(),),
+        initializer=_init_worker,
+        initargs=(os.getpid(), gpus_per_run),
     ) as pool:
         _chained(lambda cfg: pool.submit(_run, cfg.to_dict()), todo, store, bar)
 
@@ -311,9 +327,15 @@ def _chained(
 
 
 def _ray(
-    todo: Sequence[RunConfig], store: _Stamped, workers: int, address: str | None, bar: Any
+    todo: Sequence[RunConfig],
+    store: _Stamped,
+    workers: int,
+    address: str | None,
+    bar: Any,
+    gpus_per_run: float | None = None,
 ) -> None:
-    """One Ray task per run (a GPU each when the cluster has GPUs and the method trains).
+    """One Ray task per run, with ``gpus_per_run`` of a GPU (default 1) when the cluster has
+    GPUs: a fraction lets Ray place several trainings on one GPU.
 
     As in the pool, configs that share a network are chained: one task at a time per chain.
     """
@@ -331,7 +353,7 @@ def _ray(
     refs: dict[Future, Any] = {}
 
     def submit(cfg: RunConfig) -> Future:
-        gpus = 1 if has_gpu and needs_gpu(cfg.method) else 0
+        gpus = (gpus_per_run or 1) if has_gpu and needs_gpu(cfg.method) else 0
         ref = task.options(num_cpus=1, num_gpus=gpus).remote(cfg.to_dict())
         fut = ref.future()  # a concurrent.futures.Future; cancelling it leaves the task running
         refs[fut] = ref
@@ -349,6 +371,7 @@ def sweep(
     address: str | None = None,
     progress: bool = True,
     record: Mapping[str, Any] | None = None,
+    gpus_per_run: float | None = None,
 ) -> pd.DataFrame:
     """Run every config not yet in ``store``; return the grid's rows in config order.
 
@@ -356,6 +379,8 @@ def sweep(
     start_sweep`) a sweep that has anything to run writes its provenance entry before the
     first run and completes it at the end, however the sweep ends. The store is compacted at
     the end; rows of a sweep killed before that are read from its run files.
+    ``gpus_per_run`` (e.g. 0.125) is each run's share of a GPU: Ray schedules by it, and each
+    pool worker caps its GPU memory at it, so 1 / share trainings fit on one GPU.
     """
     from imbnb.experiments import provenance
 
@@ -363,6 +388,8 @@ def sweep(
         raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
+    if gpus_per_run is not None and not 0 < float(gpus_per_run) <= 1:
+        raise ValueError(f"gpus_per_run must lie in (0, 1], got {gpus_per_run}")
     store = store if isinstance(store, ResultsStore) else ResultsStore(store)
     configs = list({c.key(): c for c in configs}.values())
     done = store.hashes()
@@ -379,9 +406,9 @@ def sweep(
             disable=not progress,
         ) as bar:
             if backend == "local":
-                _local(todo, stamped, workers, bar)
+                _local(todo, stamped, workers, bar, gpus_per_run)
             else:
-                _ray(todo, stamped, workers, address, bar)
+                _ray(todo, stamped, workers, address, bar, gpus_per_run)
         status = "finished"
     except KeyboardInterrupt:
         status = "interrupted"

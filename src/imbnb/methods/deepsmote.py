@@ -43,7 +43,7 @@ from imbnb.cache import Cache, cached_json
 from imbnb.data import DatasetNotFoundError, ImageDataset, load_dataset
 from imbnb.imbalance import COUNT_PRESETS, ImbalancedSplit, make_imbalanced, select_test
 from imbnb.metrics import evaluate
-from imbnb.train import get_device, seed_everything
+from imbnb.train import adam, get_device, seed_everything
 
 __all__ = [
     "AE_CACHE_KIND",
@@ -330,7 +330,7 @@ def _train(
     xt = to_signed(torch.from_numpy(x)).to(device)  # once, not one copy per batch
     by_class = {int(c): np.flatnonzero(y == c) for c in np.unique(y)}
     classes = sorted(by_class)
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    opt = adam(model.parameters(), config.lr)
     history: dict[str, list[float]] = {"loss": []}
     start = 0
     state = checkpoints.load() if checkpoints is not None else None
@@ -368,7 +368,7 @@ def _train(
         bar.set_postfix(loss=f"{history['loss'][-1]:.4f}")
         if checkpoints is not None:
             checkpoints.save(epoch + 1, model, opt, gen, history)
-    model.cpu().eval()
+    model.eval()  # stays on the device: encoding, decoding and scoring run there
     return history
 
 
@@ -416,11 +416,13 @@ def train_autoencoder(
         history = _train(model, x, y, config, dev, progress, checkpoints)
         train_seconds = checkpoints.elapsed() if checkpoints else time.perf_counter() - start
         if use_cache:  # weights first, history last: a hit needs both files
-            store.save_state_dict(AE_CACHE_KIND, key, model.state_dict())
+            store.save_state_dict(
+                AE_CACHE_KIND, key, {k: v.cpu() for k, v in model.state_dict().items()}
+            )
             store.save_json(AE_CACHE_KIND, key, {**history, "seconds": train_seconds})
     if checkpoints is not None:
         checkpoints.discard()
-    model.eval()
+    model.to(dev).eval()  # a cached network too: its work stays on the chosen device
     return TrainedAE(
         model,
         config,

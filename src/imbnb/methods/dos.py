@@ -266,7 +266,7 @@ class DOS:
     ``k_majority`` (k_mjr, default 0), ``minority`` (class ids; None: classes smaller than half
     the largest), ``r`` (see :func:`oversampling_rates`), ``rounds`` (T), ``init_epochs`` (STL
     epochs of Alg. 1 l.5), ``batch_size``, ``lr`` (Adam), ``lambda_f`` (weight of eq. 8),
-    ``seed``, ``device``. After :meth:`fit`: ``model_`` (the CNN, eval mode, CPU),
+    ``seed``, ``device``. After :meth:`fit`: ``model_`` (the CNN, eval mode, on its device),
     ``history_`` (one dict per round: sizes, losses, in-class variance before and after).
     """
 
@@ -360,7 +360,7 @@ class DOS:
         e.g. from :func:`imbnb.methods.train_extractor`) replaces the initialisation; it is
         copied, never modified.
         """
-        from imbnb.train import embed_dataset, get_device, seed_everything
+        from imbnb.train import adam, embed_dataset, get_device, seed_everything
 
         X = getattr(X, "images", X)
         y = np.asarray(y, dtype=np.int64).ravel()
@@ -384,7 +384,7 @@ class DOS:
         seed_everything(self.seed)
         gen = torch.Generator().manual_seed(int(self.seed))
         rng = np.random.default_rng(self.seed)
-        opt = torch.optim.Adam(model.parameters(), lr=self.lr)
+        opt = adam(model.parameters(), self.lr)
         Xt = torch.from_numpy(np.ascontiguousarray(X))
         yt = torch.from_numpy(y)
         self.history_: list[dict[str, Any]] = []
@@ -406,7 +406,7 @@ class DOS:
                     "var_ratio_after": after["ratio"],
                 }
             )
-        model.cpu().eval()
+        model.eval()  # stays on its device: embedding and scoring run there too
         self.model_ = model
         self.n_classes_ = n_classes
         self.seconds_ = time.perf_counter() - start
@@ -432,7 +432,8 @@ class DOS:
         if len(chunks) > 1 and len(chunks[-1]) == 1:  # BatchNorm cannot train on one sample
             chunks[-2] = torch.cat([chunks[-2], chunks.pop()])
         model.train()
-        sum_f = sum_g = 0.0
+        sum_f = torch.zeros((), dtype=torch.float64, device=dev)  # summed on the device:
+        sum_g = torch.zeros((), dtype=torch.float64, device=dev)  # no host sync per step
         t0 = time.perf_counter()
         for idx in chunks:
             xb = Xt[src[idx]].to(dev)
@@ -448,11 +449,12 @@ class DOS:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            sum_f += float(lf.detach().sum())
-            sum_g += float(lg.detach().sum())
+            sum_f += lf.detach().sum().double()
+            sum_g += lg.detach().sum().double()
         model.eval()
         n = max(len(zset), 1)
-        return {"loss_f": sum_f / n, "loss_g": sum_g / n, "seconds": time.perf_counter() - t0}
+        seconds = time.perf_counter() - t0
+        return {"loss_f": float(sum_f) / n, "loss_g": float(sum_g) / n, "seconds": seconds}
 
     def _check(self) -> nn.Module:
         """The fitted model, or an error."""
@@ -592,6 +594,7 @@ def run_dos(
     """
     from imbnb.methods.extractor import train_extractor
     from imbnb.models import make_model
+    from imbnb.train import get_device
 
     if protocol == "minority":
         if (p is None) == (ratio is None):
@@ -644,7 +647,7 @@ def run_dos(
         c, h, _ = ex.model.input_shape
         model = make_model(arch, in_channels=c, n_classes=len(ex.classes), input_size=h)
         model.load_state_dict(store.load_state_dict(CACHE_KIND, config))
-        model.eval()
+        model.to(get_device(device)).eval()
         dos.model_ = model
         dos.n_classes_ = len(ex.classes)
         meta = store.load_json(CACHE_KIND, config)
@@ -667,7 +670,8 @@ def run_dos(
             "proba_test": dos.predict_proba(x_test),
         }
         if use_cache:
-            store.save_state_dict(CACHE_KIND, config, dos.model_.state_dict())
+            state = {k: v.cpu() for k, v in dos.model_.state_dict().items()}
+            store.save_state_dict(CACHE_KIND, config, state)
             store.save_json(
                 CACHE_KIND,
                 config,

@@ -161,7 +161,7 @@ def train_extractor(
     sets. ``train``/``test`` may be passed to avoid reloading the data.
     """
     from imbnb.models import make_model
-    from imbnb.train import embed_dataset, fit, predict_proba, seed_everything
+    from imbnb.train import embed_dataset, fit, get_device, predict_proba, seed_everything
 
     train = train if train is not None else load_dataset(dataset, "train")
     test = test if test is not None else load_dataset(dataset, "test")
@@ -207,7 +207,7 @@ def train_extractor(
     x_test, y_test = test.images[test_idx], test.labels[test_idx]
     if hit:
         model.load_state_dict(store.load_state_dict(CACHE_KIND, config))
-        model.eval()
+        model.to(get_device(device)).eval()
         arrays = store.load_arrays(CACHE_KIND, config)
         history = store.load_json(CACHE_KIND, config)
     else:
@@ -223,7 +223,7 @@ def train_extractor(
             device=device,
             progress=progress,
         )
-        model.cpu().eval()
+        model.eval()  # on its training device: the embeddings are computed there
         arrays = {
             "z_train": embed_dataset(model, x_train),
             "z_test": embed_dataset(model, x_test),
@@ -232,7 +232,7 @@ def train_extractor(
         history = hist.to_dict()
         if use_cache:
             # weights and history first, arrays last: a hit needs all three files
-            store.save_state_dict(CACHE_KIND, config, model.state_dict())
+            store.save_state_dict(CACHE_KIND, config, _on_cpu(model.state_dict()))
             store.save_json(CACHE_KIND, config, history)
             store.save_arrays(CACHE_KIND, config, **arrays)
     return TrainedExtractor(
@@ -250,3 +250,8 @@ def train_extractor(
         history=history,
         from_cache=hit,
     )
+
+
+def _on_cpu(state: dict[str, Any]) -> dict[str, Any]:
+    """A state dict's tensors on the CPU (what the cache stores, whatever the device)."""
+    return {k: v.detach().cpu() for k, v in state.items()}

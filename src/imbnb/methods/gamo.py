@@ -63,7 +63,7 @@ import torch.nn.functional as Fn
 from torch import nn
 
 from imbnb.cache import Cache, cached_state_dict
-from imbnb.train import get_device, seed_everything, torch_threads
+from imbnb.train import adam, get_device, seed_everything, torch_threads
 
 __all__ = [
     "GAMO",
@@ -496,7 +496,7 @@ def _float(x: torch.Tensor) -> torch.Tensor:
 
 def _adam(module: nn.Module, cfg: GAMOConfig) -> torch.optim.Optimizer:
     """Adam(lr, beta1) as in the paper's settings; multi-tensor (foreach) for speed on CPU."""
-    return torch.optim.Adam(module.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999), foreach=True)
+    return adam(module.parameters(), cfg.lr, betas=(cfg.beta1, 0.999), foreach=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -529,8 +529,8 @@ class _Trainer:
             self.dev
         )
 
-    def f_step(self) -> float:
-        """Alg. 1 line 4: update F on (M(F(B_d)), Y_d) with M fixed."""
+    def f_step(self) -> torch.Tensor:
+        """Alg. 1 line 4: update F on (M(F(B_d)), Y_d) with M fixed; returns the loss tensor."""
         m = self.model
         xb, yb = self._batch()
         m.F.train()
@@ -543,10 +543,14 @@ class _Trainer:
         self.opt_f.step()
         for p in m.M.parameters():
             p.requires_grad_(True)
-        return float(loss.detach())
+        return loss.detach()
 
-    def mdg_step(self) -> dict[str, float]:
-        """Alg. 1 lines 7-15: update M and D on real then generated points, then G."""
+    def mdg_step(self) -> dict[str, torch.Tensor]:
+        """Alg. 1 lines 7-15: update M and D on real then generated points, then G.
+
+        Returns the losses as detached tensors: read on the host only when logged, so a step
+        never waits for the device.
+        """
         m, cfg, out = self.model, self.cfg, {}
         xb, yb = self._batch()
         m.F.eval()
@@ -557,7 +561,7 @@ class _Trainer:
         self.opt_m.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_m.step()
-        out["m_real"] = float(loss.detach())
+        out["m_real"] = loss.detach()
         if m.G is None:
             return out
         # line 10: fake labels ∝ (P_c - P_i); M and D updated with G fixed
@@ -571,12 +575,12 @@ class _Trainer:
             self.opt_d.zero_grad(set_to_none=True)
             dl.backward()
             self.opt_d.step()
-            out["d"] = float(dl.detach())
+            out["d"] = dl.detach()
         loss = m_loss(m.M(gn), yn, cfg.loss)  # J/L_i3 + J/L_i4 on generated points
         self.opt_m.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_m.step()
-        out["m_fake"] = float(loss.detach())
+        out["m_fake"] = loss.detach()
         # lines 11-13: uniform minority labels, complement targets
         yg = torch.from_numpy(
             sample_fake_labels(m.counts, cfg.batch_size, self.rng, uniform=True)
@@ -593,13 +597,13 @@ class _Trainer:
                 self.opt_g.zero_grad(set_to_none=True)
                 gl.backward()
                 self.opt_g.step()
-                out["g_m"] = float(gl.detach())
+                out["g_m"] = gl.detach()
             if cfg.discriminator:  # line 15: G vs D, D fixed
                 gl = g_loss_d(m.D(m.G(zg, yg), yg), cfg.loss)
                 self.opt_g.zero_grad(set_to_none=True)
                 gl.backward()
                 self.opt_g.step()
-                out["g_d"] = float(gl.detach())
+                out["g_d"] = gl.detach()
         finally:
             for net in frozen:
                 for p in net.parameters():
@@ -630,7 +634,7 @@ def _train(model: GAMO, X: torch.Tensor, y: torch.Tensor) -> list[dict[str, floa
             rec = tr.mdg_step()
             done += 1
             if done % 50 == 0 or done == cfg.steps:
-                log.append({"step": done, **rec})
+                log.append({"step": done, **{k: float(v) for k, v in rec.items()}})
     model.refresh_points(X, y)
     model.eval()
     return log
@@ -805,7 +809,7 @@ def train_gamo2pix(
         gen = torch.Generator().manual_seed(seed)
         Xt = _as_tensor(images).to(dev)
         params = [p for n, p in pix.named_parameters() if not n.startswith("F.")]
-        opt = torch.optim.Adam(params, lr=lr)
+        opt = adam(params, lr)
         for _ in range(steps):
             xb = _float(Xt[torch.from_numpy(rng.integers(0, len(Xt), batch_size))])
             rec, mu, logvar = pix(xb, gen)

@@ -30,6 +30,30 @@ __all__ = ["FaissNearestNeighbors", "faiss_available", "faiss_gpu_available"]
 _REFINE_ELEMENTS = 1 << 23
 
 
+_RESOURCES: dict[int, Any] = {}
+
+
+def _gpu_device() -> int:
+    """The GPU this process computes on: torch's current CUDA device (0 without torch)."""
+    try:
+        import torch
+
+        return int(torch.cuda.current_device()) if torch.cuda.is_available() else 0
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return 0
+
+
+def _gpu_resources(device: int) -> Any:
+    """One faiss GPU resource object per device and process, shared by every fit.
+
+    A resource object reserves scratch memory and streams; DOS fits once per class per round,
+    so making one per fit would allocate that again and again.
+    """
+    if device not in _RESOURCES:
+        _RESOURCES[device] = faiss.StandardGpuResources()
+    return _RESOURCES[device]
+
+
 def faiss_available() -> bool:
     """Whether faiss can be imported (otherwise sklearn's brute-force search is used)."""
     return faiss is not None
@@ -107,8 +131,9 @@ class FaissNearestNeighbors(BaseEstimator):
             return self
         index = faiss.IndexFlatL2(self.n_features_in_)
         if gpu and self.use_gpu is not False:
-            self._gpu_resources = faiss.StandardGpuResources()
-            index = faiss.index_cpu_to_gpu(self._gpu_resources, 0, index)
+            device = _gpu_device()
+            self._gpu_resources = _gpu_resources(device)
+            index = faiss.index_cpu_to_gpu(self._gpu_resources, device, index)
             self.backend_ = "faiss-gpu"
         else:
             self.backend_ = "faiss-cpu"

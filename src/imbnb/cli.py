@@ -1,0 +1,298 @@
+"""The ``imbnb`` command: run chapters, build the book, clear the cache (book: "How to re-run").
+
+imbnb book run [--profile P] [--chapter N ...] [-p name value ...] [--fail-fast]
+imbnb book build [--no-strict]
+imbnb book list
+imbnb cache clear [--kind K]
+imbnb sweep GRID.yaml [--store results.parquet] [--backend local|ray] [--workers N] [--address A]
+            [--only METHOD_OR_FAMILY,...] [--where FIELD=VALUE,...] [--gpus-per-run F]
+            [--dry-run]
+imbnb merge SIDE.parquet ... --into results.parquet [--grid GRID.yaml]
+imbnb splits export GRID.yaml [--out DIR]
+imbnb store verify|compact|upgrade results.parquet
+
+Only the ``book`` subcommands import the book toolchain (papermill, nbformat, Jupyter Book), and
+only when they run: ``sweep``, ``merge``, ``splits``, ``store`` and ``cache`` work on a machine
+without it (README "Running on a bare GPU machine"). Also runnable as ``python -m imbnb.cli``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(prog="imbnb", description=__doc__.splitlines()[0])
+    top = parser.add_subparsers(dest="group", required=True)
+
+    book = top.add_parser("book", help="execute chapters and build the book")
+    book_cmd = book.add_subparsers(dest="command", required=True)
+    run = book_cmd.add_parser("run", help="execute chapters with papermill into book/chapters")
+    run.add_argument("--profile", default="quick", help="smoke, quick (default) or paper")
+    run.add_argument(
+        "--chapter",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="N",
+        help="chapter numbers or names, e.g. --chapter 1 2 (default: all)",
+    )
+    run.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="override a parameter; VALUE is YAML, e.g. -p ratios '[10, 100]'",
+    )
+    run.add_argument("--fail-fast", action="store_true", help="stop at the first failure")
+    run.add_argument("--out", default=None, help="folder for executed chapters")
+    run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    build = book_cmd.add_parser("build", help="jupyter-book build . -W --keep-going")
+    build.add_argument("--no-strict", action="store_true", help="do not fail on warnings")
+    book_cmd.add_parser("list", help="list chapters, their parameters and the profiles")
+
+    cache = top.add_parser("cache", help="manage the artifact cache")
+    cache_cmd = cache.add_subparsers(dest="command", required=True)
+    clear = cache_cmd.add_parser("clear", help="delete cached artifacts")
+    clear.add_argument("--kind", default=None, help="only this kind (e.g. extractor)")
+
+    sw = top.add_parser("sweep", help="run a grid of experiments into a results table")
+    sw.add_argument("grid", help="YAML grid file (see imbnb.experiments.sweep)")
+    sw.add_argument("--store", default="results.parquet", help="Parquet results table")
+    sw.add_argument("--backend", default="local", help="local (process pool, default) or ray")
+    sw.add_argument("--workers", type=int, default=1, help="parallel runs (default 1)")
+    sw.add_argument("--address", default=None, help="Ray cluster address (default: local Ray)")
+    sw.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated methods or families to run (default: the whole grid)",
+    )
+    sw.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE[,VALUE]",
+        help="only configs whose field has one of the values, e.g. "
+        "--where protocol=counts --where seed=0,1 (repeatable)",
+    )
+    sw.add_argument(
+        "--gpus-per-run",
+        type=float,
+        default=None,
+        metavar="FLOAT",
+        help="GPU share per run for Ray and the pool (e.g. 0.125: 8 trainings share a GPU)",
+    )
+    sw.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="run nothing: print runs stored and missing, with measured times",
+    )
+    sw.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    merge = top.add_parser("merge", help="append tables swept elsewhere, with their provenance")
+    merge.add_argument("sides", nargs="+", metavar="SIDE", help="Parquet results tables to add")
+    merge.add_argument("--into", required=True, help="the results table that receives them")
+    merge.add_argument(
+        "--grid", default=None, help="YAML grid file: refuse rows that are not its configs"
+    )
+
+    splits = top.add_parser("splits", help="export the train/test indices of a grid's splits")
+    splits_cmd = splits.add_subparsers(dest="command", required=True)
+    export = splits_cmd.add_parser("export", help="one .json.gz file per split")
+    export.add_argument("grid", help="YAML grid file whose splits to export")
+    export.add_argument("--out", default=None, help="folder (default: book/data/splits)")
+    store = top.add_parser("store", help="check or maintain a results table")
+    store_cmd = store.add_subparsers(dest="command", required=True)
+    for name, text in _STORE_COMMANDS.items():
+        store_cmd.add_parser(name, help=text).add_argument("path", help="results .parquet")
+    return parser
+
+
+_STORE_COMMANDS = {
+    "verify": "check every file of the table (checksums, content digest)",
+    "compact": "fold the rows of unfinished or concurrent sweeps into the table",
+    "upgrade": "give a table written before digests its digest (rows unchanged)",
+}
+
+
+def _store(args: argparse.Namespace) -> int:
+    """``imbnb store verify|compact|upgrade PATH``."""
+    from imbnb.experiments import ResultsStore
+
+    store = ResultsStore(args.path)
+    if args.command != "upgrade" and not store.path.exists() and not store.runs_dir.exists():
+        raise FileNotFoundError(f"results table {store.path} does not exist")
+    if args.command == "verify":
+        print(f"{store.path}: {store.verify()} rows, every file verified")
+    elif args.command == "compact":
+        print(f"{store.path}: {store.compact()} rows compacted")
+    else:
+        print(f"{store.path}: {store.upgrade()} rows, digest added")
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    """``imbnb sweep``: run the grid's configs not yet stored, with provenance; summarise."""
+    from imbnb.experiments import ResultsStore, load_grid, parse_where, select_configs, sweep
+    from imbnb.experiments.provenance import git_commit
+
+    configs = load_grid(args.grid)
+    if args.only is not None or args.where:
+        only = args.only.split(",") if args.only is not None else None
+        configs = select_configs(configs, only, parse_where(args.where))
+    store = ResultsStore(args.store)
+    if args.dry_run:
+        return _sweep_plan(configs, store)
+    record = {
+        "command": " ".join(["imbnb", *args.argv]),
+        "grid": args.grid,
+        "commit": git_commit(),  # now: the rows' own writes would mark the checkout dirty later
+    }
+    rows = sweep(
+        configs,
+        store,
+        backend=args.backend,
+        workers=args.workers,
+        address=args.address,
+        progress=not args.no_progress,
+        record=record,
+        gpus_per_run=args.gpus_per_run,
+    )
+    print(f"{len(rows)} of {len(configs)} runs stored in {args.store}")
+    return 0 if len(rows) == len(configs) else 1
+
+
+def _merge(args: argparse.Namespace) -> int:
+    """``imbnb merge``: add side tables' new rows and provenance to ``--into``."""
+    from imbnb.experiments import load_grid
+    from imbnb.experiments.provenance import merge_results
+
+    configs = load_grid(args.grid) if args.grid else None
+    added = merge_results(args.into, args.sides, configs=configs)
+    for side, n in zip(args.sides, added, strict=True):
+        print(f"{side}: {n} new rows")
+    print(f"{args.into}: {sum(added)} rows added")
+    return 0
+
+
+def _sweep_plan(configs: Sequence[Any], store: Any) -> int:
+    """``imbnb sweep --dry-run``: per family and method, runs stored, missing, time to run."""
+    import pandas as pd
+
+    from imbnb.experiments import plan
+
+    table = plan(configs, store.load())
+    with pd.option_context("display.max_rows", None, "display.width", 120):
+        print(table.round(1).to_string())
+    unknown = table.loc[(table["missing"] > 0) & table["s per run"].isna()]
+    print(
+        f"{int(table['stored'].sum())} of {int(table['grid'].sum())} runs stored in "
+        f"{store.path}; {int(table['missing'].sum())} missing, about "
+        f"{table['s to run'].sum() / 3600:.1f} h of one worker for the methods measured"
+        + (f", {len(unknown)} methods not measured yet" if len(unknown) else "")
+    )
+    print(
+        "times are what the stored runs took on the machines that swept them (provenance); "
+        "on another CPU type a run can take several times as long"
+    )
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    """``imbnb book run``: execute chapters and report each outcome."""
+    from imbnb.book.parameters import parse_value
+    from imbnb.book.runner import run_chapters
+
+    overrides = {name: parse_value(name, value) for name, value in args.parameter}
+    start = time.perf_counter()
+    results = run_chapters(
+        args.chapter or None,
+        profile=args.profile,
+        overrides=overrides,
+        out_dir=args.out,
+        progress=not args.no_progress,
+        fail_fast=args.fail_fast,
+    )
+    for res in results:
+        state = "ok" if res.ok else "FAILED"
+        print(f"{res.chapter.stem}: {state} in {res.seconds:.1f} s -> {res.output}")
+    print(f"total {time.perf_counter() - start:.1f} s (profile {args.profile})")
+    failed = [r for r in results if not r.ok]
+    for res in failed:
+        print(res.error, file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _list() -> int:
+    """``imbnb book list``: chapters with their parameters; profile names."""
+    from imbnb.book.runner import discover_chapters, load_profiles, notebook_parameters
+
+    for chapter in discover_chapters():
+        print(f"{chapter.number:2d} {chapter.stem}")
+        for name, info in notebook_parameters(chapter.source).items():
+            comment = f"  # {info['help']}" if info.get("help") else ""
+            print(f"     {name} = {info['default']}{comment}")
+    for name, prof in load_profiles().items():
+        print(f"profile {name}: {prof.get('description', '')}")
+    return 0
+
+
+def _one_line(err: BaseException) -> str:
+    """The error's message; an OS error also names its file (``[Errno 2] ...: 'x.yaml'``)."""
+    if isinstance(err, OSError) and err.filename and str(err.filename) not in str(err):
+        return f"{err.filename}: {err.strerror or err}"
+    return str(err) or type(err).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``imbnb`` console script; returns the exit status."""
+    args = _parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # the command, for provenance
+    try:
+        if args.group == "book" and args.command == "run":
+            return _run(args)
+        if args.group == "book" and args.command == "build":
+            from imbnb.book.build import build_book
+
+            build_book(strict=not args.no_strict)
+            return 0
+        if args.group == "book" and args.command == "list":
+            return _list()
+        if args.group == "sweep":
+            return _sweep(args)
+        if args.group == "merge":
+            return _merge(args)
+        if args.group == "store":
+            return _store(args)
+        if args.group == "splits" and args.command == "export":
+            from imbnb.experiments import export_splits, load_grid
+
+            written = export_splits(load_grid(args.grid), args.out)
+            print(f"wrote {len(written)} split files to {written[0].parent if written else '-'}")
+            return 0
+        if args.group == "cache" and args.command == "clear":
+            from imbnb.cache import clear_cache
+
+            removed = clear_cache(kind=args.kind)
+            print(f"removed {removed} cached entries")
+            return 0
+    except (ValueError, RuntimeError, OSError, yaml.YAMLError) as err:
+        # a user's mistake (a file, a field, a value): one message, no traceback
+        print(f"imbnb: error: {_one_line(err)}", file=sys.stderr)
+        return 2
+    return 2  # pragma: no cover - argparse enforces the subcommands
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
