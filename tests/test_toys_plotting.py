@@ -118,7 +118,7 @@ def test_plot_vs_ratio_names_what_is_wrong() -> None:
 
 
 def test_plot_ranks_puts_the_best_on_top_within_the_possible_ranks() -> None:
-    from imbnb.experiments import average_ranks
+    from imbnb.experiments import draw_ranks
     from imbnb.plotting import plot_ranks
 
     rows = pd.DataFrame(
@@ -134,7 +134,7 @@ def test_plot_ranks_puts_the_best_on_top_within_the_possible_ranks() -> None:
             for m, score in [("A", 0.7), ("B", 0.9), ("C", 0.8)]
         ]
     )
-    ranks = average_ranks(rows)
+    ranks = draw_ranks(rows)
     ax = plot_ranks(ranks)
     assert [t.get_text() for t in ax.get_yticklabels()] == ["B", "C", "A"]
     assert ax.get_xlim() == (0.5, 3.5) and ax.get_ylim() == (2.5, -0.5)  # B, first, on top
@@ -142,7 +142,7 @@ def test_plot_ranks_puts_the_best_on_top_within_the_possible_ranks() -> None:
     assert points == ranks["average rank"].tolist() == [1.0, 2.0, 3.0]
     plt.close(ax.figure)
     for bad in (pd.DataFrame(ranks.to_dict()), ranks.drop(columns="average rank")):
-        with pytest.raises(ValueError, match="average_ranks"):  # no CD, no rank column
+        with pytest.raises(ValueError, match="draw_ranks"):  # no CD, no rank column
             plot_ranks(bad)
     with pytest.raises(ValueError, match="ranks is empty"):
         plot_ranks(ranks.iloc[:0])

@@ -290,7 +290,7 @@ def plot_vs_ratio(
 
 
 def plot_ranks(ranks: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
-    """Average ranks (1 = best, top) as points with ±CD/2 bars, from :func:`average_ranks`.
+    """Average ranks (1 = best, top) as points with ±CD/2 bars, from :func:`draw_ranks`.
 
     Two methods whose bars overlap are not distinguishable at the 5% level. The axis spans the
     possible ranks, 1 to the number of methods, so bars longer than that are cut at its edges.
@@ -298,7 +298,7 @@ def plot_ranks(ranks: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
     cd = ranks.attrs.get("critical_difference")
     if cd is None or "average rank" not in ranks.columns:
         raise ValueError(
-            "ranks must come from imbnb.experiments.average_ranks (an 'average "
+            "ranks must come from imbnb.experiments.draw_ranks (an 'average "
             "rank' column and attrs['critical_difference'])"
         )
     if ranks.empty:

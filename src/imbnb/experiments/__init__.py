@@ -5,8 +5,9 @@
   writers and verified on every read;
 * :func:`sweep` -- a grid of configs, locally (process pool) or on Ray, resumable;
 * :func:`run_split` / :func:`export_splits` -- the exact train/test indices, for readers;
-* :func:`average_ranks` / :func:`paired_comparison` / :func:`setting_table` -- reading the
-  results table;
+* :func:`setting_table` -- reading the results table; :func:`per_ratio_comparison`,
+  :func:`across_ratios`, :func:`draw_ranks` -- comparing methods with the class draw as the
+  unit of replication (:mod:`imbnb.experiments.statistics`);
 * :func:`results_grid` / :func:`coverage` -- chapter 8's grid, and how much of it a table holds;
 * :func:`cost_table` / :func:`run_costs` -- what each method costs: its network and its own steps;
 * ``provenance`` -- where a results table's rows came from (``imbnb sweep`` records it;
@@ -14,12 +15,10 @@
 """
 
 from imbnb.experiments.analysis import (
-    average_ranks,
     best_of,
     compare_orderings,
     complete_methods,
     critical_difference,
-    paired_comparison,
     setting_table,
 )
 from imbnb.experiments.book_grid import coverage, plan, results_grid
@@ -27,6 +26,13 @@ from imbnb.experiments.config import PROTOCOLS, RunConfig
 from imbnb.experiments.cost import COST_COLUMNS, cost_table, run_costs
 from imbnb.experiments.registry import FAMILIES, METHODS, family_of, run_config, shared_key
 from imbnb.experiments.splits import export_split, export_splits, read_split, run_split, splits_dir
+from imbnb.experiments.statistics import (
+    across_ratios,
+    distinguishable_pairs,
+    draw_ranks,
+    per_ratio_comparison,
+    verdict_table,
+)
 from imbnb.experiments.store import ResultsStore
 from imbnb.experiments.sweep import (
     BACKENDS,
@@ -47,14 +53,17 @@ __all__ = [
     "METHODS",
     "PROTOCOLS",
     "ResultsStore",
-    "average_ranks",
+    "across_ratios",
     "best_of",
     "compare_orderings",
     "complete_methods",
     "cost_table",
     "coverage",
     "critical_difference",
-    "paired_comparison",
+    "distinguishable_pairs",
+    "draw_ranks",
+    "per_ratio_comparison",
+    "verdict_table",
     "plan",
     "RunConfig",
     "expand_grid",

@@ -1,11 +1,11 @@
-"""Reading a results table: ranks across settings and paired tests over seeds (chapter 8).
+"""Reading a results table: tables per setting and orderings beside a paper's (chapter 8).
 
-* :func:`average_ranks` -- each method's rank within every setting (protocol, ratio, seed),
-  averaged, with the Nemenyi critical difference for that many methods and settings;
 * :func:`setting_table` -- one metric as mean ± std, a row per method, a column per setting;
-* :func:`paired_comparison` -- each method against a reference method on the same settings:
-  mean difference, a seeded bootstrap 95% interval, and the Wilcoxon signed-rank p-value,
-  with a plain verdict ("not significant" unless both agree).
+* :func:`compare_orderings` -- per ratio, do our scores order the methods as a paper's do;
+* :func:`critical_difference` -- Nemenyi's critical difference of average ranks.
+
+Tests of one method against another live in :mod:`imbnb.experiments.statistics`, whose unit
+of replication is the class draw (a seed), not the setting.
 """
 
 from __future__ import annotations
@@ -20,12 +20,10 @@ from imbnb.metrics import format_table, summarise
 
 __all__ = [
     "SETTING",
-    "average_ranks",
     "best_of",
     "compare_orderings",
     "complete_methods",
     "critical_difference",
-    "paired_comparison",
     "setting_table",
 ]
 
@@ -55,28 +53,14 @@ def complete_methods(rows: pd.DataFrame, setting: Sequence[str] = SETTING) -> li
 
 
 def critical_difference(n_methods: int, n_settings: int, alpha: float = 0.05) -> float:
-    """Nemenyi's critical difference of average ranks (Demsar 2006): q_a sqrt(k(k+1)/6N)."""
+    """Nemenyi's critical difference of average ranks (Demsar 2006): q_a sqrt(k(k+1)/6N).
+
+    ``n_settings`` is N, the number of independent units ranked (here: class draws).
+    """
     if n_methods < 2 or n_settings < 1:
         raise ValueError("need at least 2 methods and 1 setting")
     q = stats.studentized_range.ppf(1 - alpha, n_methods, np.inf) / np.sqrt(2)
     return float(q * np.sqrt(n_methods * (n_methods + 1) / (6.0 * n_settings)))
-
-
-def average_ranks(
-    rows: pd.DataFrame, metric: str = "acsa", setting: Sequence[str] = SETTING
-) -> pd.DataFrame:
-    """Average rank (1 = best) of each method over the settings every method ran in."""
-    wide = _wide(rows, metric, setting)
-    ranks = wide.rank(axis=1, ascending=False)
-    out = pd.DataFrame(
-        {"average rank": ranks.mean(), f"mean {metric}": wide.mean(), "settings": len(wide)}
-    ).sort_values("average rank")
-    out.attrs["critical_difference"] = (
-        critical_difference(wide.shape[1], len(wide))
-        if wide.shape[1] > 1 and len(wide)
-        else float("nan")
-    )
-    return out
 
 
 def best_of(rows: pd.DataFrame, methods: Sequence[str], metric: str = "acsa") -> str:
@@ -85,46 +69,6 @@ def best_of(rows: pd.DataFrame, methods: Sequence[str], metric: str = "acsa") ->
     if not present:
         raise ValueError(f"none of {list(methods)} is in the results")
     return str(rows[rows.method.isin(present)].groupby("method")[metric].mean().idxmax())
-
-
-def paired_comparison(
-    rows: pd.DataFrame,
-    reference: str,
-    metric: str = "acsa",
-    *,
-    setting: Sequence[str] = SETTING,
-    n_boot: int = 10000,
-    seed: int = 0,
-    alpha: float = 0.05,
-) -> pd.DataFrame:
-    """Each method minus ``reference`` on the same settings: mean, bootstrap CI, Wilcoxon p."""
-    wide = _wide(rows, metric, setting)
-    if reference not in wide.columns:
-        raise ValueError(f"reference {reference!r} not among {sorted(wide.columns)}")
-    rng = np.random.default_rng(seed)
-    out = []
-    for method in wide.columns.drop(reference):
-        d = (wide[method] - wide[reference]).to_numpy()
-        boot = rng.choice(d, size=(n_boot, len(d)), replace=True).mean(axis=1)
-        lo, hi = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
-        if len(d) < 2:
-            p = float("nan")  # one pair: no test
-        else:
-            p = 1.0 if np.allclose(d, 0) else float(stats.wilcoxon(d).pvalue)
-        significant = p < alpha and (lo > 0 or hi < 0)
-        verdict = ("better" if d.mean() > 0 else "worse") if significant else "not significant"
-        out.append(
-            {
-                "method": method,
-                "pairs": len(d),
-                "mean difference": float(d.mean()),
-                "CI low": float(lo),
-                "CI high": float(hi),
-                "Wilcoxon p": p,
-                "verdict": verdict,
-            }
-        )
-    return pd.DataFrame(out).set_index("method").sort_values("mean difference", ascending=False)
 
 
 def compare_orderings(
