@@ -8,6 +8,7 @@ imbnb sweep GRID.yaml [--store results.parquet] [--backend local|ray] [--workers
             [--only METHOD_OR_FAMILY,...] [--where FIELD=VALUE,...] [--gpus-per-run F]
             [--dry-run]
 imbnb merge SIDE.parquet ... --into results.parquet [--grid GRID.yaml]
+imbnb tune GRID.yaml --store tuning.parquet --out final.yaml [--draws 0,1,2] [--only ...]
 imbnb splits export GRID.yaml [--out DIR]
 imbnb store verify|compact|upgrade results.parquet
 
@@ -22,6 +23,7 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -99,6 +101,22 @@ def _parser() -> argparse.ArgumentParser:
         help="run nothing: print runs stored and missing, with measured times",
     )
     sw.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _allow_dirty(sw)
+
+    tune = top.add_parser(
+        "tune", help="select each method's settings on validation runs; write the final grid"
+    )
+    tune.add_argument("grid", help="YAML grid file of the final runs")
+    tune.add_argument("--store", required=True, help="Parquet table for the validation runs")
+    tune.add_argument("--out", required=True, help="the final grid file to write (YAML)")
+    tune.add_argument("--draws", default="0,1,2", help="tuning draws (seeds), e.g. 0,1,2")
+    tune.add_argument("--validation", type=float, default=0.2, help="held-out share (0.2)")
+    tune.add_argument("--metric", default="acsa", help="validation metric to maximise")
+    tune.add_argument("--only", default=None, help="comma-separated methods or families")
+    tune.add_argument("--where", action="append", default=[], metavar="FIELD=VALUE[,VALUE]")
+    tune.add_argument("--workers", type=int, default=1, help="parallel runs (default 1)")
+    tune.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _allow_dirty(tune)
 
     merge = top.add_parser("merge", help="append tables swept elsewhere, with their provenance")
     merge.add_argument("sides", nargs="+", metavar="SIDE", help="Parquet results tables to add")
@@ -142,22 +160,81 @@ def _store(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sweep(args: argparse.Namespace) -> int:
-    """``imbnb sweep``: run the grid's configs not yet stored, with provenance; summarise."""
-    from imbnb.experiments import ResultsStore, load_grid, parse_where, select_configs, sweep
+def _allow_dirty(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="sweep into a table inside the repository from a checkout with uncommitted changes",
+    )
+
+
+def _check_clean(store: Any, allow_dirty: bool) -> str | None:
+    """The commit the runs run on; refuse a dirty checkout for a table in the repository.
+
+    Rows that feed a committed table must come from committed code (their commit is
+    recorded); ``--allow-dirty`` overrides, and the provenance then says ``+dirty``.
+    """
+    from imbnb import paths
     from imbnb.experiments.provenance import git_commit
+
+    commit = git_commit()
+    inside = Path(store.path).resolve().is_relative_to(paths.repo_root().resolve())
+    if inside and commit and commit.endswith("+dirty") and not allow_dirty:
+        raise ValueError(
+            f"{store.path} is inside the repository and the checkout has uncommitted changes: "
+            "commit them first, or pass --allow-dirty (the provenance then records +dirty)"
+        )
+    return commit
+
+
+def _selected(args: argparse.Namespace) -> list[Any]:
+    """The grid's configs, narrowed by ``--only`` and ``--where``."""
+    from imbnb.experiments import load_grid, parse_where, select_configs
 
     configs = load_grid(args.grid)
     if args.only is not None or args.where:
         only = args.only.split(",") if args.only is not None else None
         configs = select_configs(configs, only, parse_where(args.where))
+    return configs
+
+
+def _tune(args: argparse.Namespace) -> int:
+    """``imbnb tune``: validation runs of every candidate, the choice, the final grid file."""
+    from imbnb.experiments import ResultsStore, sweep
+    from imbnb.experiments.tuning import select, tuning_configs, write_final_grid
+
+    configs = _selected(args)
+    draws = [int(d) for d in args.draws.split(",") if d.strip()]
+    store = ResultsStore(args.store)
+    record = {
+        "command": " ".join(["imbnb", *args.argv]),
+        "grid": args.grid,
+        "commit": _check_clean(store, args.allow_dirty),
+    }
+    runs = tuning_configs(configs, draws=draws, validation=args.validation)
+    rows = sweep(runs, store, workers=args.workers, progress=not args.no_progress, record=record)
+    chosen = select(configs, rows, draws=draws, validation=args.validation, metric=args.metric)
+    header = (
+        f"Final runs chosen by `imbnb {' '.join(args.argv)}`:\n"
+        f"each (method, ratio)'s best mean validation {args.metric} over draws {draws}."
+    )
+    write_final_grid(configs, chosen, args.out, header)
+    print(f"{len(runs)} validation runs in {args.store}; {len(configs)} final runs in {args.out}")
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    """``imbnb sweep``: run the grid's configs not yet stored, with provenance; summarise."""
+    from imbnb.experiments import ResultsStore, sweep
+
+    configs = _selected(args)
     store = ResultsStore(args.store)
     if args.dry_run:
         return _sweep_plan(configs, store)
     record = {
         "command": " ".join(["imbnb", *args.argv]),
         "grid": args.grid,
-        "commit": git_commit(),  # now: the rows' own writes would mark the checkout dirty later
+        "commit": _check_clean(store, args.allow_dirty),  # now: later writes dirty the tree
     }
     rows = sweep(
         configs,
@@ -271,6 +348,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _list()
         if args.group == "sweep":
             return _sweep(args)
+        if args.group == "tune":
+            return _tune(args)
         if args.group == "merge":
             return _merge(args)
         if args.group == "store":

@@ -26,7 +26,7 @@ import hashlib
 import importlib.resources
 import os
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +43,7 @@ __all__ = [
     "data_dir",
     "load_dataset",
     "make_synthetic",
+    "register_dataset",
 ]
 
 DATASETS: tuple[str, ...] = (
@@ -433,6 +434,21 @@ def _load_svhn(split: str, download: bool, root: str | Path | None) -> ImageData
     )
 
 
+_REGISTERED: dict[str, Callable[[str], ImageDataset]] = {}
+
+
+def register_dataset(name: str, loader: Callable[[str], ImageDataset]) -> str:
+    """Make ``load_dataset(name, split)`` return ``loader(split)`` in this process.
+
+    For derived datasets (a validation run's training pool and held-out images): every
+    method that loads data by name then works on them unchanged. Built-in names are refused.
+    """
+    if name in DATASETS:
+        raise ValueError(f"name {name!r} is a built-in dataset; choose another")
+    _REGISTERED[name] = loader
+    return name
+
+
 def load_dataset(
     name: str,
     split: str = "train",
@@ -445,6 +461,9 @@ def load_dataset(
     ``root`` is searched first and, with ``download=True``, receives the download (default:
     :func:`data_dir`). ``mnist5k``, ``digits`` and ``synthetic`` need no files.
     """
+    if name in _REGISTERED:
+        _check_choice("split", split, SPLITS)
+        return _REGISTERED[name](split)
     _check_choice("name", name, DATASETS)
     _check_choice("split", split, SPLITS)
     if name == "fashion_mnist":

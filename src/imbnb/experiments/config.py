@@ -38,6 +38,7 @@ _FIELD_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "n_train": ((_INT, _NONE), "an integer or null"),
     "n_test": ((_INT, _NONE), "an integer or null"),
     "profile": ((str,), "a profile name (text)"),
+    "validation": ((_REAL,), "a share in [0, 1): 0 scores the test set"),
 }
 
 
@@ -56,6 +57,7 @@ class RunConfig:
     n_test: int | None = None  # test images per class (None: the full test set)
     params: dict[str, Any] = field(default_factory=dict)  # the method's settings
     profile: str = "quick"
+    validation: float = 0.0  # > 0: hold out this share of the training set and score it instead
 
     def __post_init__(self) -> None:
         """Check each field's type, the protocol and its parameters, naming what is allowed."""
@@ -69,6 +71,10 @@ class RunConfig:
             raise ValueError(f"the minority protocol needs ratio >= 1, got {self.ratio!r}")
         if self.protocol == "counts" and not float(self.count_scale) > 0:
             raise ValueError(f"count_scale must be > 0, got {self.count_scale!r}")
+        if not 0 <= float(self.validation) < 1:
+            raise ValueError(f"validation must lie in [0, 1), got {self.validation!r}")
+        if self.validation and self.protocol != "minority":
+            raise ValueError("a validation run needs protocol 'minority' (the count list is fixed)")
         if not isinstance(self.params, dict):
             raise ValueError(f"params must be a dict, got {type(self.params).__name__}")
         canonical_config(self.params)  # JSON-able, or a clear error now rather than mid-sweep
@@ -80,6 +86,10 @@ class RunConfig:
         d["count_scale"] = float(self.count_scale)
         if self.protocol == "counts":
             d["ratio"] = None  # not a knob of this protocol: keep it out of the key
+        if self.validation:
+            d["validation"] = float(self.validation)
+        else:
+            del d["validation"]  # a test run's key is what it was before validation runs existed
         return d
 
     def key(self) -> str:
@@ -91,8 +101,10 @@ class RunConfig:
         """Rebuild the config of a results-table row (its fields, ``params`` as JSON text)."""
         d: dict[str, Any] = {}
         for name in cls.__dataclass_fields__:
-            value = row[name]
-            if name == "params":
+            value = row.get(name) if name == "validation" else row[name]
+            if name == "validation":
+                value = 0.0 if value is None or value != value else float(value)  # NaN: a test run
+            elif name == "params":
                 value = json.loads(value) if isinstance(value, str) else dict(value)
             elif value is None or (isinstance(value, float) and math.isnan(value)):
                 value = None  # pandas' missing value: ratio of the counts protocol, n_train

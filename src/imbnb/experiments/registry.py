@@ -25,6 +25,7 @@ import imbnb
 from imbnb.data import load_dataset
 from imbnb.experiments.config import RunConfig
 from imbnb.experiments.splits import run_split
+from imbnb.experiments.validation import validation_dataset
 from imbnb.train import get_device, gpu_name, torch_threads
 
 __all__ = ["FAMILIES", "METHODS", "family_of", "needs_gpu", "run_config", "shared_key"]
@@ -85,9 +86,11 @@ def _losses(cfg: RunConfig) -> dict[str, Any]:
 
     spec = _loss_spec(cfg.method)
     p = dict(cfg.params)
+    own = p.pop("loss_params", None)  # the loss's own knobs (gamma, beta, max_m, tau, ...)
     run = train_with_loss(
         spec.loss,
         cfg.dataset,
+        loss_params={spec.loss: own} if own else None,
         protocol="minority",
         ratio=cfg.ratio,
         seed=cfg.seed,
@@ -101,7 +104,7 @@ def _losses(cfg: RunConfig) -> dict[str, Any]:
         n_test=cfg.n_test,
     )
     tau = p.pop("tau", 1.0)
-    _no_leftovers(p, cfg, "epochs, batch_size, lr, tau")
+    _no_leftovers(p, cfg, "epochs, batch_size, lr, tau, loss_params")
     start = time.perf_counter()
     row = method_row(spec.name, run, tau=tau)
     row["method"] = cfg.method
@@ -286,8 +289,9 @@ def run_config(cfg: RunConfig) -> dict[str, Any]:
     if family in _MINORITY_ONLY and cfg.protocol != "minority":
         raise ValueError(f"method {cfg.method!r} ({family}) runs on protocol 'minority' only")
     start = time.perf_counter()
+    inner, extra = validation_dataset(cfg) if cfg.validation else (cfg, {})
     with torch_threads(1):  # same numbers on every backend: float sums depend on threads
-        row = FAMILIES[family][1](cfg)
+        row = FAMILIES[family][1](inner)
     fields = {k: v for k, v in cfg.to_dict().items() if k != "params"}
     if "n_train" in row:  # the images the method trained on, not the config's n_train
         row["train_size"] = row.pop("n_train")
@@ -297,6 +301,8 @@ def run_config(cfg: RunConfig) -> dict[str, Any]:
         "params": imbnb_json(cfg.params),
         "family": family,
         **{k: v for k, v in row.items() if k not in fields},  # the config's fields stay as set
+        **extra,
+        "evaluated_on": "validation" if cfg.validation else "test",  # what the metrics score
         "wall_seconds": time.perf_counter() - start,
         "device": str(get_device()),  # where its networks trained: the device is in cache keys
         "gpu": gpu_name(),  # the GPU model (None on the CPU)

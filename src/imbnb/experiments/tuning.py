@@ -1,0 +1,186 @@
+"""An equal tuning budget for every method, selected on validation runs (chapter 8).
+
+Each method declares a search space of at most :data:`BUDGET` configurations (its registry
+entry: :func:`search_space`). :func:`tuning_configs` turns a grid of final configs into
+validation runs (:mod:`imbnb.experiments.validation`) of every candidate on a few *tuning
+draws*; :func:`select` picks, per method and ratio, the candidate with the best mean
+validation score over those draws, never reading a test set; :func:`final_configs` runs the
+chosen candidate on every draw against the test set, once. The final row's ``params`` record
+the choice; :func:`write_final_grid` writes them as a grid file for ``imbnb sweep``.
+
+What each family searches:
+
+* feature space: the shared pipeline, that is the extractor's loss (class-weighted or plain
+  cross-entropy) and the head (a linear layer for 10 epochs or the 256-128 MLP for 20);
+* loss-based: the loss's own knob (focal gamma, class-balanced beta, LDAM's largest margin,
+  the logit adjustment's tau), or the learning rate where a loss has none;
+* DOS: its neighbours k and its rounds;
+* GAMO and the autoencoder methods: nothing yet (each run costs minutes to hours on a CPU).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from imbnb.experiments.config import RunConfig
+from imbnb.experiments.registry import family_of
+
+__all__ = [
+    "BUDGET",
+    "final_configs",
+    "search_space",
+    "select",
+    "tuning_configs",
+    "write_final_grid",
+]
+
+#: the most candidates any method may try (every method gets the same budget)
+BUDGET = 4
+
+
+def _grid(**axes: Sequence[Any]) -> list[dict[str, Any]]:
+    names = list(axes)
+    return [dict(zip(names, v, strict=True)) for v in itertools.product(*axes.values())]
+
+
+_HEADS = [{"hidden": [], "epochs": 10}, {"hidden": [256, 128], "epochs": 20}]
+_LR = [{"lr": v} for v in (2e-3, 1e-3, 5e-4, 2.5e-4)]
+_LOSS_KNOBS: dict[str, list[dict[str, Any]]] = {
+    "Focal": [{"loss_params": {"gamma": g}} for g in (0.5, 1.0, 2.0, 3.0)],
+    "CB": [{"loss_params": {"beta": b}} for b in (0.9, 0.99, 0.999, 0.9999)],
+    "LDAM-DRW": [{"loss_params": {"max_m": m}} for m in (0.125, 0.25, 0.5, 1.0)],
+    "LogitAdj": [{"loss_params": {"tau": t}} for t in (0.5, 1.0, 1.5, 2.0)],
+    "LogitAdj-posthoc": [{"tau": t} for t in (0.5, 1.0, 1.5, 2.0)],
+}
+
+
+def search_space(method: str) -> list[dict[str, Any]]:
+    """The candidate settings of ``method`` (each overrides the grid's params), <= BUDGET."""
+    family = family_of(method)
+    if family == "feature_space":
+        space = _grid(extractor_weight=["balanced", None], head=_HEADS)
+    elif family == "losses":
+        space = _LOSS_KNOBS.get(method, _LR)
+    elif family == "dos":
+        space = _grid(k=[3, 5], rounds=[1, 3])
+    else:
+        space = [{}]  # GAMO, autoencoders: not tuned (say so in the chapter)
+    if len(space) > BUDGET:  # pragma: no cover - guards the table above
+        raise AssertionError(f"{method}: {len(space)} candidates exceed the budget {BUDGET}")
+    return space
+
+
+def _merge(params: Mapping[str, Any], candidate: Mapping[str, Any]) -> dict[str, Any]:
+    """The grid's params with a candidate's settings on top (``head`` merged key by key)."""
+    out = dict(params)
+    for key, value in candidate.items():
+        if key == "head" and isinstance(out.get("head"), Mapping):
+            out["head"] = {**out["head"], **value}
+        else:
+            out[key] = value
+    return out
+
+
+def tuning_configs(
+    configs: Iterable[RunConfig], *, draws: Sequence[int], validation: float = 0.2
+) -> list[RunConfig]:
+    """Validation runs of every candidate of every (method, ratio) of ``configs``, per draw."""
+    out: dict[str, RunConfig] = {}
+    for cfg in configs:
+        space = search_space(cfg.method)
+        if len(space) < 2:
+            continue  # nothing to choose: no validation runs
+        for candidate in space:
+            for seed in draws:
+                run = dataclasses.replace(
+                    cfg, seed=int(seed), validation=validation, params=_merge(cfg.params, candidate)
+                )
+                out.setdefault(run.key(), run)
+    return list(out.values())
+
+
+def _slot(cfg: RunConfig) -> tuple[str, Any]:
+    return cfg.method, cfg.ratio
+
+
+def select(
+    configs: Iterable[RunConfig],
+    rows: pd.DataFrame,
+    *,
+    draws: Sequence[int],
+    validation: float = 0.2,
+    metric: str = "acsa",
+) -> dict[tuple[str, Any], dict[str, Any]]:
+    """Per (method, ratio): the candidate with the best mean validation ``metric`` over draws.
+
+    ``rows`` must hold every validation run of :func:`tuning_configs` (only validation rows
+    are read, by config hash); ties go to the candidate listed first.
+    """
+    by_hash = rows.set_index("config_hash")
+    chosen: dict[tuple[str, Any], dict[str, Any]] = {}
+    for cfg in configs:
+        slot = _slot(cfg)
+        if slot in chosen:
+            continue
+        space = search_space(cfg.method)
+        if len(space) < 2:
+            chosen[slot] = _merge(cfg.params, space[0])
+            continue
+        best, best_score = None, float("-inf")
+        for candidate in space:
+            params = _merge(cfg.params, candidate)
+            keys = [
+                dataclasses.replace(cfg, seed=int(s), validation=validation, params=params).key()
+                for s in draws
+            ]
+            missing = [k for k in keys if k not in by_hash.index]
+            if missing:
+                raise ValueError(f"{cfg.method} at ratio {cfg.ratio}: {len(missing)} runs missing")
+            score = float(by_hash.loc[keys, metric].mean())
+            if score > best_score:
+                best, best_score = params, score
+        chosen[slot] = best
+    return chosen
+
+
+def final_configs(
+    configs: Iterable[RunConfig], chosen: Mapping[tuple[str, Any], Mapping[str, Any]]
+) -> list[RunConfig]:
+    """``configs`` with each (method, ratio)'s chosen params: the runs that read the test set."""
+    return [dataclasses.replace(c, params=dict(chosen[_slot(c)])) for c in configs]
+
+
+def write_final_grid(
+    configs: Sequence[RunConfig],
+    chosen: Mapping[tuple[str, Any], Mapping[str, Any]],
+    path: str | os.PathLike[str],
+    header: str = "",
+) -> Path:
+    """The final runs as a grid file: one block per (method, ratio), its seeds, its choice."""
+    slots: dict[tuple[str, Any], list[RunConfig]] = {}
+    for cfg in configs:
+        slots.setdefault(_slot(cfg), []).append(cfg)
+    blocks = []
+    for slot, group in slots.items():
+        first = group[0].to_dict()
+        base = {k: v for k, v in first.items() if k not in ("method", "seed", "params")}
+        blocks.append(
+            {
+                "base": base,
+                "grid": {"seed": sorted({c.seed for c in group}), "method": [slot[0]]},
+                "params": {slot[0]: dict(chosen[slot])},
+            }
+        )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(f"# {line}\n" for line in header.splitlines())
+    path.write_text(text + yaml.safe_dump({"blocks": blocks}, sort_keys=False), "utf-8")
+    return path
