@@ -7,7 +7,8 @@ in) and ``classify(z) -> logits`` (the linear classifier *g* on top), with
 Architectures (``make_model(arch, ...)``):
 
 * ``"C6-C16-F400-F120"`` and ``"C20-C50-F500-F120"``: the CNNs of DOS (Ando & Huang 2017,
-  Table 4) and the ADOS thesis (Karmakar 2019, ch. 6). ``Ck`` is a block conv 5x5 (k filters)
+  Table 4), which the ADOS thesis (Karmakar 2019, §6.1) says it took; its Fig. 6.2 draws the
+  first without the 400-unit layer. ``Ck`` is a block conv 5x5 (k filters)
   -> BatchNorm -> ReLU -> max-pool 2x2/2; ``Fk`` is a block dense (k units) -> BatchNorm -> ReLU.
   The last ``F`` block is the embedding layer. Any spec of that grammar is accepted (for example
   ``"C6-C16-F120"``, the thesis's Fig. 6.2 network with exactly its 52,186 parameters).
