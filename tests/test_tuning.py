@@ -143,3 +143,27 @@ def test_cli_tune_writes_the_final_grid_and_refuses_a_dirty_tree(cache, tmp_path
     finally:
         provenance.git_commit = original
     assert "uncommitted changes" in capsys.readouterr().err and not inside.exists()
+
+
+def test_pipeline_table_ranks_the_methods_under_each_pipeline() -> None:
+    import json
+
+    import pandas as pd
+
+    from imbnb.experiments.tuning import pipeline_table
+
+    rows = []
+    for weight, hidden, gain in [("balanced", [], 0.0), (None, [256, 128], 0.1)]:
+        params = json.dumps({"extractor_weight": weight, "head": {"hidden": hidden}})
+        for method, score in [("BL", 0.8), ("FS-SMOTE", 0.7 + 2 * gain)]:
+            for seed in (0, 1):
+                rows.append(
+                    {"family": "feature_space", "evaluated_on": "validation", "params": params,
+                     "method": method, "seed": seed, "acsa": score}
+                )  # fmt: skip
+    table = pipeline_table(pd.DataFrame(rows))
+    assert table[("rank", "CW extractor, linear head")].to_dict() == {"BL": 1.0, "FS-SMOTE": 2.0}
+    assert table[("rank", "CE extractor, MLP head")].to_dict() == {"BL": 2.0, "FS-SMOTE": 1.0}
+    assert table[("mean acsa", "CE extractor, MLP head")]["FS-SMOTE"] == pytest.approx(0.9)
+    with pytest.raises(ValueError, match="no feature-space validation rows"):
+        pipeline_table(pd.DataFrame(rows).assign(evaluated_on="test"))

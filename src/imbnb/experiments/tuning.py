@@ -38,6 +38,7 @@ __all__ = [
     "final_configs",
     "search_space",
     "select",
+    "pipeline_table",
     "tuning_configs",
     "write_final_grid",
 ]
@@ -184,3 +185,30 @@ def write_final_grid(
     text = "".join(f"# {line}\n" for line in header.splitlines())
     path.write_text(text + yaml.safe_dump({"blocks": blocks}, sort_keys=False), "utf-8")
     return path
+
+
+def _pipeline(params: Mapping[str, Any]) -> str:
+    """``"CW extractor, MLP head"``: the shared pipeline a feature-space run used."""
+    weight = params.get("extractor_weight", "balanced")
+    hidden = (params.get("head") or {}).get("hidden", [256, 128])
+    return f"{'CW' if weight else 'CE'} extractor, {'MLP' if hidden else 'linear'} head"
+
+
+def pipeline_table(rows: pd.DataFrame, metric: str = "acsa") -> pd.DataFrame:
+    """The feature-space methods under each fixed pipeline: mean ``metric`` and rank.
+
+    From validation rows (the tuning runs): per pipeline (extractor loss x head), each
+    method's mean over draws and ratios, and its rank among the methods (1 = best). Which
+    verdicts hold under every pipeline, and which flip with it, can be read off the ranks.
+    """
+    import json
+
+    fs = rows[(rows["family"] == "feature_space") & (rows["evaluated_on"] == "validation")]
+    if fs.empty:
+        raise ValueError("no feature-space validation rows (run `imbnb tune --only feature_space`)")
+    pipe = [_pipeline(json.loads(p)) for p in fs["params"]]
+    means = fs.assign(pipeline=pipe).pivot_table(
+        index="method", columns="pipeline", values=metric, aggfunc="mean"
+    )
+    ranks = means.rank(ascending=False)
+    return pd.concat({f"mean {metric}": means, "rank": ranks}, axis=1)
