@@ -261,3 +261,25 @@ def test_cached_model_refreshes_its_points_on_the_training_threads(
         seen.clear()
         assert train_gamo(X, y, cfg, cache=cache, threads=1).from_cache
         assert seen == [1] and torch.get_num_threads() == 2
+
+
+def test_rows_found_on_the_host_give_the_same_points_without_a_sync() -> None:
+    from imbnb.methods.gamo import label_rows
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    points = {
+        c: torch.from_numpy(rng.normal(size=(n, 3)).astype(np.float32)) for c, n in [(1, 5), (2, 4)]
+    }
+    g = ConvexGenerator(3, {1: 5, 2: 4}, out_dim=3, latent_dim=4, tmu=(8, 6))
+    g.set_points(points)
+    y_host = rng.choice([1, 2], size=50)
+    z, y = torch.randn(50, 4), torch.from_numpy(y_host)
+    rows = label_rows(y_host, [1, 2])
+    assert {c: r.tolist() for c, r in rows.items()} == {
+        c: r.tolist() for c, r in label_rows(y, [1, 2]).items()
+    }
+    with torch.no_grad():
+        assert torch.equal(g(z, y), g(z, y, rows))  # bit for bit
+    with pytest.raises(ValueError, match="minority classes only"):
+        label_rows(np.array([0, 1]), [1, 2])

@@ -53,7 +53,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
@@ -164,6 +164,22 @@ def fake_label_probs(counts: Sequence[int]) -> np.ndarray:
     if gap.sum() <= 0:
         raise ValueError("all classes have the same size: there is no minority class to oversample")
     return gap / gap.sum()
+
+
+def label_rows(
+    y: torch.Tensor | np.ndarray, classes: Sequence[int], device: Any = None
+) -> dict[int, torch.Tensor]:
+    """Row indices of each of ``classes`` present in ``y`` (ascending, as a boolean mask's).
+
+    From labels on the host (numpy) this costs the device nothing; from device labels it
+    waits for them once per class.
+    """
+    if isinstance(y, np.ndarray):
+        if not np.isin(y, list(classes)).all():
+            raise ValueError(f"labels outside {list(classes)}: G generates minority classes only")
+        found = {int(c): np.flatnonzero(y == c) for c in classes}
+        return {c: torch.from_numpy(i).to(device) for c, i in found.items() if len(i)}
+    return {int(c): idx for c in classes if len(idx := torch.nonzero(y == c).flatten())}
 
 
 def sample_fake_labels(
@@ -357,18 +373,25 @@ class ConvexGenerator(nn.Module):
                 raise ValueError(f"class {i}: {points[i].shape[0]} points, IGU expects another n_i")
         self.points = {i: points[i].detach() for i in self.minority}
 
-    def weights(self, z: torch.Tensor, y: torch.Tensor) -> dict[int, torch.Tensor]:
-        """Convex weights ``g_i(t(z|i))`` per minority class present in ``y``: rows sum to 1."""
-        t = self.tmu(torch.cat([z, _onehot(y, self.n_classes)], 1))
-        return {
-            i: torch.softmax(self.igu[str(i)](t[y == i]), dim=1)
-            for i in self.minority
-            if bool((y == i).any())
-        }
+    def weights(
+        self, z: torch.Tensor, y: torch.Tensor, rows: Mapping[int, torch.Tensor] | None = None
+    ) -> dict[int, torch.Tensor]:
+        """Convex weights ``g_i(t(z|i))`` per minority class present in ``y``: rows sum to 1.
 
-    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        ``rows`` (class -> row indices of ``y``, from :func:`label_rows`) spares the device a
+        host sync per class; without it they are found from ``y``.
+        """
+        t = self.tmu(torch.cat([z, _onehot(y, self.n_classes)], 1))
+        rows = label_rows(y, self.minority) if rows is None else rows
+        return {i: torch.softmax(self.igu[str(i)](t[idx]), dim=1) for i, idx in rows.items()}
+
+    def forward(
+        self, z: torch.Tensor, y: torch.Tensor, rows: Mapping[int, torch.Tensor] | None = None
+    ) -> torch.Tensor:
         """Generated points ``G(z|y) = sum_j w_j x_j`` (eq. 1), one row per (z, y)."""
-        if bool((~torch.isin(y, torch.tensor(self.minority, device=y.device))).any()):
+        if rows is None and bool(
+            (~torch.isin(y, torch.tensor(self.minority, device=y.device))).any()
+        ):
             raise ValueError("G generates minority classes only")
         if self.free:
             return self.head(self.tmu(torch.cat([z, _onehot(y, self.n_classes)], 1)))
@@ -376,8 +399,9 @@ class ConvexGenerator(nn.Module):
             raise RuntimeError("call set_points() before generating")
         first = self.points[self.minority[0]]
         out = torch.empty(len(y), first.shape[1], device=first.device, dtype=first.dtype)
-        for i, w in self.weights(z, y).items():
-            out[y == i] = w @ self.points[i]
+        rows = label_rows(y, self.minority) if rows is None else rows
+        for i, w in self.weights(z, y, rows).items():
+            out[rows[i]] = w @ self.points[i]
         return out
 
 
@@ -565,10 +589,11 @@ class _Trainer:
         if m.G is None:
             return out
         # line 10: fake labels ∝ (P_c - P_i); M and D updated with G fixed
-        yn = torch.from_numpy(sample_fake_labels(m.counts, cfg.batch_size, self.rng)).to(self.dev)
+        yn_host = sample_fake_labels(m.counts, cfg.batch_size, self.rng)
+        yn = torch.from_numpy(yn_host).to(self.dev)
         m.G.train()
-        with torch.no_grad():
-            gn = m.G(self._z(), yn)
+        with torch.no_grad():  # rows found on the host: no device sync per class
+            gn = m.G(self._z(), yn, label_rows(yn_host, m.minority, self.dev))
         if cfg.discriminator:
             m.D.train()
             dl = d_loss(m.D(hb, yb), m.D(gn, yn), cfg.loss)  # eq. 3 Q_i1 + Q_i2 / eq. 5
@@ -582,9 +607,9 @@ class _Trainer:
         self.opt_m.step()
         out["m_fake"] = loss.detach()
         # lines 11-13: uniform minority labels, complement targets
-        yg = torch.from_numpy(
-            sample_fake_labels(m.counts, cfg.batch_size, self.rng, uniform=True)
-        ).to(self.dev)
+        yg_host = sample_fake_labels(m.counts, cfg.batch_size, self.rng, uniform=True)
+        yg = torch.from_numpy(yg_host).to(self.dev)
+        rows_g = label_rows(yg_host, m.minority, self.dev)
         zg = self._z()
         frozen = [m.M] + ([m.D] if m.D is not None else [])
         for net in frozen:
@@ -593,13 +618,13 @@ class _Trainer:
                 p.requires_grad_(False)
         try:
             if cfg.g_vs_m:  # line 14: G vs M, M fixed
-                gl = g_loss_m(m.M(m.G(zg, yg)), yg, cfg.loss)
+                gl = g_loss_m(m.M(m.G(zg, yg, rows_g)), yg, cfg.loss)
                 self.opt_g.zero_grad(set_to_none=True)
                 gl.backward()
                 self.opt_g.step()
                 out["g_m"] = gl.detach()
             if cfg.discriminator:  # line 15: G vs D, D fixed
-                gl = g_loss_d(m.D(m.G(zg, yg), yg), cfg.loss)
+                gl = g_loss_d(m.D(m.G(zg, yg, rows_g), yg), cfg.loss)
                 self.opt_g.zero_grad(set_to_none=True)
                 gl.backward()
                 self.opt_g.step()
