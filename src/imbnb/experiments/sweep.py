@@ -37,6 +37,7 @@ import yaml
 from tqdm.auto import tqdm
 
 from imbnb.experiments.config import RunConfig
+from imbnb.experiments.extend import registered
 from imbnb.experiments.registry import (
     FAMILIES,
     METHODS,
@@ -195,14 +196,27 @@ def load_grid(path: str | Path) -> list[RunConfig]:
         raise ValueError(f"grid {path}: {err}") from err
 
 
-def _run(cfg_dict: dict[str, Any]) -> dict[str, Any]:
-    """Worker entry point: rebuild the config (picklable as a dict) and run it."""
+def _run(cfg_dict: dict[str, Any], methods: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Worker entry point: rebuild the config (picklable as a dict) and run it.
+
+    ``methods``: the driver's registered methods (a Ray worker has not seen them).
+    """
+    if methods:
+        from imbnb.experiments.extend import restore
+
+        restore(methods)
     return run_config(RunConfig.from_dict(cfg_dict))
 
 
-def _init_worker(parent: int, gpu_share: float | None = None) -> None:
-    """Pool-worker initializer: die with the driver; cap this worker's share of the GPU."""
+def _init_worker(
+    parent: int, gpu_share: float | None = None, methods: Mapping[str, Any] | None = None
+) -> None:
+    """Pool-worker initializer: die with the driver; cap its GPU share; the user's methods."""
     _die_with_parent(parent)
+    if methods:
+        from imbnb.experiments.extend import restore
+
+        restore(methods)
     if gpu_share is not None:
         import torch
 
@@ -274,7 +288,7 @@ def _local(
         max_workers=workers,
         mp_context=ctx,
         initializer=_init_worker,
-        initargs=(os.getpid(), gpus_per_run),
+        initargs=(os.getpid(), gpus_per_run, registered()),
     ) as pool:
         _chained(lambda cfg: pool.submit(_run, cfg.to_dict()), todo, store, bar)
 
@@ -354,7 +368,7 @@ def _ray(
 
     def submit(cfg: RunConfig) -> Future:
         gpus = (gpus_per_run or 1) if has_gpu and needs_gpu(cfg.method) else 0
-        ref = task.options(num_cpus=1, num_gpus=gpus).remote(cfg.to_dict())
+        ref = task.options(num_cpus=1, num_gpus=gpus).remote(cfg.to_dict(), registered())
         fut = ref.future()  # a concurrent.futures.Future; cancelling it leaves the task running
         refs[fut] = ref
         return fut

@@ -235,7 +235,11 @@ def run_method(
     else:
         z_res, y_res = sampler.fit_resample(z_train, y_train)
         z_res, y_res = np.asarray(z_res), np.asarray(y_res, dtype=np.int64)
-        n_synthetic = int(np.count_nonzero(getattr(sampler, "is_synthetic_", [])))
+        n_synthetic = (
+            int(np.count_nonzero(sampler.is_synthetic_))
+            if hasattr(sampler, "is_synthetic_")
+            else max(0, len(y_res) - len(y_train))  # a plain imblearn sampler: rows added
+        )
     seconds_resample = time.perf_counter() - start
 
     weight = None
