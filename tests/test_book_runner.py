@@ -165,6 +165,7 @@ def test_banner_states_profile_seeds_version_and_changes_only() -> None:
     assert "imbnb 0.1.0" in text or "imbnb " in text
     assert "`epochs=1`" in text and "lr" not in text and "profile=" not in text
     same = banner_text("quick", 0, {"epochs": 5}, {"epochs": 5}, device="cpu")
+    assert "Re-run it" not in same  # only with the chapter named
     assert "seed 0" in same and "the chapter's defaults" in same
     assert "\n" not in text
 

@@ -95,3 +95,28 @@ def test_provenance_page_lists_chapters_and_times() -> None:
     assert "| torch |" in text and "| imbnb |" in text
     cpu = versions.cpu_description()  # the CPU type the numbers depend on
     assert f"CPUs ({cpu})" in text and f"cpu ({cpu}, " in text
+
+
+@pytest.mark.parametrize("stem", CHAPTERS)
+def test_banner_shows_the_papermill_command_that_reruns_the_chapter(stem: str) -> None:
+    import shlex
+
+    import yaml
+
+    from imbnb.book import chapter_defaults
+
+    book = smoke_book()
+    nb = nbformat.read(book.root / "book" / "chapters" / f"{stem}.ipynb", as_version=4)
+    texts = [
+        o.get("data", {}).get("text/markdown", "")
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+    ]
+    command = re.search(r"Re-run it: `([^`]+)`", next(t for t in texts if "Re-run it" in t))
+    argv = shlex.split(command.group(1))
+    assert argv[:3] == ["papermill", f"notebooks/{stem}.ipynb", f"{stem}.ipynb"]
+    passed = yaml.safe_load(argv[4]) if len(argv) > 3 else {}
+    ran, defaults = nb.metadata["papermill"]["parameters"], chapter_defaults(stem)
+    assert argv[3:4] in ([], ["-y"])
+    assert passed == {k: v for k, v in ran.items() if k not in defaults or defaults[k] != v}

@@ -96,8 +96,13 @@ def banner_text(
     defaults: Mapping[str, Any],
     *,
     device: str | None = None,
+    chapter: str | None = None,
 ) -> str:
-    """The banner as a Markdown string: profile, seeds, device, version, changed parameters."""
+    """The banner as a Markdown string: profile, seeds, device, version, changed parameters.
+
+    With ``chapter`` (its notebook's stem) a second line shows the plain papermill command that
+    re-runs it with these parameters, and names its source notebook.
+    """
     seed_list = [seeds] if isinstance(seeds, int) else list(seeds)
     seed_word = "seed" if len(seed_list) == 1 else "seeds"
     changed = [
@@ -112,7 +117,28 @@ def banner_text(
         f"imbnb {__version__}",
         "parameters: " + (", ".join(changed) if changed else "the chapter's defaults"),
     ]
-    return "🛈 " + " · ".join(parts)
+    text = "🛈 " + " · ".join(parts)
+    if chapter is not None:
+        text += f"  \nRe-run it: `{rerun_command(chapter, params, defaults)}`"
+    return text
+
+
+def rerun_command(chapter: str, params: Mapping[str, Any], defaults: Mapping[str, Any]) -> str:
+    """The plain papermill command that re-runs ``notebooks/<chapter>.ipynb`` with ``params``.
+
+    Only values that differ from the parameters cell's defaults are passed, all as one YAML
+    mapping (``-y``), which papermill reads with their types (lists, ``null``) intact.
+    """
+    import shlex
+
+    import yaml
+
+    changed = {k: v for k, v in params.items() if k not in defaults or defaults[k] != v}
+    command = f"papermill notebooks/{chapter}.ipynb {chapter}.ipynb"
+    if changed:
+        flow = yaml.safe_dump(changed, default_flow_style=True, width=10**6).strip()
+        command += f" -y {shlex.quote(flow)}"
+    return command
 
 
 def banner(
@@ -120,11 +146,12 @@ def banner(
     seeds: int | Sequence[int],
     params: Mapping[str, Any],
     defaults: Mapping[str, Any],
+    chapter: str | None = None,
 ):
-    """Display-ready one-line Markdown banner (an ``IPython.display.Markdown``)."""
+    """Display-ready Markdown banner (an ``IPython.display.Markdown``); see :func:`banner_text`."""
     from IPython.display import Markdown
 
-    return Markdown(banner_text(profile, seeds, params, defaults))
+    return Markdown(banner_text(profile, seeds, params, defaults, chapter=chapter))
 
 
 def _chapter_rows(chapters: Sequence[Path]) -> list[dict[str, Any]]:
