@@ -3,6 +3,8 @@
 Image strips and grids of generated samples (chapters 6 and 7), the 2-D panels of chapters 5
 and 7, and chapter 8's metric-against-ratio curves (one row of panels per method family)
 and its average ranks with the critical difference; plain-number ticks on log axes.
+Chapter 3's ADOS/SMOTE toy steps, adaptive k, metric-against-ratio and pseudo-feature panels;
+chapter 9's per-class loss corrections and per-class recall heat map.
 """
 
 from __future__ import annotations
@@ -17,9 +19,15 @@ __all__ = [
     "covariance_ellipse",
     "image_grid",
     "log_ticks",
+    "plot_adaptive_k",
+    "plot_ados_smote_steps",
     "plot_calibration_steps",
+    "plot_class_corrections",
     "plot_decision_panels",
+    "plot_methods_vs_ratio",
+    "plot_pseudo_feature_protocol",
     "plot_ranks",
+    "plot_recall_heatmap",
     "plot_vs_ratio",
     "tile",
 ]
@@ -314,4 +322,322 @@ def plot_ranks(ranks: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
         xlim=(0.5, len(ranks) + 0.5),
         ylim=(len(ranks) - 0.5, -0.5),
     )  # best on top
+    return ax
+
+
+def plot_ados_smote_steps(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    seed_point: np.ndarray,
+    ados_neighbors: np.ndarray,
+    ados_weights: np.ndarray,
+    ados_centre: np.ndarray,
+    ados_new: np.ndarray,
+    delta: float,
+    smote_neighbors: np.ndarray,
+    smote_pick: np.ndarray,
+    smote_new: np.ndarray,
+    gap: float,
+    resampled: Mapping[str, np.ndarray],
+) -> plt.Figure:
+    """One ADOS step beside one SMOTE step on 2-D data (top), and both run to balance (ch. 3).
+
+    ``X``, ``y``: the toy set (0 majority, 1 minority). Top left: the seed, ADOS's weighted
+    neighbours (marker size ∝ weight), their weighted mean ``ados_centre`` and the new point
+    at ``delta``; top right: SMOTE's neighbours, the one picked and the new point at ``gap``.
+    ``resampled``: two named resampled sets whose rows after ``len(X)`` are synthetic.
+    """
+    X, y = np.asarray(X), np.asarray(y)
+    if X.ndim != 2 or X.shape[1] != 2 or len(X) != len(y):
+        raise ValueError(f"X must be (n, 2) with one label per row, got {X.shape}, {y.shape}")
+    if len(resampled) != 2:
+        raise ValueError(f"resampled must hold two sets (ADOS, SMOTE), got {list(resampled)}")
+    major, minor = X[y == 0], X[y == 1]
+    fig, axes = plt.subplots(2, 2, figsize=(11, 9))
+    for ax in axes.flat:
+        ax.scatter(*major.T, s=8, c="0.8", label="majority")
+        ax.scatter(*minor.T, s=28, c="tab:red", edgecolor="k", lw=0.4, label="minority")
+    ax = axes[0, 0]
+    ax.scatter(
+        *ados_neighbors.T,
+        s=2000 * ados_weights,
+        facecolor="none",
+        edgecolor="tab:orange",
+        lw=1.5,
+        label=f"k = {len(ados_neighbors)} neighbours (size ∝ weight)",
+    )
+    ax.scatter(
+        *ados_centre, marker="D", s=60, c="tab:orange", label="synthetic neighbour x̂ (eq. 4.6)"
+    )
+    ax.plot(*np.c_[seed_point, ados_centre], c="tab:orange", ls="--", lw=1)
+    ax.scatter(*seed_point, marker="s", s=70, c="k", label="seed x_i")
+    ax.scatter(
+        *ados_new,
+        marker="*",
+        s=260,
+        c="tab:green",
+        edgecolor="k",
+        label=f"new point, δ = {delta:.2f} (eq. 4.7)",
+    )
+    ax.set_title("one ADOS step")
+    ax = axes[0, 1]
+    ax.scatter(
+        *smote_neighbors.T,
+        s=140,
+        facecolor="none",
+        edgecolor="tab:blue",
+        lw=1.5,
+        label=f"{len(smote_neighbors)} nearest neighbours",
+    )
+    ax.plot(*np.c_[seed_point, smote_pick], c="tab:blue", ls="--", lw=1)
+    ax.scatter(*seed_point, marker="s", s=70, c="k", label="seed x_i")
+    ax.scatter(
+        *smote_new,
+        marker="*",
+        s=260,
+        c="tab:green",
+        edgecolor="k",
+        label=f"new point, gap = {gap:.2f}",
+    )
+    ax.set_title("one SMOTE step")
+    for ax, (name, Xr) in zip(axes[1], resampled.items(), strict=True):
+        syn = Xr[len(X) :]
+        ax.scatter(*syn.T, s=6, c="tab:green", alpha=0.5, label=f"{len(syn)} synthetic rows")
+        ax.set_title(f"{name}, minority grown to the majority size")
+    # top row: zoom on the seed's neighbourhood; bottom row: on the minority class
+    near = np.vstack([ados_neighbors, smote_neighbors, np.atleast_2d(seed_point)])
+    lo, hi = near.min(axis=0), near.max(axis=0)
+    pad = 0.35 * (hi - lo).max()
+    for ax in axes[0]:
+        ax.set(xlim=(lo[0] - pad, hi[0] + pad), ylim=(lo[1] - pad, hi[1] + pad))
+    lo, hi = minor.min(axis=0), minor.max(axis=0)
+    for ax in axes[1]:
+        ax.set(xlim=(lo[0] - 1.0, hi[0] + 0.5), ylim=(lo[1] - 1.0, hi[1] + 0.5))
+    for ax in axes.flat:
+        ax.legend(loc="lower left" if ax in axes[0] else "lower right", fontsize=8, frameon=True)
+    fig.tight_layout()
+    return fig
+
+
+def plot_adaptive_k(
+    d_x: np.ndarray,
+    ks: np.ndarray,
+    *,
+    grid_d: np.ndarray,
+    grid_k: Sequence[int],
+    k_max: Mapping[int, int],
+    cls: int,
+    class_names: Sequence[str],
+    minority: Sequence[int],
+    ratio: float,
+    rng: np.random.Generator | None = None,
+) -> plt.Figure:
+    """ADOS's adaptive ``k`` against the nearest-neighbour distance, and ``k_max`` per class.
+
+    Left: Algorithm 4's line over ``grid_d`` and each point ``(d_x, k)`` of class ``cls``,
+    ``k`` jittered vertically by ``rng`` (none without one) so equal values do not hide each
+    other. Right: the class-wise ``k_max`` of eq. 4.3, minority classes starred and red (ch. 3).
+    """
+    if len(d_x) != len(ks):
+        raise ValueError(f"d_x and ks differ in length: {len(d_x)} != {len(ks)}")
+    if cls not in k_max:
+        raise ValueError(f"class {cls} has no k_max; classes: {sorted(k_max)}")
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [2, 1]})
+    ax1.plot(grid_d, grid_k, c="0.6", lw=1, label="Algorithm 4 over [d_min, d_max]")
+    ax1.scatter(
+        d_x,
+        ks + (rng.uniform(-0.15, 0.15, len(ks)) if rng is not None else 0.0),
+        s=12,
+        c="tab:red",
+        label=f"{len(ks)} training points of class {cls}",
+    )
+    ax1.set(
+        xlabel="distance to the nearest in-class neighbour d_x",
+        ylabel="k (jittered)" if rng is not None else "k",
+        title=f"{class_names[cls]}, ρ = {ratio}: k_max = {k_max[cls]}",
+    )
+    ax1.legend(frameon=True, fontsize=8)
+    kmax_table = pd.Series(
+        {f"{c} {class_names[c]}" + ("*" if c in minority else ""): k_max[c] for c in sorted(k_max)}
+    )
+    kmax_table.plot.barh(ax=ax2, color=["tab:red" if "*" in i else "0.6" for i in kmax_table.index])
+    ax2.set(xlabel="k_max (eq. 4.3)", title="class-wise k_max (* minority)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_methods_vs_ratio(
+    rows: pd.DataFrame,
+    metrics: Mapping[str, str],
+    order: Sequence[str],
+    ratios: Sequence[float],
+    *,
+    title: str,
+    dashed_prefix: str = "CNN",
+) -> plt.Figure:
+    """Each metric (a panel, titled by ``metrics[col]``) against the ratio, a line per method.
+
+    Means over seeds with ±sd bands, on a log ratio axis ticked at ``ratios``; methods in
+    ``order`` (up to 20 distinct colours), those starting with ``dashed_prefix`` dashed
+    (chapter 3's end-to-end CNNs beside the heads).
+    """
+    import seaborn as sns
+
+    absent = sorted({"method", "ratio", "seed", *metrics} - set(rows.columns))
+    if absent:
+        raise ValueError(f"rows lack the columns {absent}")
+    long = rows.melt(
+        id_vars=["method", "ratio", "seed"],
+        value_vars=list(metrics),
+        var_name="measure",
+        value_name="value",
+    )
+    long["measure"] = long["measure"].map(metrics)
+    colors = sns.color_palette("tab10") + sns.color_palette("dark", 10)  # distinct up to 20
+    palette = dict(zip(order, colors[: len(order)], strict=True))
+    dashes = {m: (2, 2) if m.startswith(dashed_prefix) else "" for m in order}
+    grid = sns.relplot(
+        data=long,
+        x="ratio",
+        y="value",
+        hue="method",
+        style="method",
+        col="measure",
+        col_wrap=2,
+        kind="line",
+        markers=True,
+        dashes=dashes,
+        palette=palette,
+        hue_order=order,
+        style_order=order,
+        errorbar="sd",
+        height=3.3,
+        aspect=1.35,
+        facet_kws={"sharey": False},
+    )
+    grid.set(xscale="log", xlabel="imbalance ratio ρ", ylabel="")
+    for ax in grid.axes.flat:
+        ax.set_xticks(ratios, labels=[str(r) for r in ratios])
+        ax.minorticks_off()
+    grid.set_titles("{col_name}")
+    grid.figure.suptitle(title, y=1.02)
+    return grid.figure
+
+
+def plot_pseudo_feature_protocol(
+    pf: pd.DataFrame,
+    metrics: Mapping[str, str],
+    *,
+    hue_order: Sequence[str],
+    n_minor: Sequence[int],
+    title: str,
+) -> plt.Figure:
+    """Each measure against the number of minor classes, a line per method ``name`` (ch. 3).
+
+    ``pf``: rows of :func:`imbnb.methods.feature_space.run_pseudo_feature_protocol` with a
+    ``name`` column (the method as the pseudo-feature paper calls it); means over seeds ±sd.
+    """
+    import seaborn as sns
+
+    absent = sorted({"name", "n_minor", "seed", *metrics} - set(pf.columns))
+    if absent:
+        raise ValueError(f"pf lacks the columns {absent}")
+    pf_long = pf.melt(
+        id_vars=["name", "n_minor", "seed"],
+        value_vars=list(metrics),
+        var_name="measure",
+        value_name="value",
+    )
+    pf_long["measure"] = pf_long["measure"].map(metrics)
+    grid = sns.relplot(
+        data=pf_long,
+        x="n_minor",
+        y="value",
+        hue="name",
+        style="name",
+        col="measure",
+        col_wrap=2,
+        kind="line",
+        markers=True,
+        errorbar="sd",
+        height=3.2,
+        aspect=1.35,
+        facet_kws={"sharey": False},
+        hue_order=hue_order,
+    )
+    grid.set(xlabel="number of minor classes", ylabel="")
+    for ax in grid.axes.flat:
+        ax.set_xticks(n_minor)
+    grid.set_titles("{col_name}")
+    grid.figure.suptitle(title, y=1.02)
+    return grid.figure
+
+
+def plot_class_corrections(
+    corr: pd.DataFrame, *, log_prefixes: Sequence[str] = ("n_j", "BL+CW", "CB")
+) -> plt.Figure:
+    """Bars of each loss's per-class correction (columns) under each protocol (rows), ch. 9.
+
+    ``corr``: tidy rows (protocol, correction, class, value, group). Panels whose correction
+    starts with one of ``log_prefixes`` use a log axis with plain-number ticks: counts and
+    weights span 100x, and on a linear axis the majority bars would not show.
+    """
+    import seaborn as sns
+
+    absent = sorted({"protocol", "correction", "class", "value", "group"} - set(corr.columns))
+    if absent:
+        raise ValueError(f"corr lacks the columns {absent}")
+    grid = sns.catplot(
+        data=corr,
+        x="class",
+        y="value",
+        hue="group",
+        col="correction",
+        row="protocol",
+        kind="bar",
+        sharey=False,
+        height=2.6,
+        aspect=1.0,
+        dodge=False,
+        palette={"majority": "tab:blue", "minority": "tab:red"},
+    )
+    grid.set_titles("{col_name}")
+    grid.set(xlabel="class", ylabel="")
+    for (row, col), ax in grid.axes_dict.items():
+        if col == grid.col_names[0]:
+            ax.set_ylabel(row.replace(", ", ",\n"))  # the protocol, beside its row
+        if col.startswith(tuple(log_prefixes)):
+            ax.set_yscale("log")
+            log_ticks(ax, "y")  # plain numbers
+    return grid.figure
+
+
+def plot_recall_heatmap(
+    recalls: pd.DataFrame,
+    *,
+    title: str,
+    xlabel: str = "class (* minority), training images n",
+    ax: plt.Axes | None = None,
+) -> plt.Axes:
+    """Heat map of test recall, a row per method and a column per class, annotated (ch. 9)."""
+    import seaborn as sns
+
+    if recalls.empty:
+        raise ValueError("recalls is empty: nothing to plot")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(11, 0.45 * len(recalls) + 1.6))
+    sns.heatmap(
+        recalls,
+        annot=True,
+        fmt=".2f",
+        cmap="rocket_r",
+        vmin=0,
+        vmax=1,
+        cbar=False,
+        annot_kws={"size": 8},
+        ax=ax,
+    )
+    ax.set(xlabel=xlabel, ylabel="", title=title)
+    ax.tick_params(axis="x", labelsize=8, rotation=0)
     return ax

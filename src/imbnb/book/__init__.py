@@ -7,6 +7,14 @@ Explained in the book's "How to re-run" page; the ``imbnb`` console command live
 
 from imbnb.book.build import BookBuildError, build_book, copy_book_sources
 from imbnb.book.parameters import InjectedParameterError, chapter_parameters
+from imbnb.book.prose import (
+    direction_word,
+    glue_all,
+    lookup,
+    phrase_list,
+    ranked_text,
+    threshold_phrase,
+)
 from imbnb.book.provenance import banner, banner_text, environment, write_provenance_page
 from imbnb.book.runner import (
     Chapter,
@@ -39,13 +47,19 @@ __all__ = [
     "build_book",
     "chapter_defaults",
     "copy_book_sources",
+    "direction_word",
     "discover_chapters",
     "environment",
+    "glue_all",
     "load_profiles",
+    "lookup",
     "notebook_parameters",
+    "phrase_list",
+    "ranked_text",
     "resolve_parameters",
     "run_chapters",
     "select_chapters",
     "set_book_style",
+    "threshold_phrase",
     "write_provenance_page",
 ]
