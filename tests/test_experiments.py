@@ -966,3 +966,24 @@ def test_a_sigkilled_pooled_sweep_leaves_no_process_and_its_rows_have_provenance
     assert main(["sweep", str(path), "--store", str(store), "--no-progress"]) == 0
     assert main(["merge", str(store), "--into", str(tmp_path / "all.parquet")]) == 0
     assert len(ResultsStore(tmp_path / "all.parquet").load()) == 12
+
+
+def test_a_terminated_sweep_folds_its_rows_in_and_says_so(cache, tmp_path) -> None:
+    import signal
+
+    import yaml
+
+    from imbnb.experiments.provenance import read_provenance
+
+    path, store = tmp_path / "grid.yaml", tmp_path / "r.parquet"
+    path.write_text(yaml.safe_dump(grid(["BL", "BL+CW", "FS-SMOTE", "ADOS"], seeds=(0, 1, 2))))
+    proc = _sweep_cli([path, "--store", store])
+    deadline = time.time() + 300
+    while time.time() < deadline and not list((tmp_path / "r.runs").glob("*.parquet")):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=120)
+    (entry,) = read_provenance(store)
+    assert entry["status"] == "interrupted" and entry["finished_utc"] is not None
+    assert entry["runs_added"] == len(ResultsStore(store).load()) >= 1
+    assert not (tmp_path / "r.runs").exists()  # folded into the table on the way out

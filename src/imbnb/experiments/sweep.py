@@ -208,6 +208,22 @@ def _run(cfg_dict: dict[str, Any], methods: Mapping[str, Any] | None = None) -> 
     return run_config(RunConfig.from_dict(cfg_dict))
 
 
+def _term_interrupts() -> Callable[[], None]:
+    """Make SIGTERM end the sweep as Ctrl-C does (rows folded in, provenance completed).
+
+    A sweep started in the background of a script ignores SIGINT, so TERM is how it is
+    stopped. Only in the main thread; returns the function that restores the old handler.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    return lambda: signal.signal(signal.SIGTERM, previous)
+
+
 def _init_worker(
     parent: int, gpu_share: float | None = None, methods: Mapping[str, Any] | None = None
 ) -> None:
@@ -412,6 +428,7 @@ def sweep(
     if record is not None and todo:
         provenance.start_sweep(store.path, sweep_id=sweep_id, **record)
     stamped, status = _Stamped(store, sweep_id), "failed"
+    restore_term = _term_interrupts()
     try:
         with tqdm(
             total=len(configs),
@@ -428,6 +445,7 @@ def sweep(
         status = "interrupted"
         raise
     finally:
+        restore_term()
         if todo:
             store.compact()
         if record is not None and todo:
