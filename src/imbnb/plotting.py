@@ -325,6 +325,22 @@ def plot_ranks(ranks: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
     return ax
 
 
+def _step_tail(
+    ax: plt.Axes,
+    seed_point: np.ndarray,
+    target: np.ndarray,
+    new: np.ndarray,
+    colour: str,
+    new_label: str,
+    title: str,
+) -> None:
+    """One oversampling step's common marks: seed -> target line, the seed, the new point."""
+    ax.plot(*np.c_[seed_point, target], c=colour, ls="--", lw=1)
+    ax.scatter(*seed_point, marker="s", s=70, c="k", label="seed x_i")
+    ax.scatter(*new, marker="*", s=260, c="tab:green", edgecolor="k", label=new_label)
+    ax.set_title(title)
+
+
 def plot_ados_smote_steps(
     X: np.ndarray,
     y: np.ndarray,
@@ -370,17 +386,8 @@ def plot_ados_smote_steps(
     ax.scatter(
         *ados_centre, marker="D", s=60, c="tab:orange", label="synthetic neighbour x̂ (eq. 4.6)"
     )
-    ax.plot(*np.c_[seed_point, ados_centre], c="tab:orange", ls="--", lw=1)
-    ax.scatter(*seed_point, marker="s", s=70, c="k", label="seed x_i")
-    ax.scatter(
-        *ados_new,
-        marker="*",
-        s=260,
-        c="tab:green",
-        edgecolor="k",
-        label=f"new point, δ = {delta:.2f} (eq. 4.7)",
-    )
-    ax.set_title("one ADOS step")
+    _step_tail(ax, seed_point, ados_centre, ados_new, "tab:orange",
+               f"new point, δ = {delta:.2f} (eq. 4.7)", "one ADOS step")  # fmt: skip
     ax = axes[0, 1]
     ax.scatter(
         *smote_neighbors.T,
@@ -390,17 +397,8 @@ def plot_ados_smote_steps(
         lw=1.5,
         label=f"{len(smote_neighbors)} nearest neighbours",
     )
-    ax.plot(*np.c_[seed_point, smote_pick], c="tab:blue", ls="--", lw=1)
-    ax.scatter(*seed_point, marker="s", s=70, c="k", label="seed x_i")
-    ax.scatter(
-        *smote_new,
-        marker="*",
-        s=260,
-        c="tab:green",
-        edgecolor="k",
-        label=f"new point, gap = {gap:.2f}",
-    )
-    ax.set_title("one SMOTE step")
+    _step_tail(ax, seed_point, smote_pick, smote_new, "tab:blue",
+               f"new point, gap = {gap:.2f}", "one SMOTE step")  # fmt: skip
     for ax, (name, Xr) in zip(axes[1], resampled.items(), strict=True):
         syn = Xr[len(X) :]
         ax.scatter(*syn.T, s=6, c="tab:green", alpha=0.5, label=f"{len(syn)} synthetic rows")
