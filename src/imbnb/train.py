@@ -37,9 +37,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from imbnb.batches import BalancedBatchSampler
+from imbnb.loop import LoopSpec, train_epochs
 from imbnb.losses import LOSSES, CosineClassifier, LDAMLoss, make_loss
 
 # cuBLAS reads this once, at its first use: set before any CUDA work (see cuda_determinism)
@@ -325,36 +325,35 @@ def fit(
         n_params=sum(p.numel() for p in model.parameters() if p.requires_grad),
         epochs=epochs,
     )
+
+    def batches(epoch: int) -> list[torch.Tensor]:
+        if sampler is None:
+            return _batches(torch.randperm(n, generator=gen), batch_size)
+        return [torch.tensor(b, dtype=torch.int64) for b in sampler]
+
+    def step(idx: torch.Tensor) -> torch.Tensor:
+        wb = None if weights is None else weights[idx].to(dev)
+        opt.zero_grad(set_to_none=True)
+        batch_loss = loss_fn(model(_to_float(Xt[idx], dev)), yt[idx].to(dev), wb)
+        batch_loss.backward()
+        opt.step()
+        return batch_loss
+
+    def validate(epoch: int, means: dict[str, float]) -> dict[str, str] | None:
+        if yv is None:
+            return None
+        hist.val_metrics.append(_val_metrics(yv, predict(model, X_val, device=dev), n_classes))
+        return {"val_acc": f"{hist.val_metrics[-1]['accuracy']:.3f}"}
+
     start = time.perf_counter()
-    bar = tqdm(range(epochs), desc="fit", unit="epoch", disable=not progress, leave=False)
-    for epoch in bar:
-        model.train()
-        if hasattr(loss_fn, "on_epoch_start"):
-            loss_fn.on_epoch_start(epoch)
-        total, seen = torch.zeros((), dtype=torch.float64, device=dev), 0
-        batches = (
-            _batches(torch.randperm(n, generator=gen), batch_size)
-            if sampler is None
-            else [torch.tensor(b, dtype=torch.int64) for b in sampler]
-        )
-        for idx in batches:
-            xb = _to_float(Xt[idx], dev)
-            yb = yt[idx].to(dev)
-            wb = None if weights is None else weights[idx].to(dev)
-            opt.zero_grad(set_to_none=True)
-            batch_loss = loss_fn(model(xb), yb, wb)
-            batch_loss.backward()
-            opt.step()
-            total += batch_loss.detach().double() * len(idx)  # no host sync per step
-            seen += len(idx)
-        hist.losses.append(float(total) / seen)
-        postfix = {"loss": f"{hist.losses[-1]:.4f}"}
-        if yv is not None:
-            hist.val_metrics.append(_val_metrics(yv, predict(model, X_val, device=dev), n_classes))
-            postfix["val_acc"] = f"{hist.val_metrics[-1]['accuracy']:.3f}"
-        bar.set_postfix(postfix)
-    bar.close()
-    model.eval()
+    logged = train_epochs(
+        step,
+        batches,
+        LoopSpec(epochs, modules=[model], mean="sample", desc="fit", progress=progress),
+        on_epoch_start=getattr(loss_fn, "on_epoch_start", None),
+        on_epoch_end=validate,
+    )
+    hist.losses = logged["loss"]
     hist.seconds = time.perf_counter() - start
     return hist
 
