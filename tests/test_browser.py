@@ -46,9 +46,8 @@ IGNORED_CONSOLE = [
     re.compile(r"Got invalid theme mode"),
     # pydata-sphinx-theme's version switcher is not configured; it logs that it is disabled
     re.compile(r"version switcher", re.IGNORECASE),
-    # sphinx-thebe 0.3.1 under Jupyter Book 1.0.4 injects its inline config script twice on
-    # every page; the second `const THEBE_JS_URL` throws. Harmless: live code (thebe) is off.
-    re.compile(r"^Identifier 'THEBE_JS_URL' has already been declared$"),
+    # (sphinx-thebe's doubled config script, which threw, is dropped by imbnb.book.sphinx_ext:
+    # that error is no longer ignored)
 ]
 
 SCREENSHOTS = ARTIFACTS / "screenshots"

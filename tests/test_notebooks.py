@@ -120,3 +120,21 @@ def test_banner_shows_the_papermill_command_that_reruns_the_chapter(stem: str) -
     ran, defaults = nb.metadata["papermill"]["parameters"], chapter_defaults(stem)
     assert argv[3:4] in ([], ["-y"])
     assert passed == {k: v for k, v in ran.items() if k not in defaults or defaults[k] != v}
+
+
+def test_every_page_loads_each_script_once_and_has_no_empty_index() -> None:
+    book = smoke_book()
+    assert book.build_error is None, book.build_error
+    for page in book.html.rglob("*.html"):
+        html = page.read_text("utf-8")
+        assert html.count("const THEBE_JS_URL") <= 1, page  # it threw when declared twice
+        assert 'href="genindex.html"' not in html and "/genindex.html" not in html, page
+    assert not (book.html / "genindex.html").exists()
+
+
+def test_references_link_each_published_paper() -> None:
+    book = smoke_book()
+    assert book.build_error is None, book.build_error
+    html = (book.html / "book" / "references.html").read_text("utf-8")
+    links = set(re.findall(r'href="(https://(?:arxiv\.org/abs|doi\.org)/[^"]+)"', html))
+    assert len(links) >= 12, sorted(links)  # every entry but the two M.Tech. dissertations
