@@ -6,20 +6,26 @@ import numpy as np
 import pytest
 import torch
 
+from imbnb.autoencoders import ConvAutoencoder, kl_divergence, reconstruction_loss, sparsity_penalty
 from imbnb.cache import Cache
 from imbnb.data import make_synthetic
+from imbnb.estimators.autoencoder import _step_loss
 from imbnb.imbalance import make_imbalanced
-from imbnb.methods import deepsmote
+from imbnb.loop import Checkpoint
 from imbnb.methods.deepsmote import (
     AE_CACHE_KIND,
     CHECKPOINT_KIND,
     METHODS,
     AEConfig,
+    GenerativeGrid,
+    GenerativeRun,
     count_protocol,
+    impl_key,
     interpolate,
     method_ae_config,
     oversample_latent,
     run_generative,
+    run_grid,
     train_autoencoder,
 )
 
@@ -66,6 +72,22 @@ def test_seeded_training_is_identical_and_cached(data, tmp_path) -> None:
     assert not other.from_cache  # a changed knob is a different key
 
 
+def test_a_network_is_served_only_to_the_layer_form_that_trained_it(
+    data, tmp_path, monkeypatch
+) -> None:
+    x, y = data  # 28x28: the last encoder conv and first decoder conv cover their whole map
+    cfg, cache = AEConfig(**TINY, seed=3), Cache(tmp_path)
+    monkeypatch.setenv("IMBNB_AE_MATMUL", "1")
+    assert impl_key(cfg, (1, 28, 28)) == {"ae_impl": "matmul"}
+    assert impl_key(cfg, (3, 32, 32)) == {}  # no whole-map layer at 32x32: one form only
+    gemm = train_autoencoder(x, y, cfg, cache=cache, progress=False)
+    monkeypatch.setenv("IMBNB_AE_MATMUL", "0")
+    assert impl_key(cfg, (1, 28, 28)) == {}  # the convolutional form keeps the old keys
+    conv = train_autoencoder(x, y, cfg, cache=cache, progress=False)
+    assert not gemm.from_cache and not conv.from_cache
+    assert train_autoencoder(x, y, cfg, cache=cache, progress=False).from_cache
+
+
 @pytest.mark.parametrize(
     ("variant", "every", "resumed"),
     [("denoising", 0, 2), ("vae", 0, 2), ("sparse", 1e9, 0), ("deepsmote", None, 0)],
@@ -76,14 +98,14 @@ def test_killed_training_resumes_to_the_same_weights(
     x, y = data
     cfg = AEConfig(variant=variant, **{**TINY, "epochs": 4}, seed=2)
     whole = train_autoencoder(x, y, cfg, use_cache=False, progress=False)
-    cache, real_save = Cache(tmp_path), deepsmote._Checkpoints.save
+    cache, real_offer = Cache(tmp_path), Checkpoint.offer
 
-    def save_then_die(self, epoch, *args):
-        real_save(self, epoch, *args)
+    def offer_then_die(self, epoch, history):
+        real_offer(self, epoch, history)
         if epoch == 2:  # killed right after epoch 2's checkpoint (when one was due)
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(deepsmote._Checkpoints, "save", save_then_die)
+    monkeypatch.setattr(Checkpoint, "offer", offer_then_die)
     with pytest.raises(KeyboardInterrupt):
         train_autoencoder(x, y, cfg, cache=cache, progress=False, checkpoint_seconds=every)
     assert cache.entries(AE_CACHE_KIND) == []
@@ -180,14 +202,6 @@ def test_run_generative_row_is_cached_and_deterministic(data, tmp_path) -> None:
 def test_variant_loss_terms_by_hand() -> None:
     import torch
 
-    from imbnb.autoencoders import (
-        ConvAutoencoder,
-        kl_divergence,
-        reconstruction_loss,
-        sparsity_penalty,
-    )
-    from imbnb.methods.deepsmote import _step_loss
-
     torch.manual_seed(0)
     x = torch.rand(4, 1, 28, 28) * 2 - 1
     ae = ConvAutoencoder(1, 28, width=2, latent_dim=4).eval()  # eval: no BatchNorm updates
@@ -215,3 +229,26 @@ def test_variant_loss_terms_by_hand() -> None:
     kl = _step_loss(vae, x, None, AEConfig(variant="vae", beta=2.0, penalty="none"), gen())
     stats = vae(x)[2]
     assert kl["kl"].item() == pytest.approx(2.0 * kl_divergence(stats[0], stats[1]).item() / 784)
+
+
+def test_checkpoints_have_a_kind_of_their_own() -> None:
+    # the former private loop wrote "autoencoder_checkpoint" in another format: never read it
+    assert CHECKPOINT_KIND != "autoencoder_checkpoint"
+
+
+def test_run_generative_takes_a_config_or_keywords(tmp_path) -> None:
+    ds = make_synthetic(n_per_class=[40, 12, 6], n_classes=3, size=28, seed=1)
+    test = make_synthetic(n_per_class=5, n_classes=3, size=28, seed=2, split="test")
+    cache = Cache(tmp_path)
+    run = GenerativeRun(seed=1, ae=TINY, classifier={"epochs": 1})
+    row = run_generative("DeepSMOTE", ds, test, run, cache=cache)
+    same = run_generative(
+        "DeepSMOTE", ds, test, ae=TINY, classifier={"epochs": 1}, seed=1, cache=cache
+    )
+    assert same == row  # the same cache entry
+    with pytest.raises(ValueError, match=r"unknown setting\(s\) \['seeds'\] for GenerativeRun"):
+        run_generative("DeepSMOTE", ds, test, seeds=[0])
+    with pytest.raises(ValueError, match="for ClassifierConfig"):
+        run_generative("DeepSMOTE", ds, test, run, classifier={"depth": 3})
+    with pytest.raises(ValueError, match="for GenerativeGrid"):
+        run_grid(["fashion_mnist"], [0], ["Baseline"], GenerativeGrid(), scale=2)

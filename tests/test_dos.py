@@ -1,23 +1,25 @@
-"""Deep Over-sampling (imbnb.methods.dos): overloading, simplex weights, micro-cluster losses."""
+"""Deep Over-sampling's steps (imbnb.estimators.dos): overloading, simplex weights, micro-cluster
+losses; and the experiment protocol's pieces in imbnb.methods.dos."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
-from imbnb.data import make_synthetic
-from imbnb.methods.dos import (
-    DOS,
+import imbnb.estimators.dos as est
+import imbnb.methods.dos as methods_dos
+from imbnb.estimators.dos import (
     build_overloaded_set,
     class_overloading,
     in_class_neighbors,
     in_class_variance,
     micro_cluster_losses,
     oversampling_rates,
-    ratio_from_fraction,
     sample_simplex,
 )
+from imbnb.methods.dos import DOSConfig, ratio_from_fraction
 
 torch.set_num_threads(2)
 
@@ -30,12 +32,6 @@ def toy() -> tuple[np.ndarray, np.ndarray]:
     y = np.repeat([0, 1, 2], [12, 12, 4])
     z = centres[y] + rng.normal(scale=0.5, size=(len(y), 2))
     return z.astype(np.float32), y
-
-
-@pytest.fixture(scope="module")
-def images():
-    """A tiny learnable image set: 2 majority classes of 60, 2 minority classes of 15."""
-    return make_synthetic([60, 60, 15, 15], n_classes=4, size=16, seed=0)
 
 
 def test_overloading_and_rates_follow_section_3_5() -> None:
@@ -144,59 +140,99 @@ def test_in_class_variance(toy) -> None:
     assert in_class_variance(centred, y)["within"] == pytest.approx(0.0, abs=1e-9)
 
 
-def test_targets_fixed_within_a_round(images, monkeypatch) -> None:
-    """The overloaded set is built once per round, from the embedding at the round's start."""
-    import imbnb.methods.dos as dos_mod
-
-    built: list[np.ndarray] = []
-    real = dos_mod.build_overloaded_set
-
-    def spy(z, *args, **kwargs):
-        built.append(np.array(z, copy=True))
-        return real(z, *args, **kwargs)
-
-    monkeypatch.setattr(dos_mod, "build_overloaded_set", spy)
-    seen: list[np.ndarray] = []
-    real_train = DOS._train_round
-
-    def train_spy(self, model, zset, *args):
-        before = zset.targets.copy()
-        out = real_train(self, model, zset, *args)
-        seen.append(zset.targets)
-        assert np.array_equal(before, zset.targets)  # training did not move the targets
-        return out
-
-    monkeypatch.setattr(DOS, "_train_round", train_spy)
-    d = DOS("C6-C16-F32", k=3, minority=[2, 3], rounds=2, init_epochs=1, batch_size=32, seed=0)
-    d.fit(images.images, images.labels)
-    assert len(built) == 2 and len(seen) == 2
-    assert not np.allclose(built[0], built[1])  # recomputed with the updated f (Alg. 1 l.8)
-    assert [h["n_quadruplets"] for h in d.history_] == [120 + 30 * 4] * 2  # r = ceil(60/15)
+def test_methods_dos_reexports_the_estimator_and_its_steps() -> None:
+    """Code that imports DOS's names from imbnb.methods.dos keeps working."""
+    for name in est.__all__:
+        assert getattr(methods_dos, name) is getattr(est, name)
 
 
-def test_dos_round_shrinks_in_class_variance_and_is_deterministic(images) -> None:
-    kw = dict(k=3, minority=[2, 3], rounds=2, init_epochs=8, batch_size=32, seed=0)
-    a = DOS("C6-C16-F32", **kw).fit(images.images, images.labels)
-    first = a.history_[0]
-    assert first["var_ratio_after"] < first["var_ratio_before"]
-    assert a.history_[-1]["var_ratio_after"] < first["var_ratio_before"]
-    b = DOS("C6-C16-F32", **kw).fit(images.images, images.labels)
-    pa, pb = a.predict_proba(images.images), b.predict_proba(images.images)
-    assert np.array_equal(pa, pb)
-    assert pa.shape == (len(images), 4) and np.allclose(pa.sum(axis=1), 1, atol=1e-5)
-    assert a.embed(images.images).shape == (len(images), 32)
-    assert (a.predict(images.images) == images.labels).mean() > 0.5
+def test_dos_config_checks_the_split_settings() -> None:
+    with pytest.raises(ValueError, match="exactly one of p"):
+        DOSConfig()
+    with pytest.raises(ValueError, match="exactly one of p"):
+        DOSConfig(p=0.9, ratio=10)
+    with pytest.raises(ValueError, match="remove fraction"):
+        DOSConfig(p=1.0)
+    assert DOSConfig(p=0.99).split_ratio() == 100
+    assert DOSConfig(ratio=20).split_ratio() == 20.0
+    assert DOSConfig(protocol="none").split_ratio() is None
+    cfg = DOSConfig(ratio=20, seed=3, k=4, rounds=2, lambda_f=0.5)
+    dos = cfg.estimator([1, 2])
+    assert dos.get_config() == {
+        "arch": "C6-C16-F400-F120",
+        "k": 4,
+        "k_majority": 0,
+        "minority": [1, 2],
+        "r": "auto",
+        "rounds": 2,
+        "init_epochs": 3,
+        "batch_size": 60,
+        "lr": 1e-3,
+        "lambda_f": 0.5,
+        "seed": 3,
+    }
 
 
-def test_init_model_is_not_modified(images) -> None:
-    from imbnb.models import make_model
-    from imbnb.train import fit
+def test_chapter_toy_and_worked_example() -> None:
+    """Chapter 4's toy round and worked example (imbnb.book.dos_chapter)."""
+    chapter = pytest.importorskip("imbnb.book.dos_chapter")
+    toy = chapter.toy_overloading(np.random.default_rng(0), k=5, r=8)
+    assert toy.neighbors.shape == (6, 2) and toy.targets.shape == (8, 2)
+    assert len(toy.local_means) == len(toy.minor) == 18
+    assert 0 < toy.var_drop < 1  # local means lie closer to the class centre
+    again = chapter.toy_overloading(np.random.default_rng(0), k=5, r=8)
+    assert np.array_equal(toy.targets, again.targets)
+    table = chapter.worked_example()
+    assert table["ℓ'_f (eq. 8)"].iloc[0] == pytest.approx(6.0)  # as in the test above
+    assert table["ρ'_i (eq. 10)"].sum() == pytest.approx(1.0, abs=2e-3)
 
-    model = make_model("C6-C16-F32", in_channels=1, n_classes=4, input_size=16)
-    fit(model, images.images, images.labels, epochs=1, batch_size=32, progress=False)
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    d = DOS("C6-C16-F32", k=3, minority=[2, 3], rounds=1, batch_size=32)
-    d.fit(images.images, images.labels, init_model=model)
-    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
-    with pytest.raises(RuntimeError):
-        DOS().predict(images.images)
+
+def _fake_results() -> pd.DataFrame:
+    """Rows as run_protocol makes them: CNN rows once (k None), DOS rows per k."""
+    rows = []
+    for p in [0.9, 0.99]:
+        for method in ["CNN", "CNN-LR", "CNN-kNN", "DOS", "DOS-LR", "DOS-kNN"]:
+            ks = [None] if method.startswith("CNN") else ([3, 5] if p == 0.99 else [5])
+            for k in ks:
+                score = 0.5 + 0.1 * method.startswith("DOS") + 0.01 * (k or 0) - 0.1 * p
+                metrics = {
+                    f"{m}_{g}": score
+                    for m in ["precision", "recall", "f1", "auprc"]
+                    for g in ["min", "maj"]
+                }
+                rows.append(
+                    {"dataset": "toy", "p": p, "k": k, "method": method, "acsa": score, **metrics}
+                )
+    return pd.DataFrame(rows)
+
+
+def test_chapter_tables_and_numbers() -> None:
+    """Tables 6-7 keep the paper's layout; the quoted numbers come from the right rows."""
+    tables = pytest.importorskip("imbnb.book.dos_tables")
+    from imbnb.published import load_published
+
+    res, pub = _fake_results(), load_published(paper="ando2017dos")
+    t6 = tables.table_6(res, pub, ["toy"], [0.9, 0.99], 5)
+    assert list(t6.columns.get_level_values(0).unique()) == ["toy", "paper: MNIST"]
+    assert t6.loc[("DOS (k=5)", 0.99, "mnr"), ("toy", "F1")] == pytest.approx(0.6 + 0.05 - 0.099)
+    t7 = tables.table_7(res, pub, ["toy"], [3, 5], 5, 0.99)
+    assert list(t7.index.get_level_values("model").unique()) == [
+        "CNN",
+        "CNN-CL",
+        "DOS (k=3)",
+        "DOS (k=5)",
+    ]
+    # the paper's DOS rows come from its Table 7 for every k, its CNN rows from Table 6
+    paper_dos5 = pub[
+        (pub.table == "Table 7")
+        & (pub.dataset == "mnist")
+        & (pub.method == "DOS (k=5)")
+        & (pub.metric == "f1_min")
+    ].value.iloc[0]
+    assert t7.loc[("DOS (k=5)", "mnr"), ("paper: MNIST", "F1")] == paper_dos5
+    nums = tables.classifier_numbers(res, 5, [0.9, 0.99])
+    assert nums["dos_f1_min"] == pytest.approx(0.6 + 0.05 - 0.099)
+    assert nums["dos_gain_word"] == "raises" and nums["best_method"] == "DOS"
+    assert nums["own_vs_cl"] == "on par with"
+    k = tables.k_numbers(res, [3, 5], 0.99)
+    assert k == {"k_spread": pytest.approx(0.02), "k_best": 5, "ks_text": "3, 5"}

@@ -10,7 +10,8 @@ import torch
 
 from imbnb.cache import Cache
 from imbnb.data import make_synthetic
-from imbnb.methods import cap_per_class, train_extractor
+from imbnb.methods import ExtractorSettings, RunOptions, cap_per_class, train_extractor
+from imbnb.methods.extractor import extractor_config
 
 torch.set_num_threads(2)
 
@@ -70,6 +71,22 @@ def test_second_call_loads_from_cache_and_a_changed_parameter_misses(data, tmp_p
     for change in [{"epochs": 1}, {"ratio": 4}, {"class_weight": "balanced"}, {"seed": 1}]:
         assert not _train(data, cache, **change).from_cache, change
     assert _train(data, cache, class_weight="balanced").from_cache
+
+
+def test_settings_object_is_the_keyword_call(data, tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    first = _train(data, cache)
+    settings = ExtractorSettings(
+        ratio=5, minority_classes=[1], epochs=2, batch_size=32, arch="C6-C16-F400-F120"
+    )
+    again = train_extractor(
+        "synthetic", settings, RunOptions(cache=cache, train=data[0], test=data[1])
+    )
+    assert again.from_cache and again.config == first.config
+    assert extractor_config(*data, settings) == settings.config(*data) == first.config
+    assert extractor_config(*data, settings, seed=1) != first.config
+    with pytest.raises(TypeError, match="unexpected keyword argument 'ratios'"):
+        train_extractor("synthetic", settings, ratios=[5])
 
 
 def test_other_data_is_another_cache_entry(data, tmp_path: Path) -> None:

@@ -16,10 +16,13 @@ import pytest
 import torch
 
 from imbnb.cache import Cache
+from imbnb.methods import ExtractorSettings, RunOptions
 from imbnb.methods.feature_space import (
     METHODS,
     PSEUDO_FEATURE_METHODS,
     THESIS_METHODS,
+    FeatureGrid,
+    Features,
     cnn_reference_rows,
     get_method,
     make_sampler,
@@ -39,6 +42,7 @@ SMALL = dict(
     n_test=100,
     head={"epochs": 8, "batch_size": 128},
 )
+SMALL_EXTRACTOR = {k: v for k, v in SMALL.items() if k != "head"}
 METRICS = ["accuracy", "acsa", "gmean", "recall_min", "recall_maj", "f1_macro", "f1_min"]
 
 
@@ -68,17 +72,17 @@ def test_grid_rejects_unknown_method_and_head_option_before_training() -> None:
 
 
 def test_run_method_needs_features() -> None:
-    with pytest.raises(ValueError, match="pass an extractor or all of"):
-        run_method("BL", z_train=np.zeros((4, 2)))
+    with pytest.raises(ValueError, match="pass an extractor or a Features"):
+        run_method("BL", None)
+    with pytest.raises(TypeError, match="rho"):
+        run_method("BL", Features(*[np.zeros(2)] * 4), rho=2)  # a mistyped setting
 
 
 def test_run_method_on_arrays_counts_synthetic_rows() -> None:
     rng = np.random.default_rng(0)
     z = np.vstack([rng.normal(0, 1, (60, 4)), rng.normal(3, 1, (6, 4))]).astype(np.float32)
     y = np.repeat([0, 1], [60, 6])
-    row = run_method(
-        "ADOS", z_train=z, y_train=y, z_test=z, y_test=y, minority=[1], head={"epochs": 2}
-    )
+    row = run_method("ADOS", Features(z, y, z, y, minority=[1]), head={"epochs": 2})
     assert row["n_synthetic"] == 54 and row["n_resampled"] == 120
     assert row["method"] == "ADOS" and 0.0 <= row["recall_worst"] <= row["acsa"] <= 1.0
 
@@ -120,8 +124,13 @@ def test_pipeline_end_to_end_on_fashion_mnist(fmnist, tmp_path: Path) -> None:
     # class weighting raises the minority recall over the plain baseline at rho = 100
     assert by.loc["BL+CW", "recall_min"] > by.loc["BL", "recall_min"]
 
-    # the same seed gives identical numbers (recomputed, not read from the cache)
-    again = run_grid(methods=THESIS_METHODS, use_cache=False, **kwargs)
+    # the same seed gives identical numbers (recomputed, not read from the cache), whether the
+    # settings come as keywords or as a FeatureGrid
+    extractor = ExtractorSettings(class_weight="balanced").replace(**SMALL_EXTRACTOR)
+    grid = FeatureGrid(THESIS_METHODS, [100], [0], extractor, head=SMALL["head"])
+    again = run_grid(
+        grid=grid, options=RunOptions(use_cache=False, train=train, test=test), progress=False
+    )
     for m in METRICS + ["n_synthetic"]:
         np.testing.assert_array_equal(again[m].to_numpy(), rows[m].to_numpy(), err_msg=m)
 
@@ -133,7 +142,6 @@ def test_pipeline_end_to_end_on_fashion_mnist(fmnist, tmp_path: Path) -> None:
 
     # the CNNs' own classifiers on the same split: the weighted CNN is the heads' extractor
     # (a cache hit), the plain one is trained once more; seconds are the CNN's training time
-    ex_args = {k: v for k, v in SMALL.items() if k != "head"}
     cnn = cnn_reference_rows(
         "fashion_mnist",
         [100],
@@ -142,7 +150,7 @@ def test_pipeline_end_to_end_on_fashion_mnist(fmnist, tmp_path: Path) -> None:
         train=train,
         test=test,
         cache=cache,
-        **ex_args,
+        **SMALL_EXTRACTOR,
     )
     assert list(cnn["method"]) == ["CNN plain CE", "CNN weighted CE"]
     assert len(cache.entries("extractor")) == 2

@@ -9,16 +9,18 @@ import pytest
 import torch
 from scipy.spatial import Delaunay
 
+from imbnb.book.gamo_chapter import FIGURE1_PANELS, figure1_toy
 from imbnb.cache import Cache
 from imbnb.data import make_synthetic
+from imbnb.estimators.gamo import _Players
 from imbnb.methods.gamo import (
-    GAMO,
     ConvexGenerator,
-    _Trainer,
+    GAMONet,
     d_loss,
     fake_label_probs,
     g_loss_d,
     g_loss_m,
+    label_rows,
     m_loss,
     method_config,
     nearest_other_distance,
@@ -130,10 +132,11 @@ def test_losses_match_hand_computed_values() -> None:
 def test_one_step_moves_the_right_players(data, loss: str) -> None:
     X, y = data
     torch.manual_seed(0)
-    model = GAMO(method_config("GAMO", loss=loss, steps=2, **SMALL), X.shape[1:], np.bincount(y))
+    cfg = method_config("GAMO", loss=loss, steps=2, **SMALL)
+    model = GAMONet(cfg, X.shape[1:], np.bincount(y))
     assert model.minority == [1, 2, 3] and model.G is not None and model.D is not None
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
-    tr = _Trainer(model, Xt, yt)
+    tr = _Players(model, cfg.settings(), Xt, yt, seed=0)
     model.refresh_points(Xt, yt)
     nets = {"F": model.F, "M": model.M, "D": model.D, "G": model.G}
     before = {k: _params(v) for k, v in nets.items()}
@@ -160,15 +163,18 @@ def test_one_step_moves_the_right_players(data, loss: str) -> None:
 
 def test_ablations_and_flat_variant(data) -> None:
     X, y = data
-    no_d = GAMO(method_config("GAMO\\D", **SMALL), X.shape[1:], np.bincount(y))
+    cfg = method_config("GAMO\\D", **SMALL)
+    no_d = GAMONet(cfg, X.shape[1:], np.bincount(y))
     assert no_d.D is None and no_d.G is not None
-    tr = _Trainer(no_d, torch.from_numpy(X), torch.from_numpy(y))
+    tr = _Players(no_d, cfg.settings(), torch.from_numpy(X), torch.from_numpy(y), seed=0)
     no_d.refresh_points(torch.from_numpy(X), torch.from_numpy(y))
     assert set(tr.mdg_step()) == {"m_real", "m_fake", "g_m"}
-    cn = GAMO(method_config("CN", **SMALL), X.shape[1:], np.bincount(y))
+    cn = GAMONet(method_config("CN", **SMALL), X.shape[1:], np.bincount(y))
     assert cn.G is None and cn.D is None
     flat = train_gamo(X, y, method_config("GAMO", variant="flat", steps=3, **SMALL), cache=False)
-    pts = flat.G.points[3].cpu().numpy()  # flattened variant: the points are the images themselves
+    pts = (
+        flat.net_.G.points[3].cpu().numpy()
+    )  # flattened variant: the points are the images themselves
     np.testing.assert_allclose(pts, X[y == 3].reshape(6, -1) / 255.0, atol=1e-6)
 
 
@@ -180,7 +186,8 @@ def test_seeded_runs_identical_and_cached(data, tmp_path) -> None:
     cfg = method_config("GAMO", loss="ls", steps=6, phase_steps=2, **SMALL)
     a = train_gamo(X, y, cfg, cache=False)
     b = train_gamo(X, y, cfg, cache=False)
-    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+    sa, sb = a.net_.state_dict(), b.net_.state_dict()
+    for (ka, va), (kb, vb) in zip(sa.items(), sb.items(), strict=True):
         assert ka == kb and torch.equal(va, vb), ka
     np.testing.assert_array_equal(a.generate([1, 2, 3] * 3, seed=1), b.generate([1, 2, 3] * 3, 1))
     c = train_gamo(
@@ -190,12 +197,13 @@ def test_seeded_runs_identical_and_cached(data, tmp_path) -> None:
     cache = Cache(tmp_path)
     first = train_gamo(X, y, cfg, cache=cache)
     second = train_gamo(X, y, cfg, cache=cache)
-    assert not first.from_cache and second.from_cache
+    assert not first.from_cache_ and second.from_cache_
+    assert second.seconds_ == first.seconds_  # the training time, stored with the weights
     np.testing.assert_array_equal(first.predict_proba(X), a.predict_proba(X))
     np.testing.assert_array_equal(second.predict_proba(X), a.predict_proba(X))
     np.testing.assert_array_equal(second.generate([3, 3], seed=2), a.generate([3, 3], seed=2))
     other = train_gamo(X[::-1].copy(), y[::-1].copy(), cfg, cache=cache)  # new data: new key
-    assert not other.from_cache
+    assert not other.from_cache_
 
 
 # -- SMOTE+CN, distances, GAMO2pix ---------------------------------------------------------------
@@ -213,15 +221,14 @@ def test_smote_balance_and_distances(data) -> None:
 def test_gamo2pix_keeps_f_frozen(data) -> None:
     X, y = data
     model = train_gamo(X, y, method_config("GAMO", steps=2, **SMALL), cache=False)
-    f_before = _params(model.F)
+    f_before = _params(model.net_.F)
     pix = train_gamo2pix(model, X[y == 3], steps=3, batch_size=4, latent=4, cache=False)
-    assert not _changed(f_before, model.F)
+    assert not _changed(f_before, model.net_.F)
     imgs = pix.decode_features(model.generate([3] * 5))
     assert imgs.shape == (5, 1, 28, 28) and imgs.min() >= 0 and imgs.max() <= 1
 
 
 def test_figure1_toy_trains_four_systems_and_measures_bleeding() -> None:
-    from imbnb.methods.gamo import FIGURE1_PANELS, figure1_toy
     from imbnb.toys import crescent_toy
 
     X, y = crescent_toy(0, n_majority=60, n_minority=12)
@@ -248,24 +255,22 @@ def test_cached_model_refreshes_its_points_on_the_training_threads(
     X, y = data
     cfg = method_config("GAMO", loss="ls", steps=2, phase_steps=1, **SMALL)
     seen: list[int] = []
-    refresh = GAMO.refresh_points
+    refresh = GAMONet.refresh_points
 
     def spy(self, X, y):
         seen.append(torch.get_num_threads())
         return refresh(self, X, y)
 
-    monkeypatch.setattr(GAMO, "refresh_points", spy)
+    monkeypatch.setattr(GAMONet, "refresh_points", spy)
     cache = Cache(tmp_path)
     with torch_threads(2):
         train_gamo(X, y, cfg, cache=cache, threads=1)
         seen.clear()
-        assert train_gamo(X, y, cfg, cache=cache, threads=1).from_cache
+        assert train_gamo(X, y, cfg, cache=cache, threads=1).from_cache_
         assert seen == [1] and torch.get_num_threads() == 2
 
 
 def test_rows_found_on_the_host_give_the_same_points_without_a_sync() -> None:
-    from imbnb.methods.gamo import label_rows
-
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     points = {

@@ -10,6 +10,9 @@ from imbnb.cache import Cache
 from imbnb.data import make_synthetic
 from imbnb.methods.losses_baselines import (
     LOSS_METHODS,
+    LossGrid,
+    LossRunSettings,
+    RunOptions,
     make_split,
     method_row,
     run_loss_grid,
@@ -64,6 +67,14 @@ def test_rerun_is_a_cache_hit_with_identical_rows(grid, data):
     assert again["from_cache"].all() and not df["from_cache"].any()
     cols = ["method", *METRICS]
     assert again[cols].equals(df[cols])
+    # the same grid as settings objects reads the same cache entries
+    run = LossRunSettings(
+        protocol="minority", minority_classes=[0], n_minority=1, **{k: v for k, v in TINY.items()}
+    )
+    grid = LossGrid(ratios=[4], seeds=[0], run=run)
+    opts = RunOptions(cache=kw["cache"], train=train, test=test)
+    third = run_loss_grid("synthetic", grid=grid, options=opts, progress=False)
+    assert third["from_cache"].all() and third[cols].equals(df[cols])
 
 
 def test_changed_parameter_is_a_cache_miss(grid, data):
@@ -97,6 +108,12 @@ def test_seeded_training_is_deterministic(data):
     b = train_with_loss("ldam_drw", head="cosine", seed=3, **kw)
     c = train_with_loss("ldam_drw", head="cosine", seed=4, **kw)
     np.testing.assert_array_equal(a.logits_test, b.logits_test)
+    settings = LossRunSettings(
+        loss="ldam_drw", head="cosine", seed=3, ratio=4, minority_classes=[0], **TINY
+    )
+    d = train_with_loss(settings, options=RunOptions(use_cache=False, train=train, test=test))
+    np.testing.assert_array_equal(a.logits_test, d.logits_test)
+    assert d.config == a.config
     assert not np.array_equal(a.logits_test, c.logits_test)
     # cosine head: logits are cosines in [-1, 1]
     assert np.abs(a.logits_test).max() <= 1 + 1e-5

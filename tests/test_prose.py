@@ -1,5 +1,6 @@
-"""The chapters' prose helpers (imbnb.book.prose), chapter 3's computations
-(imbnb.book.ados_chapter) and the plotting functions moved out of chapters 3 and 9."""
+"""The chapters' prose helpers (imbnb.book.prose), the computations of chapters 1, 3 and 7
+(imbnb.book.motivation_chapter, ados_chapter, calibration_chapter) and the plotting functions
+moved out of chapters 3 and 9."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from imbnb.book import ados_chapter as ch3  # noqa: E402
+from imbnb.book import calibration_chapter as ch7  # noqa: E402
 from imbnb.book import (  # noqa: E402
     direction_word,
     glue_all,
@@ -21,8 +23,12 @@ from imbnb.book import (  # noqa: E402
     ranked_text,
     threshold_phrase,
 )
+from imbnb.book import motivation_chapter as ch1  # noqa: E402
+from imbnb.metrics import evaluate  # noqa: E402
 from imbnb.oversample import ADOS  # noqa: E402
 from imbnb.plotting import (  # noqa: E402
+    AdaptiveKCurve,
+    AdosSmoteMarks,
     plot_adaptive_k,
     plot_ados_smote_steps,
     plot_class_corrections,
@@ -269,6 +275,95 @@ def test_plot_adaptive_k_draws_points_and_k_max_bars() -> None:
             minority=[1],
             ratio=10,
         )
+
+
+def test_plot_ados_smote_steps_takes_the_marks_as_one_object() -> None:
+    toy = ch3.toy_steps(np.random.default_rng(0), 0)
+    marks = toy.marks()
+    assert isinstance(marks, AdosSmoteMarks) and marks.ados_centre is toy.centre
+    fig = plot_ados_smote_steps(toy.X, toy.y, marks, resampled=toy.resampled)
+    assert [ax.get_title() for ax in fig.axes][:2] == ["one ADOS step", "one SMOTE step"]
+    plt.close(fig)
+    with pytest.raises(TypeError, match="not both"):
+        plot_ados_smote_steps(toy.X, toy.y, marks, resampled=toy.resampled, gap=0.5)
+
+
+def test_plot_adaptive_k_takes_a_profile_or_a_curve() -> None:
+    rng = np.random.default_rng(1)
+    z = np.vstack([rng.normal(0, 1, (60, 3)), rng.normal(3, 1, (12, 3))])
+    prof = ch3.adaptive_k_profile(z, np.repeat([0, 1], [60, 12]), 1)
+    curve = AdaptiveKCurve(prof.d_x, prof.ks, prof.grid_d, prof.grid_k, prof.k_max, prof.cls)
+    for shown in (prof, curve):
+        fig = plot_adaptive_k(shown, class_names=["a", "b"], minority=[1], ratio=5)
+        assert fig.axes[0].get_title() == "b, ρ = 5: k_max = 10"
+        assert fig.axes[0].get_ylabel() == "k"  # no rng, no jitter
+        plt.close(fig)
+    with pytest.raises(TypeError, match="unexpected keywords"):
+        plot_adaptive_k(curve, class_names=["a", "b"], minority=[1], ratio=5, cls=0)
+
+
+class _Extractor:
+    """Stands in for a trained extractor: predicts the true class except one minority image."""
+
+    def __init__(self, ratio: float) -> None:
+        self.y_test = np.repeat([0, 1, 2], 4)
+        self.y_pred_test = self.y_test.copy()
+        self.y_pred_test[-1] = 0 if ratio > 1 else 2
+        self.proba_test = None
+        self.minority_classes = [2]
+        self.y_train = np.zeros(int(30 / ratio) + 20, dtype=int)
+
+
+class _Data:
+    n_classes = 3
+    classes = ["zero", "one", "two"]
+
+
+def test_motivation_runs_scores_every_dataset_seed_and_ratio(monkeypatch) -> None:
+    calls = []
+
+    def fake_train(name, **kw):
+        calls.append((name, kw))
+        return _Extractor(kw["ratio"])
+
+    monkeypatch.setattr(ch1, "load_dataset", lambda name, part: _Data())
+    monkeypatch.setattr(ch1, "train_extractor", fake_train)
+    runs = ch1.motivation_runs(["a", "b"], [0, 1], [1, 10], {"protocol": "minority", "lr": 0.1})
+    assert len(calls) == 8 and calls[0][1]["lr"] == 0.1 and calls[0][1]["train"] is not None
+    assert runs.summary[["dataset", "seed", "rho"]].values.tolist()[:3] == [
+        ["a", 0, 1], ["a", 0, 10], ["a", 1, 1]
+    ]  # fmt: skip
+    assert runs.summary["n_train"].tolist()[:2] == [50, 23]
+    assert len(runs.per_class) == 8 * 3 and set(runs.per_class["name"]) == set(_Data.classes)
+    assert runs.per_class.groupby("group")["class"].unique().map(list).to_dict() == {
+        "majority": [0, 1], "minority": [2]
+    }  # fmt: skip
+    report = evaluate(_Extractor(10).y_test, _Extractor(10).y_pred_test, minority=[2])
+    assert runs.reports["b", 1, 10].summary == pytest.approx(report.summary, nan_ok=True)
+    summary, per_class, reports = runs  # the chapter unpacks it
+    assert summary is runs.summary
+
+
+def test_knob_sweep_varies_one_knob_at_a_time(monkeypatch) -> None:
+    seen = []
+    monkeypatch.setattr(ch7, "count_protocol", lambda *a, **kw: ("train", "test", None, "x"))
+
+    def fake_run(method, train, test, **kw):
+        seen.append((method, dict(kw["sampler_params"]), kw["seed"]))
+        return {"f1_macro": kw["sampler_params"]["k"] / 10, "gmean": 0.5}
+
+    monkeypatch.setattr(ch7, "run_generative", fake_run)
+    knobs = {"k": ("k", [1, 3]), "cap": ("max_components", [5])}
+    sweep = ch7.knob_sweep(
+        "d", [0, 1], knobs, {"k": 2, "max_components": 10},
+        count_scale=0.5, n_test=None, ae={}, classifier={},
+    )  # fmt: skip
+    assert sweep[["knob", "value", "seed"]].values.tolist() == [
+        ["k", 1, 0], ["k", 1, 1], ["k", 3, 0], ["k", 3, 1], ["cap", 5, 0], ["cap", 5, 1]
+    ]  # fmt: skip
+    assert seen[0] == ("DeepDenoising+WC", {"k": 1, "max_components": 10}, 0)
+    assert seen[-1][1] == {"k": 2, "max_components": 5}
+    assert sweep["f1_macro"].tolist()[:3] == [0.1, 0.1, 0.3]
 
 
 def _rows() -> pd.DataFrame:

@@ -13,7 +13,12 @@ import pytest  # noqa: E402
 
 from imbnb.methods.deepsmote import LatentOversampling, neighbour_agreement  # noqa: E402
 from imbnb.oversample import WeightedCalibration  # noqa: E402
-from imbnb.plotting import image_grid, plot_calibration_steps, tile  # noqa: E402
+from imbnb.plotting import (  # noqa: E402
+    image_grid,
+    plot_calibration_steps,
+    plot_knob_sweep,
+    tile,
+)
 from imbnb.toys import calibration_toy  # noqa: E402
 
 
@@ -29,6 +34,28 @@ def test_calibration_toy_has_the_three_partitions() -> None:
     plt.close(fig)
     with pytest.raises(ValueError, match="at least 2"):
         calibration_toy(0, n_minority=1)
+
+
+def test_plot_knob_sweep_one_panel_per_knob_ticked_at_the_values() -> None:
+    rng = np.random.default_rng(0)
+    sweep = pd.DataFrame(
+        [
+            {"knob": knob, "value": v, "seed": s, "f1_macro": rng.random(), "gmean": rng.random()}
+            for knob, values in [("k", [1, 3, 10]), ("cap", [3, 10])]
+            for v in values
+            for s in (0, 1)
+        ]
+    )
+    fig = plot_knob_sweep(sweep)
+    k_ax, cap_ax = fig.axes
+    assert (k_ax.get_xlabel(), cap_ax.get_xlabel()) == ("k", "cap")
+    assert k_ax.get_xscale() == "log" and k_ax.get_ylim() == (0, 1)
+    assert [t.get_text() for t in k_ax.get_xticklabels()] == ["1", "3", "10"]
+    means = sweep[sweep.knob == "cap"].groupby("value")["gmean"].mean()
+    assert cap_ax.get_lines()[1].get_ydata().tolist() == pytest.approx(means.tolist())
+    plt.close(fig)
+    with pytest.raises(ValueError, match="lacks the columns"):
+        plot_knob_sweep(sweep.drop(columns="gmean"))
 
 
 def test_tile_and_grid() -> None:

@@ -35,7 +35,16 @@ def _parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="imbnb", description=__doc__.splitlines()[0])
     top = parser.add_subparsers(dest="group", required=True)
+    _add_book(top)
+    _add_cache(top)
+    _add_sweep(top)
+    _add_tune(top)
+    _add_tables(top)
+    return parser
 
+
+def _add_book(top: Any) -> None:
+    """``imbnb book run|build|list``."""
     book = top.add_parser("book", help="execute chapters and build the book")
     book_cmd = book.add_subparsers(dest="command", required=True)
     run = book_cmd.add_parser("run", help="execute chapters with papermill into book/chapters")
@@ -64,11 +73,17 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--no-strict", action="store_true", help="do not fail on warnings")
     book_cmd.add_parser("list", help="list chapters, their parameters and the profiles")
 
+
+def _add_cache(top: Any) -> None:
+    """``imbnb cache clear``."""
     cache = top.add_parser("cache", help="manage the artifact cache")
     cache_cmd = cache.add_subparsers(dest="command", required=True)
     clear = cache_cmd.add_parser("clear", help="delete cached artifacts")
     clear.add_argument("--kind", default=None, help="only this kind (e.g. extractor)")
 
+
+def _add_sweep(top: Any) -> None:
+    """``imbnb sweep GRID``."""
     sw = top.add_parser("sweep", help="run a grid of experiments into a results table")
     sw.add_argument("grid", help="YAML grid file (see imbnb.experiments.sweep)")
     sw.add_argument("--store", default="results.parquet", help="Parquet results table")
@@ -103,6 +118,9 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _allow_dirty(sw)
 
+
+def _add_tune(top: Any) -> None:
+    """``imbnb tune GRID``."""
     tune = top.add_parser(
         "tune", help="select each method's settings on validation runs; write the final grid"
     )
@@ -118,6 +136,9 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _allow_dirty(tune)
 
+
+def _add_tables(top: Any) -> None:
+    """``imbnb merge``, ``imbnb splits export`` and ``imbnb store``: results tables."""
     merge = top.add_parser("merge", help="append tables swept elsewhere, with their provenance")
     merge.add_argument("sides", nargs="+", metavar="SIDE", help="Parquet results tables to add")
     merge.add_argument("--into", required=True, help="the results table that receives them")
@@ -134,7 +155,6 @@ def _parser() -> argparse.ArgumentParser:
     store_cmd = store.add_subparsers(dest="command", required=True)
     for name, text in _STORE_COMMANDS.items():
         store_cmd.add_parser(name, help=text).add_argument("path", help="results .parquet")
-    return parser
 
 
 _STORE_COMMANDS = {
@@ -161,6 +181,7 @@ def _store(args: argparse.Namespace) -> int:
 
 
 def _allow_dirty(parser: argparse.ArgumentParser) -> None:
+    """Add ``--allow-dirty`` (sweep into the repository from an uncommitted checkout)."""
     parser.add_argument(
         "--allow-dirty",
         action="store_true",

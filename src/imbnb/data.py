@@ -22,15 +22,16 @@ Where each dataset comes from:
 from __future__ import annotations
 
 import gzip
-import hashlib
 import importlib.resources
 import os
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from imbnb.image_dataset import SPLITS, DatasetNotFoundError, ImageDataset, check_choice
+from imbnb.synthetic import make_synthetic
 
 __all__ = [
     "DATASETS",
@@ -55,7 +56,6 @@ DATASETS: tuple[str, ...] = (
     "svhn",
     "synthetic",
 )
-SPLITS: tuple[str, ...] = ("train", "test")
 
 #: Where Debian's ``dataset-fashion-mnist`` package puts the IDX files.
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -99,90 +99,6 @@ _IDX_FILES = {
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-class DatasetNotFoundError(FileNotFoundError):
-    """A dataset's files are in none of the searched places (and download was not allowed)."""
-
-
-@dataclass(eq=False)
-class ImageDataset:
-    """Images and labels of one split: the one container every loader returns."""
-
-    images: np.ndarray  # uint8, (N, C, H, W)
-    labels: np.ndarray  # int64, (N,)
-    classes: list[str]
-    name: str
-    split: str
-    _fingerprint: str | None = field(default=None, init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        """Check shapes and dtypes once so that every consumer can rely on them."""
-        images = np.asarray(self.images)
-        labels = np.asarray(self.labels)
-        if images.ndim != 4:
-            raise ValueError(f"`images` must have shape (N, C, H, W); got shape {images.shape}.")
-        if images.dtype != np.uint8:
-            raise ValueError(f"`images` must be uint8; got {images.dtype}.")
-        if labels.ndim != 1 or len(labels) != len(images):
-            raise ValueError(
-                f"`labels` must be 1-D with one label per image; got shape {labels.shape} "
-                f"for {len(images)} images."
-            )
-        if labels.size and (labels.min() < 0 or labels.max() >= len(self.classes)):
-            raise ValueError(
-                f"`labels` must lie in [0, {len(self.classes)}) for {len(self.classes)} classes."
-            )
-        self.images = np.ascontiguousarray(images)
-        self.labels = labels.astype(np.int64, copy=False)
-        self.classes = list(self.classes)
-
-    def __len__(self) -> int:
-        """Number of images."""
-        return len(self.labels)
-
-    def __repr__(self) -> str:
-        """Short summary instead of dumping the arrays."""
-        return (
-            f"ImageDataset(name={self.name!r}, split={self.split!r}, n={len(self)}, "
-            f"shape={self.shape}, n_classes={self.n_classes})"
-        )
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        """Shape (C, H, W) of one image."""
-        c, h, w = self.images.shape[1:]
-        return (int(c), int(h), int(w))
-
-    @property
-    def n_classes(self) -> int:
-        """Number of classes (length of ``classes``, whether or not all are present)."""
-        return len(self.classes)
-
-    def subset(self, idx: np.ndarray | Sequence[int]) -> ImageDataset:
-        """A new dataset holding the images at ``idx`` (used to apply imbalance protocols)."""
-        idx = np.asarray(idx)
-        return ImageDataset(
-            images=self.images[idx],
-            labels=self.labels[idx],
-            classes=list(self.classes),
-            name=self.name,
-            split=self.split,
-        )
-
-    def as_float(self) -> np.ndarray:
-        """Images as float32 in [0, 1], shape (N, C, H, W): what the networks take."""
-        return self.images.astype(np.float32) / np.float32(255.0)
-
-    def fingerprint(self) -> str:
-        """Short sha256 of shape, images and labels: identifies the exact data in cache keys."""
-        if self._fingerprint is None:
-            h = hashlib.sha256()
-            h.update(repr(self.images.shape).encode())
-            h.update(self.images.tobytes())
-            h.update(self.labels.astype("<i8", copy=False).tobytes())
-            self._fingerprint = h.hexdigest()[:16]
-        return self._fingerprint
-
-
 # --------------------------------------------------------------------------- helpers
 
 
@@ -198,12 +114,6 @@ def data_dir() -> Path:
         xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
         return Path(xdg or "~/.cache").expanduser() / "imbnb" / "datasets"
     return Path(user_cache_dir("imbnb")) / "datasets"
-
-
-def _check_choice(param: str, value: object, allowed: Sequence[str]) -> None:
-    """Raise the imblearn-style ValueError when ``value`` is not one of ``allowed``."""
-    if value not in allowed:
-        raise ValueError(f"`{param}` must be one of {list(allowed)}; got {value!r}.")
 
 
 def _env_data() -> Path | None:
@@ -462,10 +372,10 @@ def load_dataset(
     :func:`data_dir`). ``mnist5k``, ``digits`` and ``synthetic`` need no files.
     """
     if name in _REGISTERED:
-        _check_choice("split", split, SPLITS)
+        check_choice("split", split, SPLITS)
         return _REGISTERED[name](split)
-    _check_choice("name", name, DATASETS)
-    _check_choice("split", split, SPLITS)
+    check_choice("name", name, DATASETS)
+    check_choice("split", split, SPLITS)
     if name == "fashion_mnist":
         return _load_fashion_mnist(split, download, root)
     if name == "mnist5k":
@@ -479,94 +389,3 @@ def load_dataset(
     if name == "svhn":
         return _load_svhn(split, download, root)
     return make_synthetic(split=split)
-
-
-# --------------------------------------------------------------------------- synthetic
-
-
-def _prototypes(n_classes: int, size: int, channels: int) -> np.ndarray:
-    """One fixed pattern per class: an oriented grating plus a blob at a class angle."""
-    coords = (np.arange(size) + 0.5) / size
-    yy, xx = np.meshgrid(coords, coords, indexing="ij")
-    protos = np.empty((n_classes, channels, size, size), dtype=np.float64)
-    for c in range(n_classes):
-        theta = np.pi * c / n_classes  # grating orientation differs by class
-        phi = 2 * np.pi * c / n_classes  # blob position on a circle differs by class
-        grating = 0.5 + 0.5 * np.cos(2 * np.pi * 2.0 * (xx * np.cos(theta) + yy * np.sin(theta)))
-        cy, cx = 0.5 + 0.28 * np.sin(phi), 0.5 + 0.28 * np.cos(phi)
-        blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * 0.12**2))
-        pattern = 0.45 * grating + 0.8 * blob
-        pattern = (pattern - pattern.min()) / (pattern.max() - pattern.min())
-        for k in range(channels):  # class-specific colour when there are several channels
-            weight = (
-                1.0
-                if channels == 1
-                else 0.55 + 0.45 * np.cos(2 * np.pi * (c / n_classes + k / channels))
-            )
-            protos[c, k] = weight * pattern
-    return protos
-
-
-def make_synthetic(
-    n_per_class: int | Sequence[int] = 100,
-    n_classes: int = 4,
-    size: int = 28,
-    channels: int = 1,
-    seed: int = 0,
-    split: str = "train",
-) -> ImageDataset:
-    """A learnable image set drawn in code: class patterns, random shifts, contrast and noise.
-
-    The class patterns are fixed (they depend only on ``n_classes``, ``size``, ``channels``), so
-    train and test splits share them; the per-image randomness depends on ``seed`` and
-    ``split``. ``n_per_class`` may be a list to draw an imbalanced set directly.
-    """
-    _check_choice("split", split, SPLITS)
-    if n_classes < 2:
-        raise ValueError(f"`n_classes` must be at least 2; got {n_classes}.")
-    if size < 4:
-        raise ValueError(f"`size` must be at least 4; got {size}.")
-    if channels < 1:
-        raise ValueError(f"`channels` must be at least 1; got {channels}.")
-    if isinstance(n_per_class, int | np.integer):
-        counts = [int(n_per_class)] * n_classes
-    else:
-        counts = [int(n) for n in n_per_class]
-        if len(counts) != n_classes:
-            raise ValueError(
-                f"`n_per_class` must have one entry per class ({n_classes}); got {len(counts)}."
-            )
-    if any(n < 0 for n in counts):
-        raise ValueError(f"`n_per_class` must be non-negative; got {counts}.")
-    rng = np.random.default_rng([seed, SPLITS.index(split)])
-    labels = np.repeat(np.arange(n_classes, dtype=np.int64), counts)
-    labels = labels[rng.permutation(len(labels))]
-    n = len(labels)
-    protos = _prototypes(n_classes, size, channels)
-    max_shift = max(1, size // 7)
-    dy = rng.integers(-max_shift, max_shift + 1, size=n)
-    dx = rng.integers(-max_shift, max_shift + 1, size=n)
-    grid = np.arange(size)
-    rows = (grid[None, :] - dy[:, None]) % size  # (n, size): rolled row index per image
-    cols = (grid[None, :] - dx[:, None]) % size
-    images = protos[
-        labels[:, None, None, None],
-        np.arange(channels)[None, :, None, None],
-        rows[:, None, :, None],
-        cols[:, None, None, :],
-    ]
-    contrast = rng.uniform(0.5, 1.0, size=(n, 1, 1, 1))
-    # a class-independent distractor blob at a random place, so that classes overlap a little
-    coords = (grid + 0.5) / size
-    centre = rng.uniform(0.1, 0.9, size=(n, 2))
-    distractor = np.exp(
-        -(
-            (coords[None, :, None] - centre[:, 0, None, None]) ** 2
-            + (coords[None, None, :] - centre[:, 1, None, None]) ** 2
-        )
-        / (2 * 0.12**2)
-    ) * rng.uniform(0.3, 0.9, size=(n, 1, 1))
-    images = images * contrast + distractor[:, None] + rng.normal(0.0, 0.3, size=images.shape)
-    images = np.rint(np.clip(images, 0.0, 1.0) * 255).astype(np.uint8)
-    classes = [f"class {c}" for c in range(n_classes)]
-    return ImageDataset(images, labels, classes, "synthetic", split)

@@ -26,15 +26,23 @@ import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import numpy as np
+
+from imbnb.imbalance_presets import (
+    COUNT_PRESETS,
+    LONGTAIL_PRESETS,
+    check_ratio,
+    longtail_counts,
+)
 
 __all__ = [
     "COUNT_PRESETS",
     "LONGTAIL_PRESETS",
     "PROTOCOLS",
     "ImbalancedSplit",
+    "ProtocolOptions",
     "class_weights",
     "longtail_counts",
     "make_imbalanced",
@@ -44,63 +52,10 @@ __all__ = [
 
 PROTOCOLS: tuple[str, ...] = ("minority", "counts", "longtail", "none")
 
-_MNIST_COUNTS = [4000, 2000, 1000, 750, 500, 350, 200, 100, 60, 40]  # GAMO, MNIST/Fashion-MNIST
-_GAMO_CIFAR10_COUNTS = [4500, 2000, 1000, 800, 600, 500, 400, 250, 150, 80]  # GAMO, CIFAR-10/SVHN
-_DEEPSMOTE_CIFAR10_COUNTS = [5000, 2500, 1000, 1000, 600, 400, 300, 150, 90, 50]  # DeepSMOTE thesis
-
-#: Per-class training counts used by the papers; class ``i`` gets ``counts[i]``.
-COUNT_PRESETS: dict[str, list[int]] = {
-    "mnist": list(_MNIST_COUNTS),
-    "fashion_mnist": list(_MNIST_COUNTS),
-    "gamo_cifar10": list(_GAMO_CIFAR10_COUNTS),
-    "svhn": list(_GAMO_CIFAR10_COUNTS),
-    "deepsmote_cifar10": list(_DEEPSMOTE_CIFAR10_COUNTS),
-}
-
-
-#: ``n_max`` of the long-tail presets: CIFAR-10-LT (5000 per class, Cao et al. 2019 and the
-#: logit-adjustment papers) and its Fashion-MNIST equivalent (6000 per class).
-LONGTAIL_PRESETS: dict[str, int] = {"cifar10_lt": 5000, "fashion_mnist_lt": 6000}
-
-
-def longtail_counts(n_max: int | str, ratio: float, n_classes: int = 10) -> list[int]:
-    """Long-tail counts ``n_i = floor(n_max · ratio^(-i / (C - 1)))``, i = 0..C-1.
-
-    ``n_max`` may be a key of :data:`LONGTAIL_PRESETS`. For positive numbers ``floor`` equals
-    the ``int()`` truncation of the CIFAR-10-LT reference protocol; float noise is ignored
-    (``5000 · 100^-1`` gives 50). CIFAR-10-LT at ratio 100:
-    ``[5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]``.
-    """
-    if isinstance(n_max, str):
-        if n_max not in LONGTAIL_PRESETS:
-            raise ValueError(
-                f"`preset` must be one of {list(LONGTAIL_PRESETS)} for 'longtail'; got {n_max!r}."
-            )
-        n_max = LONGTAIL_PRESETS[n_max]
-    ratio = _check_ratio(ratio)
-    if int(n_classes) != n_classes or n_classes < 2:
-        raise ValueError(f"`n_classes` must be an integer >= 2; got {n_classes!r}.")
-    if int(n_max) != n_max or n_max < 1:
-        raise ValueError(f"`n_max` must be a positive integer; got {n_max!r}.")
-    C = int(n_classes)
-    counts = [_floor(int(n_max) * ratio ** (-i / (C - 1))) for i in range(C)]
-    if counts[-1] < 1:  # floor(n_max / ratio) = 0 would empty the rarest class
-        raise ValueError(
-            f"`ratio` = {ratio:g} would empty the rarest class: it keeps floor({int(n_max)} / "
-            f"{ratio:g}) = 0 images. The largest ratio these data allow is {int(n_max)}, "
-            "the size of the tail's largest class."
-        )
-    return counts
-
 
 def _ceil(x: float) -> int:
     """Ceiling that ignores float noise (0.1 * 6000 must give 600, not 601)."""
     return math.ceil(round(x, 9))
-
-
-def _floor(x: float) -> int:
-    """Floor that ignores float noise (5000 * 100**-1 must give 50, not 49)."""
-    return math.floor(round(x, 9))
 
 
 def _as_labels(labels: Any) -> np.ndarray:
@@ -280,6 +235,33 @@ def _validate_targets(targets: Mapping[int, int], available: dict[int, int], par
             )
 
 
+class ProtocolOptions(TypedDict, total=False):
+    """The rarely used keywords of :func:`make_imbalanced`, grouped (all optional)."""
+
+    remove_fraction: float | None  # "minority": keep ceil((1 - p) · n_c) (the DOS protocol)
+    class_order: Sequence[int] | None  # "counts"/"longtail": which class gets which entry
+    rho_prime: float | None  # "counts"/"longtail": ADOS thesis Definition 1.3 threshold
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """Every parameter of one protocol application (what :func:`make_imbalanced` was given)."""
+
+    protocol: str
+    ratio: float | None = None
+    n_minority: int = 4
+    minority_classes: Sequence[int] | None = None
+    counts: Sequence[int] | Mapping[int, int] | None = None
+    preset: str | None = None
+    remove_fraction: float | None = None
+    class_order: Sequence[int] | None = None
+    rho_prime: float | None = None
+
+
+#: What a protocol helper returns: targets per class, the recorded params, minority or None.
+_Plan = tuple[dict[int, int], dict[str, Any], list[int] | None]
+
+
 def make_imbalanced(
     labels: Any,
     protocol: str,
@@ -290,9 +272,7 @@ def make_imbalanced(
     counts: Sequence[int] | Mapping[int, int] | None = None,
     preset: str | None = None,
     seed: int = 0,
-    remove_fraction: float | None = None,
-    class_order: Sequence[int] | None = None,
-    rho_prime: float | None = None,
+    **options: Unpack[ProtocolOptions],
 ) -> ImbalancedSplit:
     """Apply an imbalance protocol to ``labels``; returns the kept indices and a description.
 
@@ -310,86 +290,34 @@ def make_imbalanced(
 
     For ``counts`` and ``longtail`` the minority classes follow the ADOS thesis Definition 1.3
     with ``rho_prime`` if given, else every class smaller than the largest (GAMO's C − 1
-    minority classes). Parameters that a protocol does not use are ignored.
+    minority classes). Parameters that a protocol does not use are ignored. The rarely used
+    ``remove_fraction``, ``class_order`` and ``rho_prime`` are keywords too
+    (:class:`ProtocolOptions`).
     """
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"`protocol` must be one of {list(PROTOCOLS)}; got {protocol!r}.")
+    unknown = sorted(set(options) - set(ProtocolOptions.__annotations__))
+    if unknown:
+        raise TypeError(f"make_imbalanced() got an unexpected keyword argument {unknown[0]!r}")
+    spec = _Spec(protocol, ratio, n_minority, minority_classes, counts, preset, **options)
+    return _apply(labels, spec, seed)
+
+
+def _apply(labels: Any, spec: _Spec, seed: int) -> ImbalancedSplit:
+    """:func:`make_imbalanced` on a checked spec: targets per class, then the subsample."""
+    if spec.protocol not in PROTOCOLS:
+        raise ValueError(f"`protocol` must be one of {list(PROTOCOLS)}; got {spec.protocol!r}.")
     y = _as_labels(labels)
     if y.size == 0:
         raise ValueError("`labels` must hold at least one label.")
     rng = np.random.default_rng(seed)
     available = _class_counts(y)
     classes = np.array(sorted(available), dtype=np.int64)
-    params: dict[str, Any] = {}
-    minority: list[int] | None = None
-
-    if protocol == "minority":
-        if (ratio is None) == (remove_fraction is None):
-            raise ValueError(
-                "protocol 'minority' needs exactly one of `ratio` (cut to ceil(n_max / ratio)) "
-                "or `remove_fraction` (keep ceil((1 - p) · n_c))."
-            )
-        minority = _pick_classes(classes, minority_classes, n_minority, rng)
-        n_max = max(available.values())
-        targets = dict(available)
-        if ratio is not None:
-            ratio = _check_ratio(ratio)
-            for c in minority:  # ADOS thesis: minority classes cut to n_max / ρ
-                targets[c] = min(available[c], _ceil(n_max / ratio))
-        else:
-            p = float(remove_fraction)  # type: ignore[arg-type]
-            if not 0.0 <= p < 1.0:
-                raise ValueError(f"`remove_fraction` must lie in [0, 1); got {remove_fraction!r}.")
-            for c in minority:  # DOS: remove a fraction p of each chosen class
-                targets[c] = _ceil((1.0 - p) * available[c])
-        params = {
-            "ratio": ratio,
-            "remove_fraction": remove_fraction,
-            "n_minority": len(minority),
-            "minority_classes": minority,
-        }
-    elif protocol == "counts":
-        if (counts is None) == (preset is None):
-            raise ValueError("protocol 'counts' needs exactly one of `counts` or `preset`.")
-        order = _check_order(classes, class_order)
-        if preset is not None:
-            if preset not in COUNT_PRESETS:
-                raise ValueError(f"`preset` must be one of {list(COUNT_PRESETS)}; got {preset!r}.")
-            wanted = _target_counts_from_list(COUNT_PRESETS[preset], order, "preset")
-            param = "preset"
-        elif isinstance(counts, Mapping):
-            wanted = {int(c): int(n) for c, n in counts.items()}
-            param = "counts"
-        else:
-            wanted = _target_counts_from_list(counts, order, "counts")  # type: ignore[arg-type]
-            param = "counts"
-        _validate_targets(wanted, available, param)
-        targets = {**available, **wanted}
-        params = {
-            "preset": preset,
-            "counts": None if preset is not None else {int(c): n for c, n in wanted.items()},
-            "class_order": None if class_order is None else order,
-        }
-    elif protocol == "longtail":
-        if ratio is None:
-            raise ValueError("protocol 'longtail' needs `ratio` (n_max / n_min, >= 1).")
-        ratio = _check_ratio(ratio)
-        if len(classes) < 2:
-            raise ValueError("protocol 'longtail' needs at least two classes in `labels`.")
-        order = _check_order(classes, class_order)
-        n_top = min(available.values()) if preset is None else preset
-        wanted = longtail_counts(n_top, ratio, len(order))
-        targets = dict(zip(order, wanted, strict=True))
-        _validate_targets(targets, available, "preset")
-        params = {"ratio": ratio, "class_order": None if class_order is None else order}
-        if preset is not None:
-            params["preset"] = preset
-    else:  # "none"
-        targets = dict(available)
-        minority = (
-            [] if minority_classes is None else _pick_classes(classes, minority_classes, 0, rng)
-        )
-        params = {}
+    plan = {
+        "minority": _plan_minority,
+        "counts": _plan_counts,
+        "longtail": _plan_longtail,
+        "none": _plan_none,
+    }[spec.protocol]
+    targets, params, minority = plan(spec, available, classes, rng)
 
     kept = []
     for c in classes:  # subsample each class without replacement, in class order
@@ -400,34 +328,120 @@ def make_imbalanced(
     kept_counts = {int(c): int(targets[int(c)]) for c in classes}
 
     if minority is None:
-        if rho_prime is not None:
-            minority, _ = split_minority_majority(kept_counts, rho_prime)
-        else:
-            n_max_kept = max(kept_counts.values())
-            minority = [c for c, n in kept_counts.items() if n < n_max_kept]
-    if rho_prime is not None:
-        params["rho_prime"] = float(rho_prime)
+        minority = _default_minority(kept_counts, spec.rho_prime)
+    if spec.rho_prime is not None:
+        params["rho_prime"] = float(spec.rho_prime)
     majority = [int(c) for c in classes if int(c) not in minority]
     return ImbalancedSplit(
         indices=indices,
         counts=kept_counts,
         minority_classes=[int(c) for c in minority],
         majority_classes=majority,
-        protocol=protocol,
+        protocol=spec.protocol,
         params=_jsonable(params),
         seed=int(seed),
     )
 
 
-def _check_ratio(ratio: float) -> float:
-    """An imbalance ratio must be a finite number >= 1 (1 means no imbalance)."""
-    try:
-        r = float(ratio)
-    except (TypeError, ValueError):
-        raise ValueError(f"`ratio` must be a number >= 1; got {ratio!r}.") from None
-    if not np.isfinite(r) or r < 1:
-        raise ValueError(f"`ratio` must be a finite number >= 1 (1 = no imbalance); got {ratio!r}.")
-    return r
+def _default_minority(kept_counts: dict[int, int], rho_prime: float | None) -> list[int]:
+    """Definition 1.3 with ``rho_prime``, else every class smaller than the largest."""
+    if rho_prime is not None:
+        minority, _ = split_minority_majority(kept_counts, rho_prime)
+        return minority
+    n_max_kept = max(kept_counts.values())
+    return [c for c, n in kept_counts.items() if n < n_max_kept]
+
+
+def _plan_minority(
+    spec: _Spec, available: dict[int, int], classes: np.ndarray, rng: np.random.Generator
+) -> _Plan:
+    """``"minority"``: cut the chosen classes to ceil(n_max / ratio) or ceil((1 - p) · n_c)."""
+    ratio, remove_fraction = spec.ratio, spec.remove_fraction
+    if (ratio is None) == (remove_fraction is None):
+        raise ValueError(
+            "protocol 'minority' needs exactly one of `ratio` (cut to ceil(n_max / ratio)) "
+            "or `remove_fraction` (keep ceil((1 - p) · n_c))."
+        )
+    minority = _pick_classes(classes, spec.minority_classes, spec.n_minority, rng)
+    n_max = max(available.values())
+    targets = dict(available)
+    if ratio is not None:
+        ratio = check_ratio(ratio)
+        for c in minority:  # ADOS thesis: minority classes cut to n_max / ρ
+            targets[c] = min(available[c], _ceil(n_max / ratio))
+    else:
+        p = float(remove_fraction)  # type: ignore[arg-type]
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"`remove_fraction` must lie in [0, 1); got {remove_fraction!r}.")
+        for c in minority:  # DOS: remove a fraction p of each chosen class
+            targets[c] = _ceil((1.0 - p) * available[c])
+    params = {
+        "ratio": ratio,
+        "remove_fraction": remove_fraction,
+        "n_minority": len(minority),
+        "minority_classes": minority,
+    }
+    return targets, params, minority
+
+
+def _plan_counts(
+    spec: _Spec, available: dict[int, int], classes: np.ndarray, rng: np.random.Generator
+) -> _Plan:
+    """``"counts"``: explicit per-class counts or a :data:`COUNT_PRESETS` list."""
+    counts, preset = spec.counts, spec.preset
+    if (counts is None) == (preset is None):
+        raise ValueError("protocol 'counts' needs exactly one of `counts` or `preset`.")
+    order = _check_order(classes, spec.class_order)
+    if preset is not None:
+        if preset not in COUNT_PRESETS:
+            raise ValueError(f"`preset` must be one of {list(COUNT_PRESETS)}; got {preset!r}.")
+        wanted = _target_counts_from_list(COUNT_PRESETS[preset], order, "preset")
+        param = "preset"
+    elif isinstance(counts, Mapping):
+        wanted = {int(c): int(n) for c, n in counts.items()}
+        param = "counts"
+    else:
+        wanted = _target_counts_from_list(counts, order, "counts")  # type: ignore[arg-type]
+        param = "counts"
+    _validate_targets(wanted, available, param)
+    params = {
+        "preset": preset,
+        "counts": None if preset is not None else {int(c): n for c, n in wanted.items()},
+        "class_order": None if spec.class_order is None else order,
+    }
+    return {**available, **wanted}, params, None
+
+
+def _plan_longtail(
+    spec: _Spec, available: dict[int, int], classes: np.ndarray, rng: np.random.Generator
+) -> _Plan:
+    """``"longtail"``: the exponential profile from the smallest class or a preset's n_max."""
+    if spec.ratio is None:
+        raise ValueError("protocol 'longtail' needs `ratio` (n_max / n_min, >= 1).")
+    ratio = check_ratio(spec.ratio)
+    if len(classes) < 2:
+        raise ValueError("protocol 'longtail' needs at least two classes in `labels`.")
+    order = _check_order(classes, spec.class_order)
+    n_top = min(available.values()) if spec.preset is None else spec.preset
+    wanted = longtail_counts(n_top, ratio, len(order))
+    targets = dict(zip(order, wanted, strict=True))
+    _validate_targets(targets, available, "preset")
+    params: dict[str, Any] = {
+        "ratio": ratio,
+        "class_order": None if spec.class_order is None else order,
+    }
+    if spec.preset is not None:
+        params["preset"] = spec.preset
+    return targets, params, None
+
+
+def _plan_none(
+    spec: _Spec, available: dict[int, int], classes: np.ndarray, rng: np.random.Generator
+) -> _Plan:
+    """``"none"``: keep everything; record ``minority_classes`` if given."""
+    given = spec.minority_classes
+    minority = [] if given is None else _pick_classes(classes, given, 0, rng)
+    return dict(available), {}, minority
 
 
 def _jsonable(obj: Any) -> Any:

@@ -156,42 +156,47 @@ def evaluate(
     A class never predicted has precision 0 (and F1 0) by convention (sklearn
     ``zero_division=0``); a listed class with no true samples has recall 0 and triggers a warning.
     """
-    yt = _as_1d("y_true", y_true)
-    yp = _as_1d("y_pred", y_pred)
-    if yt.shape[0] != yp.shape[0]:
-        raise ValueError(f"`y_true` and `y_pred` differ in length: {yt.shape[0]} vs {yp.shape[0]}")
-    if yt.shape[0] == 0:
-        raise ValueError("`y_true` is empty")
+    yt, yp = _as_pair(y_true, y_pred)
     p_arr = None if proba is None else np.asarray(proba)
     labs = _resolve_labels(yt, yp, p_arr, labels)
     p = None if proba is None else _check_proba(proba, yt.shape[0], len(labs))
-
-    min_list: list[Any] | None = None
-    maj_list: list[Any] | None = None
-    if minority is not None:
-        min_list = list(np.asarray(minority).tolist())
-        unknown = [c for c in min_list if c not in labs]
-        if unknown:
-            raise ValueError(f"`minority` classes {unknown} are not among labels {labs}")
-        if not min_list or len(set(min_list)) == len(labs):
-            raise ValueError("`minority` must be a non-empty proper subset of the labels")
-        min_set = set(min_list)
-        min_list = [c for c in labs if c in min_set]  # label order, no duplicates
-        maj_list = [c for c in labs if c not in min_set]
+    groups = _groups(minority, labs)
 
     prec, rec, f1, support = precision_recall_fscore_support(
         yt, yp, labels=labs, average=None, zero_division=0
     )
+    _warn_absent(labs, support)
+    min_list = groups["min"] if groups else None
+    per_class = _per_class_frame((prec, rec, f1), support, labs, min_list)
+    summary = _summary(yt, yp, (prec, rec, f1), labs, per_class, groups)
+    if p is not None:
+        _add_auprc(summary, per_class, (yt, p), labs, groups)
+    cm = confusion_matrix(yt, yp, labels=labs)
+    majority = groups["maj"] if groups else None
+    return Report(summary, per_class, cm, labels=labs, minority=min_list, majority=majority)
+
+
+def _warn_absent(labs: list[Any], support: np.ndarray) -> None:
+    """Warn (at :func:`evaluate`'s caller) about listed classes with no true samples."""
     absent = [c for c, s in zip(labs, support, strict=True) if s == 0]
     if absent:
         warnings.warn(
             f"classes {absent} have no samples in y_true; their recall counts as 0 in "
             "acsa/gmean/recall averages",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
 
-    per_class = pd.DataFrame(
+
+def _per_class_frame(
+    scores: tuple[np.ndarray, np.ndarray, np.ndarray],
+    support: np.ndarray,
+    labs: list[Any],
+    min_list: list[Any] | None,
+) -> pd.DataFrame:
+    """The per-class table: precision, recall, F1, support and minority flag, by class."""
+    prec, rec, f1 = scores
+    return pd.DataFrame(
         {
             "precision": prec.astype(float),
             "recall": rec.astype(float),
@@ -202,52 +207,96 @@ def evaluate(
         index=pd.Index(labs, name="class"),
     )
 
-    def gmean(subset: list[Any]) -> float:
-        """imblearn's multiclass G-mean over ``subset`` (eqs. 2.10-2.11)."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # absent classes already warned about above
-            return float(
-                geometric_mean_score(yt, yp, labels=subset, average="multiclass", correction=0.0)
-            )
 
+def _as_pair(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
+    """True and predicted labels as 1-D arrays of one (non-zero) length."""
+    yt = _as_1d("y_true", y_true)
+    yp = _as_1d("y_pred", y_pred)
+    if yt.shape[0] != yp.shape[0]:
+        raise ValueError(f"`y_true` and `y_pred` differ in length: {yt.shape[0]} vs {yp.shape[0]}")
+    if yt.shape[0] == 0:
+        raise ValueError("`y_true` is empty")
+    return yt, yp
+
+
+def _groups(minority: Sequence[Any] | None, labs: list[Any]) -> dict[str, list[Any]] | None:
+    """``{"min": minority, "maj": the rest}`` in label order, checked; None without minority."""
+    if minority is None:
+        return None
+    min_list = list(np.asarray(minority).tolist())
+    unknown = [c for c in min_list if c not in labs]
+    if unknown:
+        raise ValueError(f"`minority` classes {unknown} are not among labels {labs}")
+    if not min_list or len(set(min_list)) == len(labs):
+        raise ValueError("`minority` must be a non-empty proper subset of the labels")
+    min_set = set(min_list)
+    return {  # label order, no duplicates
+        "min": [c for c in labs if c in min_set],
+        "maj": [c for c in labs if c not in min_set],
+    }
+
+
+def _gmean(yt: np.ndarray, yp: np.ndarray, subset: list[Any]) -> float:
+    """imblearn's multiclass G-mean over ``subset`` (eqs. 2.10-2.11)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # absent classes already warned about in evaluate
+        return float(
+            geometric_mean_score(yt, yp, labels=subset, average="multiclass", correction=0.0)
+        )
+
+
+def _summary(
+    yt: np.ndarray,
+    yp: np.ndarray,
+    scores: tuple[np.ndarray, np.ndarray, np.ndarray],
+    labs: list[Any],
+    per_class: pd.DataFrame,
+    groups: dict[str, list[Any]] | None,
+) -> dict[str, float]:
+    """The scalar scores of :func:`evaluate` without AUPRC, in its key order.
+
+    ``scores``: per-class precision, recall and F1 as sklearn returns them.
+    """
+    prec, rec, f1 = scores
     summary: dict[str, float] = {
         "accuracy": float(accuracy_score(yt, yp)),
         "acsa": float(rec.mean()),  # eq. 2.5
-        "gmean": gmean(labs),
+        "gmean": _gmean(yt, yp, labs),
         "precision_macro": float(prec.mean()),  # eq. 2.2
         "recall_macro": float(rec.mean()),
         "f1_macro": float(f1.mean()),  # eq. 2.8
     }
-    if min_list is not None and maj_list is not None:
-        for suffix, subset in (("min", min_list), ("maj", maj_list)):
-            rows = per_class.loc[subset]
-            summary[f"precision_{suffix}"] = float(rows["precision"].mean())  # eq. 2.3
-            summary[f"recall_{suffix}"] = float(rows["recall"].mean())  # eq. 2.6
-            summary[f"f1_{suffix}"] = float(rows["f1"].mean())  # eq. 2.9
-            summary[f"gmean_{suffix}"] = gmean(subset)  # eq. 2.11
+    for suffix, subset in (groups or {}).items():
+        rows = per_class.loc[subset]
+        summary[f"precision_{suffix}"] = float(rows["precision"].mean())  # eq. 2.3
+        summary[f"recall_{suffix}"] = float(rows["recall"].mean())  # eq. 2.6
+        summary[f"f1_{suffix}"] = float(rows["f1"].mean())  # eq. 2.9
+        summary[f"gmean_{suffix}"] = _gmean(yt, yp, subset)  # eq. 2.11
+    return summary
 
-    if p is not None:
-        ap = np.full(len(labs), np.nan)
-        for j, c in enumerate(labs):
-            positives = yt == c
-            if positives.any():  # AP is undefined without positives: leave NaN, skip in means
-                ap[j] = average_precision_score(positives.astype(int), p[:, j])
-        per_class["auprc"] = ap
-        summary["auprc_macro"] = _mean(a for a in ap if not np.isnan(a))
-        if min_list is not None and maj_list is not None:
-            for suffix, subset in (("min", min_list), ("maj", maj_list)):
-                vals = per_class.loc[subset, "auprc"]
-                summary[f"auprc_{suffix}"] = _mean(vals.dropna())
 
-    cm = confusion_matrix(yt, yp, labels=labs)
-    return Report(
-        summary=summary,
-        per_class=per_class,
-        confusion=cm,
-        labels=labs,
-        minority=min_list,
-        majority=maj_list,
-    )
+def _add_auprc(
+    summary: dict[str, float],
+    per_class: pd.DataFrame,
+    truth_scores: tuple[np.ndarray, np.ndarray],
+    labs: list[Any],
+    groups: dict[str, list[Any]] | None,
+) -> None:
+    """Add one-vs-rest average precision per class and its means (DOS §4.2) in place.
+
+    ``truth_scores``: the true labels and the checked ``proba`` (columns in ``labs`` order).
+    """
+    yt, p = truth_scores
+    ap = np.full(len(labs), np.nan)
+    for j, c in enumerate(labs):
+        positives = yt == c
+        if positives.any():  # AP is undefined without positives: leave NaN, skip in means
+            ap[j] = average_precision_score(positives.astype(int), p[:, j])
+    per_class["auprc"] = ap
+    summary["auprc_macro"] = _mean(a for a in ap if not np.isnan(a))
+    for suffix, subset in (groups or {}).items():
+        vals = per_class.loc[subset, "auprc"]
+        summary[f"auprc_{suffix}"] = _mean(vals.dropna())
 
 
 def summarise(

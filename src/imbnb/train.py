@@ -25,6 +25,7 @@ Conventions, stated once:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import time
@@ -39,6 +40,7 @@ import torch
 from torch import nn
 
 from imbnb.batches import BalancedBatchSampler
+from imbnb.inference import _as_tensor, _to_float, embed_dataset, predict, predict_proba
 from imbnb.loop import LoopSpec, train_epochs
 from imbnb.losses import LOSSES, CosineClassifier, LDAMLoss, make_loss
 
@@ -48,6 +50,7 @@ os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 __all__ = [
     "LOSSES",
     "OPTIMIZERS",
+    "FitSettings",
     "History",
     "adam",
     "cuda_determinism",
@@ -169,28 +172,6 @@ class History:
         return asdict(self)
 
 
-def _as_tensor(X: Any) -> torch.Tensor:
-    """Wrap an array, tensor or dataset as a CPU tensor, keeping uint8 as uint8 (scaled later)."""
-    if hasattr(X, "images"):
-        X = X.images
-    t = (
-        X.detach().cpu()
-        if isinstance(X, torch.Tensor)
-        else torch.from_numpy(np.ascontiguousarray(X))
-    )
-    if t.dtype != torch.uint8 and t.dtype != torch.float32:
-        t = t.float()
-    return t
-
-
-def _to_float(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Move a batch to ``device`` as float32, scaling uint8 images by 1/255."""
-    batch = batch.to(device, non_blocking=True)
-    if batch.dtype == torch.uint8:
-        return batch.float().div_(255.0)
-    return batch
-
-
 def _batches(perm: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
     """Split indices into mini-batches, merging a trailing batch of one into its predecessor."""
     chunks = list(torch.split(perm, batch_size))
@@ -239,51 +220,87 @@ def _val_metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict
     return {"accuracy": float((y_true == y_pred).mean()), "acsa": float(np.mean(recalls))}
 
 
-def fit(
-    model: nn.Module,
-    X: Any,
-    y: Any = None,
-    *,
-    epochs: int,
-    batch_size: int,
-    lr: float = 1e-3,
-    optimizer: str = "adam",
-    weight_decay: float = 0.0,
-    class_weight: str | np.ndarray | None = None,
-    sample_weight: np.ndarray | None = None,
-    loss: str | LossFn | nn.Module = "ce",
-    loss_params: Mapping[str, Any] | None = None,
-    balanced_batches: bool = False,
-    seed: int = 0,
-    device: str | torch.device | None = None,
-    progress: bool = True,
-    X_val: Any = None,
-    y_val: Any = None,
-) -> History:
-    """Train ``model`` in place with mini-batch gradient descent; return its :class:`History`.
+@dataclass(frozen=True)
+class FitSettings:
+    """How :func:`fit` trains: schedule, optimiser, loss and weighting, seed, device.
 
-    ``X`` may be a dataset with ``.images``/``.labels`` (then ``y`` may be omitted).
     ``loss`` is a name in :data:`LOSSES` (with ``loss_params``), a loss module or a
-    :data:`LossFn`; ``balanced_batches`` draws class-balanced mini-batches (see the module
-    docstring). The model ends on ``device`` in eval mode. Validation accuracy/ACSA is computed
-    after each epoch when ``X_val`` is given.
+    :data:`LossFn`; ``class_weight`` is None, ``"balanced"`` (Algorithm 2) or one weight per
+    class; ``balanced_batches`` draws class-balanced mini-batches (see the module docstring).
     """
-    if epochs < 1 or batch_size < 1:
-        raise ValueError(f"epochs and batch_size must be >= 1, got {epochs}, {batch_size}")
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {optimizer!r}; allowed: {sorted(OPTIMIZERS)}")
-    if isinstance(loss, str) and loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; allowed: {list(LOSSES)}")
-    if not isinstance(loss, str) and not callable(loss):
-        raise ValueError(f"loss must be a name in {list(LOSSES)} or a callable, got {loss!r}")
-    if loss_params and not isinstance(loss, str):
-        raise ValueError("loss_params only applies when loss is given by name")
+
+    epochs: int
+    batch_size: int
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    class_weight: str | np.ndarray | None = None
+    loss: str | LossFn | nn.Module = "ce"
+    loss_params: Mapping[str, Any] | None = None
+    balanced_batches: bool = False
+    seed: int = 0
+    device: str | torch.device | None = None
+    progress: bool = True
+
+    def check(self) -> None:
+        """Refuse a bad setting with one line naming it and what is allowed."""
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError(
+                f"epochs and batch_size must be >= 1, got {self.epochs}, {self.batch_size}"
+            )
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; allowed: {sorted(OPTIMIZERS)}")
+        loss = self.loss
+        if isinstance(loss, str) and loss not in LOSSES:
+            raise ValueError(f"unknown loss {loss!r}; allowed: {list(LOSSES)}")
+        if not isinstance(loss, str) and not callable(loss):
+            raise ValueError(f"loss must be a name in {list(LOSSES)} or a callable, got {loss!r}")
+        if self.loss_params and not isinstance(loss, str):
+            raise ValueError("loss_params only applies when loss is given by name")
+
+
+@dataclass
+class _Data:
+    """A training set as :func:`fit` uses it: inputs, labels, per-sample weights, loss."""
+
+    X: torch.Tensor
+    y: np.ndarray
+    n_classes: int
+    weights: torch.Tensor | None
+    loss_fn: LossFn
+
+
+def _labels(X: Any, y: Any, name: str = "y") -> np.ndarray:
+    """Integer labels from ``y``, or from ``X.labels`` when ``y`` is None."""
     if y is None:
         if not hasattr(X, "labels"):
-            raise ValueError("y is required unless X is a dataset with .labels")
+            raise ValueError(f"{name} is required unless X is a dataset with .labels")
         y = X.labels
+    return np.asarray(y.labels if hasattr(y, "labels") else y).astype(np.int64).ravel()
+
+
+def _sample_weights(
+    s: FitSettings, y: np.ndarray, n_classes: int, sample_weight: np.ndarray | None
+) -> torch.Tensor | None:
+    """``w_i = class_weight[y_i] * sample_weight[i]`` (None when neither is given)."""
+    n = len(y)
+    wanted = "balanced" if s.loss == "weighted_ce" and s.class_weight is None else s.class_weight
+    cw = _resolve_class_weight(wanted, y, n_classes)
+    w = np.ones(n) if cw is None else cw[y]
+    if sample_weight is not None:
+        sw = np.asarray(sample_weight, dtype=np.float64).ravel()
+        if sw.shape != (n,) or (sw < 0).any() or not np.isfinite(sw).all():
+            raise ValueError(f"sample_weight must be {n} finite non-negative numbers")
+        w = w * sw
+    return None if cw is None and sample_weight is None else torch.from_numpy(w).float()
+
+
+def _prepare(
+    model: nn.Module, X: Any, y: Any, s: FitSettings, sample_weight: np.ndarray | None
+) -> _Data:
+    """Validate the training set and build its weights and loss."""
+    y_np = _labels(X, y)
     Xt = _as_tensor(X)
-    y_np = np.asarray(y.labels if hasattr(y, "labels") else y).astype(np.int64).ravel()
     n = len(y_np)
     if n == 0:
         raise ValueError("cannot fit on an empty training set")
@@ -292,70 +309,102 @@ def fit(
     n_classes = _n_classes(model, y_np)
     if y_np.min() < 0 or y_np.max() >= n_classes:
         raise ValueError(f"labels must lie in [0, {n_classes}), got [{y_np.min()}, {y_np.max()}]")
-    if loss == "weighted_ce" and class_weight is None:
-        class_weight = "balanced"
-    cw = _resolve_class_weight(class_weight, y_np, n_classes)
-    w = np.ones(n) if cw is None else cw[y_np]
-    if sample_weight is not None:
-        sw = np.asarray(sample_weight, dtype=np.float64).ravel()
-        if sw.shape != (n,) or (sw < 0).any() or not np.isfinite(sw).all():
-            raise ValueError(f"sample_weight must be {n} finite non-negative numbers")
-        w = w * sw
-    weights = None if cw is None and sample_weight is None else torch.from_numpy(w).float()
+    weights = _sample_weights(s, y_np, n_classes, sample_weight)
     counts = np.bincount(y_np, minlength=n_classes)
-    loss_fn = _build_loss(loss, loss_params, counts, epochs)
+    loss_fn = _build_loss(s.loss, s.loss_params, counts, s.epochs)
     _warn_ldam_head(loss_fn, model)
+    return _Data(Xt, y_np, n_classes, weights, loss_fn)
 
-    if X_val is not None and y_val is None:
-        if not hasattr(X_val, "labels"):
-            raise ValueError("y_val is required unless X_val is a dataset with .labels")
-        y_val = X_val.labels
-    yv = None if X_val is None else np.asarray(getattr(y_val, "labels", y_val)).ravel()
 
-    gen = seed_everything(seed)
-    dev = get_device(device)
+def _settings(settings: FitSettings | None, changes: Mapping[str, Any]) -> FitSettings:
+    """``settings`` with keyword changes on top; an unknown keyword names the allowed ones."""
+    allowed = {f.name for f in dataclasses.fields(FitSettings)}
+    unknown = sorted(set(changes) - allowed)
+    if unknown:
+        raise TypeError(f"fit() got unexpected keyword(s) {unknown}; allowed: {sorted(allowed)}")
+    if settings is None:
+        return FitSettings(**changes)
+    return dataclasses.replace(settings, **changes)
+
+
+def fit(
+    model: nn.Module,
+    X: Any,
+    y: Any = None,
+    settings: FitSettings | None = None,
+    *,
+    sample_weight: np.ndarray | None = None,
+    X_val: Any = None,
+    y_val: Any = None,
+    **changes: Any,
+) -> History:
+    """Train ``model`` in place with mini-batch gradient descent; return its :class:`History`.
+
+    Settings come as a :class:`FitSettings`, as keywords (``epochs=5, batch_size=40``), or
+    both (keywords win). ``X`` may be a dataset with ``.images``/``.labels`` (then ``y`` may be
+    omitted). The model ends on the device in eval mode. Validation accuracy/ACSA is computed
+    after each epoch when ``X_val`` is given.
+    """
+    s = _settings(settings, changes)
+    s.check()
+    data = _prepare(model, X, y, s, sample_weight)
+    yv = None if X_val is None else _labels(X_val, y_val, "y_val")
+    gen = seed_everything(s.seed)
+    dev = get_device(s.device)
     model.to(dev)
-    if isinstance(loss_fn, nn.Module):
-        loss_fn.to(dev)
-    sampler = BalancedBatchSampler(y_np, batch_size, generator=gen) if balanced_batches else None
-    opt = OPTIMIZERS[optimizer](model.parameters(), lr, weight_decay)
-    yt = torch.from_numpy(y_np)
+    if isinstance(data.loss_fn, nn.Module):
+        data.loss_fn.to(dev)
     hist = History(
         device=str(dev),
         n_params=sum(p.numel() for p in model.parameters() if p.requires_grad),
-        epochs=epochs,
+        epochs=s.epochs,
     )
-
-    def batches(epoch: int) -> list[torch.Tensor]:
-        if sampler is None:
-            return _batches(torch.randperm(n, generator=gen), batch_size)
-        return [torch.tensor(b, dtype=torch.int64) for b in sampler]
-
-    def step(idx: torch.Tensor) -> torch.Tensor:
-        wb = None if weights is None else weights[idx].to(dev)
-        opt.zero_grad(set_to_none=True)
-        batch_loss = loss_fn(model(_to_float(Xt[idx], dev)), yt[idx].to(dev), wb)
-        batch_loss.backward()
-        opt.step()
-        return batch_loss
+    start = time.perf_counter()
+    step, batches = _fit_step(model, data, s, gen, dev)
 
     def validate(epoch: int, means: dict[str, float]) -> dict[str, str] | None:
         if yv is None:
             return None
-        hist.val_metrics.append(_val_metrics(yv, predict(model, X_val, device=dev), n_classes))
+        hist.val_metrics.append(_val_metrics(yv, predict(model, X_val, device=dev), data.n_classes))
         return {"val_acc": f"{hist.val_metrics[-1]['accuracy']:.3f}"}
 
-    start = time.perf_counter()
     logged = train_epochs(
         step,
         batches,
-        LoopSpec(epochs, modules=[model], mean="sample", desc="fit", progress=progress),
-        on_epoch_start=getattr(loss_fn, "on_epoch_start", None),
+        LoopSpec(s.epochs, modules=[model], mean="sample", desc="fit", progress=s.progress),
+        on_epoch_start=getattr(data.loss_fn, "on_epoch_start", None),
         on_epoch_end=validate,
     )
     hist.losses = logged["loss"]
     hist.seconds = time.perf_counter() - start
     return hist
+
+
+def _fit_step(
+    model: nn.Module, data: _Data, s: FitSettings, gen: torch.Generator, dev: torch.device
+) -> tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[int], list[torch.Tensor]]]:
+    """The optimisation step and the epoch's batches :func:`fit` hands to the loop."""
+    n = len(data.y)
+    sampler = (
+        BalancedBatchSampler(data.y, s.batch_size, generator=gen) if s.balanced_batches else None
+    )
+    opt = OPTIMIZERS[s.optimizer](model.parameters(), s.lr, s.weight_decay)
+    yt = torch.from_numpy(data.y)
+
+    def batches(epoch: int) -> list[torch.Tensor]:
+        if sampler is None:
+            return _batches(torch.randperm(n, generator=gen), s.batch_size)
+        return [torch.tensor(b, dtype=torch.int64) for b in sampler]
+
+    def step(idx: torch.Tensor) -> torch.Tensor:
+        wb = None if data.weights is None else data.weights[idx].to(dev)
+        opt.zero_grad(set_to_none=True)
+        batch_loss = data.loss_fn(model(_to_float(data.X[idx], dev)), yt[idx].to(dev), wb)
+        batch_loss.backward()
+        opt.step()
+        return batch_loss
+
+    return step, batches
 
 
 def _build_loss(
@@ -393,58 +442,3 @@ def _warn_ldam_head(loss_fn: LossFn, model: nn.Module) -> None:
             f"this model's classifier is {type(head).__name__}",
             stacklevel=3,
         )
-
-
-def _model_device(model: nn.Module, device: str | torch.device | None) -> torch.device:
-    """The explicit device, else where the model's parameters live (CPU for a parameterless one)."""
-    if device is not None:
-        return torch.device(device)
-    p = next(model.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
-
-
-@torch.no_grad()
-def _apply(
-    fn: Callable[[torch.Tensor], torch.Tensor],
-    model: nn.Module,
-    X: Any,
-    batch_size: int,
-    device: str | torch.device | None,
-) -> np.ndarray:
-    """Run ``fn`` over ``X`` in eval mode, batch by batch without gradients, as float32 numpy."""
-    dev = _model_device(model, device)
-    model.to(dev)
-    was_training = model.training
-    model.eval()
-    Xt = _as_tensor(X)
-    try:
-        outs = [
-            fn(_to_float(Xt[i : i + batch_size], dev)).cpu() for i in range(0, len(Xt), batch_size)
-        ]
-    finally:
-        model.train(was_training)
-    if not outs:
-        raise ValueError("X is empty")
-    out = torch.cat(outs)
-    return (out.float() if out.is_floating_point() else out).numpy()
-
-
-def predict_proba(
-    model: nn.Module, X: Any, batch_size: int = 512, device: str | torch.device | None = None
-) -> np.ndarray:
-    """Softmax class probabilities (N, n_classes), float32; device defaults to the model's."""
-    return _apply(lambda x: torch.softmax(model(x), dim=1), model, X, batch_size, device)
-
-
-def predict(
-    model: nn.Module, X: Any, batch_size: int = 512, device: str | torch.device | None = None
-) -> np.ndarray:
-    """Predicted class indices (N,), int64: argmax of the logits."""
-    return _apply(lambda x: model(x).argmax(dim=1), model, X, batch_size, device).astype(np.int64)
-
-
-def embed_dataset(
-    model: nn.Module, X: Any, batch_size: int = 512, device: str | torch.device | None = None
-) -> np.ndarray:
-    """Deep features ``model.embed(x)`` for every sample (N, embedding_dim), float32."""
-    return _apply(model.embed, model, X, batch_size, device)

@@ -4,8 +4,9 @@ The chapter narrates and calls; the computing lives here so that each of its cel
 short. Nothing here trains a network: the functions take the chapter's extractors, metric
 rows (:func:`imbnb.methods.feature_space.run_grid`) and the thesis's published table.
 
-* :func:`toy_steps` makes the 2-D toy problem and one ADOS and one SMOTE step on it;
-* :func:`adaptive_k_profile` applies Algorithm 4 to the embeddings of one class;
+* :func:`toy_steps` makes the 2-D toy problem and one ADOS and one SMOTE step on it, and
+  :func:`adaptive_k_profile` applies Algorithm 4 to the embeddings of one class (both live in
+  :mod:`imbnb.book.ados_figures`, the data behind the chapter's first figures);
 * :func:`cost_table`, :func:`long_form`, :func:`table_72`, :func:`with_measure_group`,
   :func:`thesis_comparison` and :func:`side_by_side` shape the tables;
 * :func:`thesis_gap_numbers`, :func:`published_inconsistencies`, :func:`ados_versus`,
@@ -23,11 +24,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.spatial.distance import cdist
-from sklearn.neighbors import NearestNeighbors
 
+from imbnb.book.ados_figures import KProfile, ToySteps, adaptive_k_profile, toy_steps
 from imbnb.book.prose import direction_word, lookup, phrase_list, threshold_phrase
-from imbnb.oversample import ADOS, SMOTE
-from imbnb.oversample.ados import adaptive_k, class_k_max
+from imbnb.oversample import ADOS
 
 __all__ = [
     "GROUPS",
@@ -58,114 +58,6 @@ GROUPS: dict[str, dict[str, str]] = {
     "Min": {"Re": "recall_min", "F1": "f1_min", "GMean": "gmean_min"},
     "Average": {"Re": "acsa", "F1": "f1_macro", "GMean": "gmean"},
 }
-
-
-@dataclass(frozen=True)
-class ToySteps:
-    """One ADOS and one SMOTE step from the same seed on a 2-D toy problem, and full runs."""
-
-    X: np.ndarray  # toy features, majority (y = 0) rows first
-    y: np.ndarray
-    seed_point: np.ndarray  # the seed x_i
-    neighbors: np.ndarray  # ADOS: the k_i neighbours (points)
-    weights: np.ndarray  # ADOS: their weights w_ij (eq. 4.5)
-    centre: np.ndarray  # ADOS: the synthetic neighbour x-hat (eq. 4.6)
-    new_point: np.ndarray  # ADOS: the new point (eq. 4.7)
-    delta: float
-    smote_neighbors: np.ndarray  # SMOTE: the seed's 5 nearest minority neighbours (points)
-    smote_pick: np.ndarray  # SMOTE: the one drawn
-    smote_new: np.ndarray  # SMOTE: the new point
-    gap: float
-    resampled: dict[str, np.ndarray]  # "ADOS" / "SMOTE" -> the toy set grown to balance
-
-
-def toy_steps(rng: np.random.Generator, seed: int) -> ToySteps:
-    """Draw the toy problem from ``rng`` and take one ADOS and one SMOTE step (ch. 3's figure).
-
-    ADOS is asked for a single extra minority row and its recorded provenance
-    (``source_index_``, ``neighbor_indices_``, ``neighbor_weights_``, ``delta_``) rebuilds
-    eqs. 4.6-4.7; the SMOTE step is drawn by hand from the same seed with ``rng``.
-    """
-    toy_major = rng.normal([0.0, 0.0], [1.6, 1.0], size=(300, 2))
-    toy_minor = np.vstack(
-        [
-            rng.normal([3.2, 1.4], [0.45, 0.35], size=(28, 2)),
-            rng.normal([4.6, 2.8], [0.5, 0.4], size=(12, 2)),
-        ]
-    )
-    X_toy = np.vstack([toy_major, toy_minor])
-    y_toy = np.repeat([0, 1], [len(toy_major), len(toy_minor)])
-    n_min_toy = len(toy_minor)
-
-    # one ADOS step: ask for a single extra minority row and read its provenance
-    one = ADOS(sampling_strategy={1: n_min_toy + 1}, random_state=seed)
-    X_one, _ = one.fit_resample(X_toy, y_toy)
-    new = len(X_one) - 1
-    seed_row = one.source_index_[new]
-    nbrs, w = one.neighbor_indices_[new], one.neighbor_weights_[new]
-    delta = one.delta_[new]
-    x_hat = w @ X_one[nbrs]  # eq. 4.6, rebuilt from the recorded weights
-    if not np.allclose(X_one[new], delta * X_one[seed_row] + (1 - delta) * x_hat):  # eq. 4.7
-        raise AssertionError("ADOS's recorded provenance does not rebuild its new row")
-
-    # one SMOTE step from the same seed: a random one of its 5 nearest neighbours
-    minor_rows = np.flatnonzero(y_toy == 1)
-    nn = NearestNeighbors(n_neighbors=6).fit(X_toy[minor_rows])
-    smote_nbrs = minor_rows[nn.kneighbors(X_toy[[seed_row]], return_distance=False)[0][1:]]
-    pick = rng.choice(smote_nbrs)
-    gap = rng.uniform()
-    x_smote = X_toy[seed_row] + gap * (X_toy[pick] - X_toy[seed_row])
-
-    # the full runs to balance
-    X_ados, _ = ADOS(random_state=seed).fit_resample(X_toy, y_toy)
-    X_sm, _ = SMOTE(k_neighbors=5, random_state=seed).fit_resample(X_toy, y_toy)
-    return ToySteps(
-        X=X_toy,
-        y=y_toy,
-        seed_point=X_one[seed_row],
-        neighbors=X_one[nbrs],
-        weights=w,
-        centre=x_hat,
-        new_point=X_one[new],
-        delta=delta,
-        smote_neighbors=X_toy[smote_nbrs],
-        smote_pick=X_toy[pick],
-        smote_new=x_smote,
-        gap=gap,
-        resampled={"ADOS": X_ados, "SMOTE": X_sm},
-    )
-
-
-@dataclass(frozen=True)
-class KProfile:
-    """Algorithm 4 on one class: each point's nearest-neighbour distance and its ``k``."""
-
-    cls: int
-    k_max: dict  # class -> k_max^(c) (eq. 4.3)
-    d_x: np.ndarray  # distance of each point of the class to its nearest in-class neighbour
-    ks: np.ndarray  # the k Algorithm 4 gives each point
-    d_min: float  # smallest positive pairwise distance in the class
-    d_max: float  # largest pairwise distance in the class
-    grid_d: np.ndarray  # distances spanning [d_min, d_max]
-    grid_k: list[int]  # Algorithm 4's k at each of them
-
-
-def adaptive_k_profile(
-    z: np.ndarray, y: np.ndarray, cls: int, *, k_min: int = 2, n_grid: int = 200
-) -> KProfile:
-    """Class-wise ``k_max`` (eq. 4.3) and Algorithm 4's ``k`` for every embedding of ``cls``."""
-    counts = dict(zip(*np.unique(y, return_counts=True), strict=True))
-    k_max = class_k_max(counts)  # eq. 4.3
-    Xc = z[y == cls].astype(np.float64)
-    D = cdist(Xc, Xc)
-    positive = D[D > 0]
-    d_min, d_max = positive.min(), positive.max()  # Alg. 4 l.2-3
-    np.fill_diagonal(D, np.inf)
-    d_x = D.min(axis=1)  # Alg. 4 l.10
-    ks = np.array([adaptive_k(d, d_min, d_max, k_min, k_max[cls]) for d in d_x])
-    grid_d = np.linspace(d_min, d_max, n_grid)
-    grid_k = [adaptive_k(d, d_min, d_max, k_min, k_max[cls]) for d in grid_d]
-    return KProfile(cls, k_max, d_x, ks, d_min, d_max, grid_d, grid_k)
 
 
 def cost_table(rows: pd.DataFrame) -> pd.DataFrame:

@@ -14,12 +14,12 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import nbformat
 import papermill
@@ -249,6 +249,12 @@ def _finish_notebook(path: Path, profile: str, env: Mapping[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+class ExecuteOptions(TypedDict, total=False):
+    """Rarely used keywords of :func:`run_chapters`, passed on to papermill."""
+
+    kernel_name: str | None  # the Jupyter kernel (default: the notebook's own)
+
+
 def run_chapters(
     chapters: Iterable[str | int] | None = None,
     *,
@@ -258,19 +264,43 @@ def run_chapters(
     notebooks: str | Path | None = None,
     progress: bool = True,
     fail_fast: bool = False,
-    kernel_name: str | None = None,
-    log=print,
+    log: Callable[[str], Any] = print,
+    **options: Unpack[ExecuteOptions],
 ) -> list[ChapterResult]:
     """Execute the selected chapters (all by default) and return one result per chapter.
 
     Failures do not raise: each failed chapter's result carries a message naming the chapter
     and cell, its executed notebook moves to ``<out_dir>/failed/`` and its stale output is
     removed (so a strict build cannot publish it); the other chapters keep their outputs.
+    ``kernel_name`` (:class:`ExecuteOptions`) picks the Jupyter kernel.
     """
-    selected = select_chapters(chapters, notebooks)
+    unknown = sorted(set(options) - set(ExecuteOptions.__annotations__))
+    if unknown:
+        raise TypeError(f"run_chapters() got an unexpected keyword argument {unknown[0]!r}")
+    plan = _plan(select_chapters(chapters, notebooks), profile, dict(overrides or {}))
+    out = Path(out_dir) if out_dir is not None else paths.chapters_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    run = _Run(out, profile, environment(), options.get("kernel_name"))
+    results: list[ChapterResult] = []
+    bar = tqdm(plan, desc=f"chapters ({profile})", unit="chapter", disable=not progress)
+    for chapter, params in bar:
+        bar.set_postfix_str(chapter.stem)
+        result = _execute(chapter, params, run)
+        results.append(result)
+        if result.error is not None:
+            log(result.error)
+            if fail_fast:
+                break
+    write_provenance_page(out)
+    return results
+
+
+def _plan(
+    selected: list[Chapter], profile: str, overrides: dict[str, Any]
+) -> list[tuple[Chapter, dict[str, Any]]]:
+    """Each selected chapter with its checked parameters, before anything runs."""
     if not selected:
         raise UnknownChapterError("no chapter notebooks found")
-    overrides = dict(overrides or {})
     profiles = load_profiles()
     _check_overrides(selected, overrides)
     plan = [
@@ -279,54 +309,50 @@ def run_chapters(
     ]
     for chapter, params in plan:  # every value of its parameters cell's type, before any runs
         check_parameters(params, notebook_parameters(chapter.source), chapter.stem)
-    out = Path(out_dir) if out_dir is not None else paths.chapters_dir()
-    out.mkdir(parents=True, exist_ok=True)
-    env = environment()
-    results: list[ChapterResult] = []
-    bar = tqdm(plan, desc=f"chapters ({profile})", unit="chapter", disable=not progress)
-    for chapter, params in bar:
-        bar.set_postfix_str(chapter.stem)
-        target = out / f"{chapter.stem}.ipynb"
-        start = time.perf_counter()
-        try:
-            papermill.execute_notebook(
-                str(chapter.source),
-                str(target),
-                parameters=params,
-                cwd=str(chapter.source.parent),
-                kernel_name=kernel_name,
-                progress_bar=False,
-            )
-        except PapermillExecutionError as err:
-            failed = out / FAILED_DIRNAME / target.name
-            failed.parent.mkdir(parents=True, exist_ok=True)
-            if target.exists():
-                shutil.move(str(target), failed)
-            message = _describe_failure(chapter, err, failed)
-            results.append(
-                ChapterResult(chapter, failed, time.perf_counter() - start, params, message)
-            )
-            log(message)
-            if fail_fast:
-                break
-            continue
-        except Exception as err:  # kernel death, bad notebook, ...: still name the chapter
-            message = f"chapter {chapter.stem} failed before finishing: {type(err).__name__}: {err}"
-            if target.exists():
-                failed = out / FAILED_DIRNAME / target.name
-                failed.parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(str(target), failed)
-            results.append(
-                ChapterResult(chapter, target, time.perf_counter() - start, params, message)
-            )
-            log(message)
-            if fail_fast:
-                break
-            continue
-        _finish_notebook(target, profile, env)
-        stale = out / FAILED_DIRNAME / target.name
-        if stale.exists():
-            stale.unlink()
-        results.append(ChapterResult(chapter, target, time.perf_counter() - start, params))
-    write_provenance_page(out)
-    return results
+    return plan
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What every chapter of one :func:`run_chapters` call shares."""
+
+    out: Path
+    profile: str
+    env: Mapping[str, Any]
+    kernel_name: str | None
+
+
+def _execute(chapter: Chapter, params: dict[str, Any], run: _Run) -> ChapterResult:
+    """Execute one chapter with papermill; a failure becomes the result's error message."""
+    target = run.out / f"{chapter.stem}.ipynb"
+    failed = run.out / FAILED_DIRNAME / target.name
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(chapter.source),
+            str(target),
+            parameters=params,
+            cwd=str(chapter.source.parent),
+            kernel_name=run.kernel_name,
+            progress_bar=False,
+        )
+    except PapermillExecutionError as err:
+        failed.parent.mkdir(parents=True, exist_ok=True)
+        _move_to_failed(target, failed)
+        message = _describe_failure(chapter, err, failed)
+        return ChapterResult(chapter, failed, time.perf_counter() - start, params, message)
+    except Exception as err:  # kernel death, bad notebook, ...: still name the chapter
+        message = f"chapter {chapter.stem} failed before finishing: {type(err).__name__}: {err}"
+        _move_to_failed(target, failed)
+        return ChapterResult(chapter, target, time.perf_counter() - start, params, message)
+    _finish_notebook(target, run.profile, run.env)
+    if failed.exists():
+        failed.unlink()
+    return ChapterResult(chapter, target, time.perf_counter() - start, params)
+
+
+def _move_to_failed(target: Path, failed: Path) -> None:
+    """Move a failed chapter's executed notebook (if any) to ``failed/``, out of the book."""
+    if target.exists():
+        failed.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(target), failed)

@@ -1,16 +1,20 @@
 """The results chapter's grid, built from its parameters (chapter 8, ``book/grids/paper.yaml``).
 
-:func:`results_grid` turns chapter 8's parameters into a grid spec (the ``blocks`` of a grid
-file); the chapter expands it and ``book/grids/paper.yaml`` is the same spec written out for the
-``paper`` profile, so the committed paper table, ``imbnb sweep`` and the chapter agree on every
-config hash (a test checks it). :func:`coverage` says how much of a grid a table holds, so a
-chapter rendered from a partly swept table states what is missing, and :func:`plan` adds the
-measured cost per run and of the rest, so the rest of a sweep can be sized before it starts.
+:func:`results_grid` turns chapter 8's parameters (a :class:`ResultsGridSettings`) into a grid
+spec (the ``blocks`` of a grid file); the chapter expands it and ``book/grids/paper.yaml`` is the
+same spec written out for the ``paper`` profile, so the committed paper table, ``imbnb sweep``
+and the chapter agree on every config hash (a test checks it). :func:`coverage` says how much
+of a grid a table holds, so a chapter rendered from a partly swept table states what is
+missing, and :func:`plan` adds the measured cost per run and of the rest, so the rest of a sweep
+can be sized before it starts.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -18,84 +22,114 @@ import pandas as pd
 from imbnb.experiments.config import RunConfig
 from imbnb.experiments.registry import family_of
 
-__all__ = ["coverage", "plan", "results_grid"]
+__all__ = ["ResultsGridSettings", "coverage", "plan", "results_grid"]
 
 
-def results_grid(
-    *,
-    profile: str,
-    seeds: Sequence[int],
-    ratios: Sequence[float],
-    methods: Sequence[str],
-    n_train: int | None = None,
-    n_test: int | None = None,
-    epochs: int = 5,
-    loss_batch_size: int = 40,
-    dos_init_epochs: int = 3,
-    dos_rounds: int = 3,
-    gamo_steps: int = 25000,
-    gamo_lr: float = 2e-4,
-    ae_width: int = 64,
-    ae_epochs: int = 50,
-    ae_lr: float = 3e-4,
-    clf_epochs: int = 20,
-    wc_params: Mapping[str, Any] | None = None,
-    count_methods: Sequence[str] = (),
-    count_seeds: Sequence[int] = (0,),
-    count_scale: float = 1.0,
-) -> dict[str, Any]:
-    """Chapter 8's grid spec: the thesis protocol block, then the count-list block if asked.
+@dataclass(frozen=True)
+class ResultsGridSettings:
+    """Chapter 8's grid: the thesis protocol's seeds, ratios and methods, each family's settings.
 
-    Each family gets its chapter's settings: feature-space extractors and loss-based CNNs
-    train ``epochs`` epochs (batch 40 and ``loss_batch_size``), DOS pre-trains
-    ``dos_init_epochs`` then runs ``dos_rounds`` rounds with k = 5, GAMO runs ``gamo_steps``
-    iterations at ``gamo_lr``, the generative methods train an autoencoder of ``ae_width``
-    for ``ae_epochs`` at ``ae_lr`` and a classifier for ``clf_epochs``; weighted calibration
-    takes ``wc_params`` (default k = 3, 10 components, chapter 7's).
+    Feature-space extractors and loss-based CNNs train ``epochs`` epochs (batch 40 and
+    ``loss_batch_size``), DOS pre-trains ``dos_init_epochs`` then runs ``dos_rounds`` rounds
+    with k = 5, GAMO runs ``gamo_steps`` iterations at ``gamo_lr``, the generative methods
+    train an autoencoder of ``ae_width`` for ``ae_epochs`` at ``ae_lr`` and a classifier for
+    ``clf_epochs``; weighted calibration takes ``wc_params`` (default k = 3, 10 components,
+    chapter 7's). ``count_methods`` run on the count-list protocol (``count_seeds``,
+    ``count_scale``).
     """
-    for name in (*methods, *count_methods):
-        family_of(name)  # an unknown method fails here, naming every allowed one
-    generative = {
-        "ae": {"width": ae_width, "epochs": ae_epochs, "lr": ae_lr},
-        "classifier": {"epochs": clf_epochs},
-    }
-    wc = dict(wc_params) if wc_params is not None else {"k": 3, "max_components": 10}
-    params = {
-        "family:feature_space": {"epochs": epochs, "batch_size": 40},
-        "family:losses": {"epochs": epochs, "batch_size": loss_batch_size},
-        "family:dos": {"init_epochs": dos_init_epochs, "rounds": dos_rounds, "k": 5},
-        "family:gamo": {"steps": gamo_steps, "lr": gamo_lr},
-        "family:generative": generative,
-        "DeepDenoising+WC": {**generative, "sampler_params": wc},
-    }
-    blocks = [
-        {
-            "base": {
-                "dataset": "fashion_mnist",
-                "protocol": "minority",
-                "n_train": n_train,
-                "n_test": n_test,
-                "profile": profile,
-            },
-            "grid": {"ratio": list(ratios), "seed": list(seeds), "method": list(methods)},
-            "params": params,
+
+    profile: str
+    seeds: Sequence[int]
+    ratios: Sequence[float]
+    methods: Sequence[str]
+    n_train: int | None = None
+    n_test: int | None = None
+    epochs: int = 5
+    loss_batch_size: int = 40
+    dos_init_epochs: int = 3
+    dos_rounds: int = 3
+    gamo_steps: int = 25000
+    gamo_lr: float = 2e-4
+    ae_width: int = 64
+    ae_epochs: int = 50
+    ae_lr: float = 3e-4
+    clf_epochs: int = 20
+    wc_params: Mapping[str, Any] | None = None
+    count_methods: Sequence[str] = ()
+    count_seeds: Sequence[int] = (0,)
+    count_scale: float = 1.0
+
+    def params(self) -> dict[str, Any]:
+        """The ``params`` of every block: each family's settings."""
+        generative = {
+            "ae": {"width": self.ae_width, "epochs": self.ae_epochs, "lr": self.ae_lr},
+            "classifier": {"epochs": self.clf_epochs},
         }
-    ]
-    if count_methods:
-        blocks.append(
+        wc = dict(self.wc_params) if self.wc_params is not None else {"k": 3, "max_components": 10}
+        return {
+            "family:feature_space": {"epochs": self.epochs, "batch_size": 40},
+            "family:losses": {"epochs": self.epochs, "batch_size": self.loss_batch_size},
+            "family:dos": {"init_epochs": self.dos_init_epochs, "rounds": self.dos_rounds, "k": 5},
+            "family:gamo": {"steps": self.gamo_steps, "lr": self.gamo_lr},
+            "family:generative": generative,
+            "DeepDenoising+WC": {**generative, "sampler_params": wc},
+        }
+
+    def spec(self) -> dict[str, Any]:
+        """The grid spec: the thesis protocol block, then the count-list block if asked."""
+        for name in (*self.methods, *self.count_methods):
+            family_of(name)  # an unknown method fails here, naming every allowed one
+        params = self.params()
+        base = {"dataset": "fashion_mnist", "protocol": "minority", "n_train": self.n_train}
+        blocks = [
             {
-                "base": {
-                    "dataset": "fashion_mnist",
-                    "protocol": "counts",
-                    "n_test": n_test,
-                    "count_scale": count_scale,
-                    "profile": profile,
+                "base": {**base, "n_test": self.n_test, "profile": self.profile},
+                "grid": {
+                    "ratio": list(self.ratios),
+                    "seed": list(self.seeds),
+                    "method": list(self.methods),
                 },
-                "grid": {"seed": list(count_seeds), "method": list(count_methods)},
                 "params": params,
             }
-        )
-    return {"blocks": blocks}
+        ]
+        if self.count_methods:
+            count = {"dataset": "fashion_mnist", "protocol": "counts", "n_test": self.n_test}
+            blocks.append(
+                {
+                    "base": {**count, "count_scale": self.count_scale, "profile": self.profile},
+                    "grid": {"seed": list(self.count_seeds), "method": list(self.count_methods)},
+                    "params": params,
+                }
+            )
+        return {"blocks": blocks}
+
+
+def results_grid(settings: ResultsGridSettings | None = None, /, **fields: Any) -> dict[str, Any]:
+    """Chapter 8's grid spec (:meth:`ResultsGridSettings.spec`) from settings or their fields.
+
+    ``results_grid(profile=..., seeds=..., ratios=..., methods=..., epochs=...)`` builds the
+    settings from keywords; given ``settings``, keywords replace its fields.
+    """
+    if settings is None:
+        return ResultsGridSettings(**fields).spec()
+    return dataclasses.replace(settings, **fields).spec()
+
+
+# keyword form for help() and inspect.signature: settings, then the fields of ResultsGridSettings
+results_grid.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [
+        inspect.Parameter("settings", inspect.Parameter.POSITIONAL_ONLY, default=None),
+        *(
+            inspect.Parameter(
+                f.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default,
+                annotation=f.type,
+            )
+            for f in dataclasses.fields(ResultsGridSettings)
+        ),
+    ]
+)
 
 
 def coverage(configs: Sequence[RunConfig], rows: pd.DataFrame) -> pd.DataFrame:

@@ -282,27 +282,7 @@ def merge_results(
     from imbnb.experiments.store import ResultsStore
 
     allowed = {c.key() for c in configs} if configs is not None else None
-    loaded = []
-    for side in sides:
-        side_path = Path(side)
-        if not side_path.is_file() and not ResultsStore(side_path).runs_dir.is_dir():
-            raise FileNotFoundError(f"side table {side_path} does not exist")
-        entries = read_provenance(side_path)
-        if not entries:
-            raise ValueError(
-                f"side table {side_path} has no {provenance_path(side_path).name}: "
-                "where its rows came from is unknown, so it is not merged"
-            )
-        rows = ResultsStore(side_path).load()  # verified: a damaged side is refused by name
-        if allowed is not None:
-            foreign = rows[~rows["config_hash"].isin(allowed)]
-            if len(foreign):
-                raise ValueError(
-                    f"side table {side_path}: {len(foreign)} rows are not configs "
-                    f"of the grid (first: {foreign['config_hash'].iloc[0][:12]}, "
-                    f"method {foreign.get('method', pd.Series(['?'])).iloc[0]})"
-                )
-        loaded.append((side_path, rows, entries))
+    loaded = [_load_side(Path(side), allowed) for side in sides]
     main, added_per_side = ResultsStore(into), []
     for side_path, rows, entries in loaded:
         added = main.append(rows.to_dict("records"))
@@ -310,22 +290,52 @@ def merge_results(
         added_per_side.append(added)
         if not added:
             continue
-        stamp = {
-            "merged_from": side_path.name,
-            "merged_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        }
-        if added == len(rows) and sum(int(e["runs_added"]) for e in entries) == len(rows):
-            new = [{**e, **stamp} for e in entries]
-        else:
-            new = [
-                {
-                    **entries[-1],
-                    "runs_added": added,
-                    **stamp,
-                    "side_entries": entries,
-                    "merge_note": f"{added} of the side's {len(rows)} rows were new",
-                }
-            ]
+        new = _merged_entries(side_path, entries, len(rows), added)
         with main.lock():
             _write(into, [*read_provenance(into), *new])
     return added_per_side
+
+
+def _load_side(side_path: Path, allowed: set[str] | None) -> tuple[Path, pd.DataFrame, list]:
+    """A side table's rows and provenance entries, refused by name if unfit to merge."""
+    from imbnb.experiments.store import ResultsStore
+
+    if not side_path.is_file() and not ResultsStore(side_path).runs_dir.is_dir():
+        raise FileNotFoundError(f"side table {side_path} does not exist")
+    entries = read_provenance(side_path)
+    if not entries:
+        raise ValueError(
+            f"side table {side_path} has no {provenance_path(side_path).name}: "
+            "where its rows came from is unknown, so it is not merged"
+        )
+    rows = ResultsStore(side_path).load()  # verified: a damaged side is refused by name
+    if allowed is not None:
+        foreign = rows[~rows["config_hash"].isin(allowed)]
+        if len(foreign):
+            raise ValueError(
+                f"side table {side_path}: {len(foreign)} rows are not configs "
+                f"of the grid (first: {foreign['config_hash'].iloc[0][:12]}, "
+                f"method {foreign.get('method', pd.Series(['?'])).iloc[0]})"
+            )
+    return side_path, rows, entries
+
+
+def _merged_entries(
+    side_path: Path, entries: list[dict[str, Any]], n_rows: int, added: int
+) -> list[dict[str, Any]]:
+    """The provenance entries a merge adds: the side's own, or one that nests them."""
+    stamp = {
+        "merged_from": side_path.name,
+        "merged_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    }
+    if added == n_rows and sum(int(e["runs_added"]) for e in entries) == n_rows:
+        return [{**e, **stamp} for e in entries]
+    return [
+        {
+            **entries[-1],
+            "runs_added": added,
+            **stamp,
+            "side_entries": entries,
+            "merge_note": f"{added} of the side's {n_rows} rows were new",
+        }
+    ]

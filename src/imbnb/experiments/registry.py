@@ -57,12 +57,11 @@ def _cost(network: float, method: float) -> dict[str, float]:
 
 def _feature_space(cfg: RunConfig) -> dict[str, Any]:
     """Extractor (weighted CE, thesis §4.2.1) + resampling in its feature space + MLP head."""
-    from imbnb.methods.extractor import train_extractor
-    from imbnb.methods.feature_space import run_method
+    from imbnb.methods.extractor import ExtractorSettings, train_extractor
+    from imbnb.methods.feature_space import HeadSettings, run_method
 
     p = dict(cfg.params)
-    ex = train_extractor(
-        cfg.dataset,
+    settings = ExtractorSettings(
         protocol="minority",
         ratio=cfg.ratio,
         n_minority=cfg.n_minority,
@@ -74,28 +73,25 @@ def _feature_space(cfg: RunConfig) -> dict[str, Any]:
         n_train=cfg.n_train,
         n_test=cfg.n_test,
     )
-    rho_d, head = p.pop("rho_d", 1.0), p.pop("head", None) or None
+    head = HeadSettings(cfg.seed, cfg.ratio, p.pop("rho_d", 1.0), p.pop("head", None) or None)
     _no_leftovers(p, cfg, "epochs, batch_size, lr, extractor_weight, rho_d, head")
-    row = run_method(cfg.method, ex, seed=cfg.seed, ratio=cfg.ratio, rho_d=rho_d, head=head)
+    ex = train_extractor(cfg.dataset, settings)
+    row = run_method(cfg.method, ex, head)
     return {**row, **_cost(ex.history.get("seconds", _NAN), row["seconds"])}
 
 
 def _losses(cfg: RunConfig) -> dict[str, Any]:
     """A CNN trained end to end with one of chapter 9's losses."""
-    from imbnb.methods.losses_baselines import method_row, train_with_loss
+    from imbnb.methods.losses_baselines import LossRunSettings, method_row, train_with_loss
 
     spec = _loss_spec(cfg.method)
     p = dict(cfg.params)
     own = p.pop("loss_params", None)  # the loss's own knobs (gamma, beta, max_m, tau, ...)
-    run = train_with_loss(
-        spec.loss,
-        cfg.dataset,
+    settings = LossRunSettings(
         loss_params={spec.loss: own} if own else None,
         protocol="minority",
         ratio=cfg.ratio,
         seed=cfg.seed,
-        head=spec.head,
-        balanced_batches=spec.balanced_batches,
         n_minority=cfg.n_minority,
         epochs=p.pop("epochs", 5),
         batch_size=p.pop("batch_size", 64),
@@ -105,6 +101,7 @@ def _losses(cfg: RunConfig) -> dict[str, Any]:
     )
     tau = p.pop("tau", 1.0)
     _no_leftovers(p, cfg, "epochs, batch_size, lr, tau, loss_params")
+    run = train_with_loss(spec.settings(settings), cfg.dataset)
     start = time.perf_counter()
     row = method_row(spec.name, run, tau=tau)
     row["method"] = cfg.method
@@ -113,10 +110,10 @@ def _losses(cfg: RunConfig) -> dict[str, Any]:
 
 def _dos(cfg: RunConfig) -> dict[str, Any]:
     """Deep over-sampling (k, rounds from params) and its own or LR / kNN predictions."""
-    from imbnb.methods.dos import run_dos
+    from imbnb.methods.dos import DOSConfig, run_dos
 
     p = dict(cfg.params)
-    run = run_dos(
+    config = DOSConfig(
         cfg.dataset,
         protocol="minority",
         ratio=cfg.ratio,
@@ -130,6 +127,7 @@ def _dos(cfg: RunConfig) -> dict[str, Any]:
         n_test=cfg.n_test,
     )
     _no_leftovers(p, cfg, "k, rounds, init_epochs, batch_size")
+    run = run_dos(config)
     row = {r["method"]: r for r in run.rows()}[cfg.method]
     network = run.extractor.history.get("seconds", _NAN) + run.dos.seconds_  # init CNN + DOS
     return {**row, "method": cfg.method, **_cost(network, row.get("seconds", _NAN))}
@@ -137,23 +135,20 @@ def _dos(cfg: RunConfig) -> dict[str, Any]:
 
 def _generative(cfg: RunConfig) -> dict[str, Any]:
     """An autoencoder, oversampling in its latent space, an MLP on the balanced images."""
-    from imbnb.methods.deepsmote import run_generative
+    from imbnb.methods.deepsmote import GenerativeRun, run_generative
 
     train, test = load_dataset(cfg.dataset, "train"), load_dataset(cfg.dataset, "test")
     s = run_split(cfg, train, test)
     p = dict(cfg.params)
     ae, clf, sp = p.pop("ae", None), p.pop("classifier", None), p.pop("sampler_params", None)
     _no_leftovers(p, cfg, "ae, classifier, sampler_params")
+    # the counts protocol keeps chapter 6's rule (10 n_c < n_max), and its cache entries
+    minority = s["minority_classes"] if cfg.protocol == "minority" else None
     row = run_generative(
         _GEN_ALIASES.get(cfg.method, cfg.method),
         train.subset(s["train_indices"]),
         test.subset(s["test_indices"]),
-        seed=cfg.seed,
-        ae=ae,
-        classifier=clf,
-        sampler_params=sp,
-        # the counts protocol keeps chapter 6's rule (10 n_c < n_max), and its cache entries
-        minority=s["minority_classes"] if cfg.protocol == "minority" else None,
+        GenerativeRun(seed=cfg.seed, ae=ae, classifier=clf, sampler_params=sp, minority=minority),
     )
     row["method"] = cfg.method
     shared = row.get("seconds_ae_train", _NAN) if "seconds_ae" in row else 0.0  # 0: no AE
@@ -188,9 +183,9 @@ def _gamo(cfg: RunConfig) -> dict[str, Any]:
     )
     return {
         "method": cfg.method,
-        "seconds": model.seconds,
+        "seconds": model.seconds_,
         **report.to_row(),
-        **_cost(model.seconds, time.perf_counter() - start),
+        **_cost(model.seconds_, time.perf_counter() - start),
     }
 
 

@@ -3,14 +3,16 @@
 The first step of every feature-space method in the book: a CNN ``h ∘ f`` is trained on the
 imbalanced training set; its embedding ``f`` maps train and test images to deep features
 (DOS §3.1; ADOS thesis ch. 6, "Supervised Feature Learning"). :func:`train_extractor` is a
-plain function a chapter calls with a dataset name and the protocol's parameters. The trained
-weights, embeddings, test probabilities and history are cached under a key made of every
-parameter and the data's fingerprints, so chapters share extractors and a changed parameter
-never serves a stale one.
+plain function a chapter calls with a dataset name and an :class:`ExtractorSettings`
+(``train_extractor("fashion_mnist", ExtractorSettings(ratio=20, seed=1))``, or the same fields
+as keywords). The trained weights, embeddings, test probabilities and history are cached under
+a key made of every setting and the data's fingerprints, so chapters share extractors and a
+changed setting never serves a stale one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,11 +20,19 @@ from typing import Any
 
 import numpy as np
 
-from imbnb.cache import Cache
-from imbnb.data import ImageDataset, load_dataset
+from imbnb.data import ImageDataset
 from imbnb.imbalance import ImbalancedSplit, make_imbalanced, select_test
+from imbnb.methods.options import RunOptions, route_changes
 
-__all__ = ["CACHE_KIND", "TrainedExtractor", "cap_per_class", "extractor_config", "train_extractor"]
+__all__ = [
+    "CACHE_KIND",
+    "ExtractorSettings",
+    "RunOptions",
+    "TrainedExtractor",
+    "cap_per_class",
+    "extractor_config",
+    "train_extractor",
+]
 
 CACHE_KIND = "extractor"
 
@@ -85,72 +95,79 @@ def _jsonable_weight(class_weight: Any) -> Any:
     return [float(w) for w in np.asarray(class_weight, dtype=float).ravel()]
 
 
+@dataclass(frozen=True)
+class ExtractorSettings:
+    """Every setting that decides a trained extractor, and so its cache key (with the data).
+
+    The split: ``protocol`` with ``ratio``, ``n_minority`` or ``minority_classes``, ``counts``
+    or ``preset`` (:func:`imbnb.imbalance.make_imbalanced`), drawn by ``seed``, from a pool of
+    ``n_train`` images (None = all) and ``n_test`` test images per class; the training:
+    ``arch`` for ``epochs`` of Adam (``lr``, ``batch_size``), cross-entropy weighted by
+    ``class_weight`` ("balanced": the ADOS thesis's Algorithm 2 weights).
+    """
+
+    protocol: str = "minority"
+    ratio: float | None = 10
+    n_minority: int = 4
+    minority_classes: Sequence[int] | None = None
+    counts: Sequence[int] | None = None
+    preset: str | None = None
+    seed: int = 0
+    arch: str = "C6-C16-F400-F120"
+    epochs: int = 5
+    batch_size: int = 40
+    lr: float = 1e-3
+    class_weight: Any = None
+    n_train: int | None = None
+    n_test: int | None = None
+
+    def replace(self, **changes: Any) -> ExtractorSettings:
+        """A copy with ``changes`` applied."""
+        return dataclasses.replace(self, **changes)
+
+    def config(self, train: ImageDataset, test: ImageDataset) -> dict[str, Any]:
+        """The cache key's config: every setting plus the fingerprints of both data splits."""
+        return {
+            "dataset": train.name,
+            "train_fingerprint": train.fingerprint(),
+            "test_fingerprint": test.fingerprint(),
+            "protocol": self.protocol,
+            "ratio": None if self.ratio is None else float(self.ratio),
+            "n_minority": int(self.n_minority),
+            "minority_classes": _ints(self.minority_classes),
+            "counts": _ints(self.counts),
+            "preset": self.preset,
+            "seed": int(self.seed),
+            "arch": self.arch,
+            "epochs": int(self.epochs),
+            "batch_size": int(self.batch_size),
+            "lr": float(self.lr),
+            "class_weight": _jsonable_weight(self.class_weight),
+            "n_train": None if self.n_train is None else int(self.n_train),
+            "n_test": None if self.n_test is None else int(self.n_test),
+        }
+
+
+def _ints(values: Sequence[int] | None) -> list[int] | None:
+    """A list of ints (None stays None), as the cache key holds class lists."""
+    return None if values is None else [int(c) for c in values]
+
+
 def extractor_config(
     train: ImageDataset,
     test: ImageDataset,
-    *,
-    protocol: str,
-    ratio: float | None,
-    n_minority: int,
-    minority_classes: Sequence[int] | None,
-    counts: Sequence[int] | None,
-    preset: str | None,
-    seed: int,
-    arch: str,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    class_weight: Any,
-    n_train: int | None,
-    n_test: int | None,
+    settings: ExtractorSettings | None = None,
+    **changes: Any,
 ) -> dict[str, Any]:
-    """The cache key's config: every parameter plus the fingerprints of both data splits."""
-    return {
-        "dataset": train.name,
-        "train_fingerprint": train.fingerprint(),
-        "test_fingerprint": test.fingerprint(),
-        "protocol": protocol,
-        "ratio": None if ratio is None else float(ratio),
-        "n_minority": int(n_minority),
-        "minority_classes": None
-        if minority_classes is None
-        else [int(c) for c in minority_classes],
-        "counts": None if counts is None else [int(c) for c in counts],
-        "preset": preset,
-        "seed": int(seed),
-        "arch": arch,
-        "epochs": int(epochs),
-        "batch_size": int(batch_size),
-        "lr": float(lr),
-        "class_weight": _jsonable_weight(class_weight),
-        "n_train": None if n_train is None else int(n_train),
-        "n_test": None if n_test is None else int(n_test),
-    }
+    """The cache key's config of ``settings`` (with ``changes``) on ``train`` and ``test``."""
+    return (settings or ExtractorSettings()).replace(**changes).config(train, test)
 
 
 def train_extractor(
     dataset: str = "fashion_mnist",
-    *,
-    protocol: str = "minority",
-    ratio: float | None = 10,
-    n_minority: int = 4,
-    minority_classes: Sequence[int] | None = None,
-    counts: Sequence[int] | None = None,
-    preset: str | None = None,
-    seed: int = 0,
-    arch: str = "C6-C16-F400-F120",
-    epochs: int = 5,
-    batch_size: int = 40,
-    lr: float = 1e-3,
-    class_weight: Any = None,
-    n_train: int | None = None,
-    n_test: int | None = None,
-    device: str | None = None,
-    cache: Cache | None = None,
-    use_cache: bool = True,
-    progress: bool = False,
-    train: ImageDataset | None = None,
-    test: ImageDataset | None = None,
+    settings: ExtractorSettings | None = None,
+    options: RunOptions | None = None,
+    **changes: Any,
 ) -> TrainedExtractor:
     """Train the embedding CNN on an imbalanced split of ``dataset``, or load it from the cache.
 
@@ -158,83 +175,16 @@ def train_extractor(
     all), apply the imbalance ``protocol`` (:func:`imbnb.imbalance.make_imbalanced`), draw
     ``n_test`` test images per class (None = all), train ``arch`` with cross-entropy
     (``class_weight="balanced"``: the ADOS thesis's Algorithm 2 weights), then embed both
-    sets. ``train``/``test`` may be passed to avoid reloading the data.
+    sets. ``changes`` are fields of :class:`ExtractorSettings` or :class:`RunOptions` (e.g.
+    ``ratio=20, seed=1, train=..., cache=...``), applied on top of ``settings`` and ``options``.
     """
-    from imbnb.models import make_model
-    from imbnb.train import embed_dataset, fit, get_device, predict_proba, seed_everything
-
-    train = train if train is not None else load_dataset(dataset, "train")
-    test = test if test is not None else load_dataset(dataset, "test")
-    pool = cap_per_class(train.labels, n_train, seed)
-    split = make_imbalanced(
-        train.labels[pool],
-        protocol,
-        ratio=ratio,
-        n_minority=n_minority,
-        minority_classes=minority_classes,
-        counts=counts,
-        preset=preset,
-        seed=seed,
+    s, opts = route_changes(changes, settings or ExtractorSettings(), options or RunOptions())
+    train, test = opts.datasets(dataset)
+    split, train_idx, test_idx = _split(s, train, test)
+    config = s.config(train, test)
+    model, arrays, history, hit = _train_or_load(
+        s, opts, config, (train, test), (train_idx, test_idx)
     )
-    train_idx = pool[split.indices]
-    test_idx = select_test(test.labels, per_class=n_test, seed=seed)
-    config = extractor_config(
-        train,
-        test,
-        protocol=protocol,
-        ratio=ratio,
-        n_minority=n_minority,
-        minority_classes=minority_classes,
-        counts=counts,
-        preset=preset,
-        seed=seed,
-        arch=arch,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        class_weight=class_weight,
-        n_train=n_train,
-        n_test=n_test,
-    )
-    c, h, _ = train.shape
-    seed_everything(seed)  # the initial weights follow the seed too
-    model = make_model(arch, in_channels=c, n_classes=train.n_classes, input_size=h)
-    store = cache if cache is not None else Cache()
-    hit = use_cache and all(
-        store.has(CACHE_KIND, config, artifact) for artifact in ("state_dict", "arrays", "json")
-    )
-    x_train, y_train = train.images[train_idx], train.labels[train_idx]
-    x_test, y_test = test.images[test_idx], test.labels[test_idx]
-    if hit:
-        model.load_state_dict(store.load_state_dict(CACHE_KIND, config))
-        model.to(get_device(device)).eval()
-        arrays = store.load_arrays(CACHE_KIND, config)
-        history = store.load_json(CACHE_KIND, config)
-    else:
-        hist = fit(
-            model,
-            x_train,
-            y_train,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            class_weight=class_weight,
-            seed=seed,
-            device=device,
-            progress=progress,
-        )
-        model.eval()  # on its training device: the embeddings are computed there
-        arrays = {
-            "z_train": embed_dataset(model, x_train),
-            "z_test": embed_dataset(model, x_test),
-            "proba_test": predict_proba(model, x_test),
-        }
-        history = hist.to_dict()
-        if use_cache:
-            # weights and history first, arrays last: a hit needs all three files
-            store.save_state_dict(CACHE_KIND, config, _on_cpu(model.state_dict()))
-            store.save_json(CACHE_KIND, config, history)
-            store.save_arrays(CACHE_KIND, config, **arrays)
     return TrainedExtractor(
         config=config,
         model=model,
@@ -242,14 +192,106 @@ def train_extractor(
         classes=list(train.classes),
         train_indices=train_idx,
         test_indices=test_idx,
-        y_train=y_train,
-        y_test=y_test,
+        y_train=train.labels[train_idx],
+        y_test=test.labels[test_idx],
         z_train=arrays["z_train"],
         z_test=arrays["z_test"],
         proba_test=arrays["proba_test"],
         history=history,
         from_cache=hit,
     )
+
+
+def _split(
+    s: ExtractorSettings, train: ImageDataset, test: ImageDataset
+) -> tuple[ImbalancedSplit, np.ndarray, np.ndarray]:
+    """The imbalanced split of the capped pool, its indices into ``train``, the test indices."""
+    pool = cap_per_class(train.labels, s.n_train, s.seed)
+    split = make_imbalanced(
+        train.labels[pool],
+        s.protocol,
+        ratio=s.ratio,
+        n_minority=s.n_minority,
+        minority_classes=s.minority_classes,
+        counts=s.counts,
+        preset=s.preset,
+        seed=s.seed,
+    )
+    test_idx = select_test(test.labels, per_class=s.n_test, seed=s.seed)
+    return split, pool[split.indices], test_idx
+
+
+def _train_or_load(
+    s: ExtractorSettings,
+    opts: RunOptions,
+    config: dict[str, Any],
+    data: tuple[ImageDataset, ImageDataset],
+    indices: tuple[np.ndarray, np.ndarray],
+) -> tuple[Any, dict[str, np.ndarray], dict[str, Any], bool]:
+    """The model, its arrays (embeddings, test probabilities), history and whether it was cached.
+
+    ``data``: the training and test splits; ``indices``: the kept and the evaluated images.
+    """
+    from imbnb.models import make_model
+    from imbnb.train import get_device, seed_everything
+
+    train = data[0]
+    c, h, _ = train.shape
+    seed_everything(s.seed)  # the initial weights follow the seed too
+    model = make_model(s.arch, in_channels=c, n_classes=train.n_classes, input_size=h)
+    store = opts.store()
+    hit = opts.use_cache and all(
+        store.has(CACHE_KIND, config, artifact) for artifact in ("state_dict", "arrays", "json")
+    )
+    if hit:
+        model.load_state_dict(store.load_state_dict(CACHE_KIND, config))
+        model.to(get_device(opts.device)).eval()
+        return (
+            model,
+            store.load_arrays(CACHE_KIND, config),
+            store.load_json(CACHE_KIND, config),
+            hit,
+        )
+    arrays, history = _fit_and_embed(model, s, opts, data, indices)
+    if opts.use_cache:
+        # weights and history first, arrays last: a hit needs all three files
+        store.save_state_dict(CACHE_KIND, config, _on_cpu(model.state_dict()))
+        store.save_json(CACHE_KIND, config, history)
+        store.save_arrays(CACHE_KIND, config, **arrays)
+    return model, arrays, history, hit
+
+
+def _fit_and_embed(
+    model: Any,
+    s: ExtractorSettings,
+    opts: RunOptions,
+    data: tuple[ImageDataset, ImageDataset],
+    indices: tuple[np.ndarray, np.ndarray],
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Train ``model`` on the kept images, then embed both sets and score the test images."""
+    from imbnb.train import embed_dataset, fit, predict_proba
+
+    (train, test), (train_idx, test_idx) = data, indices
+    x_train, x_test = train.images[train_idx], test.images[test_idx]
+    hist = fit(
+        model,
+        x_train,
+        train.labels[train_idx],
+        epochs=s.epochs,
+        batch_size=s.batch_size,
+        lr=s.lr,
+        class_weight=s.class_weight,
+        seed=s.seed,
+        device=opts.device,
+        progress=opts.progress,
+    )
+    model.eval()  # on its training device: the embeddings are computed there
+    arrays = {
+        "z_train": embed_dataset(model, x_train),
+        "z_test": embed_dataset(model, x_test),
+        "proba_test": predict_proba(model, x_test),
+    }
+    return arrays, hist.to_dict()
 
 
 def _on_cpu(state: dict[str, Any]) -> dict[str, Any]:

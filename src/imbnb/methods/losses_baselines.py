@@ -14,9 +14,10 @@ trains the same network under the same protocol as the feature-space methods of 
 
 * :data:`LOSS_METHODS` names the methods (``BL``, ``BL+CW``, ``Focal``, ``CB``, ``LDAM-DRW``,
   ``LogitAdj``, ``LogitAdj-posthoc``, ``BalancedSoftmax``, ``BL+balanced-sampler``);
-* :func:`train_with_loss` trains (or loads from the cache) one network and returns its test
+* :class:`LossRunSettings` holds every setting of one network (its cache key with the data);
+  :func:`train_with_loss` trains (or loads from the cache) one network and returns its test
   logits; :func:`method_row` scores one method as a flat metric row;
-* :func:`run_loss_grid` runs methods x ratios x seeds, one row per run.
+* :func:`run_loss_grid` runs methods x ratios x seeds (a :class:`LossGrid`), one row per run.
 
 The cache stores each trained network's test logits and history under a key made of every
 training parameter and the data's fingerprints; post-hoc adjustment reuses the ``BL`` network.
@@ -24,27 +25,31 @@ training parameter and the data's fingerprints; post-hoc adjustment reuses the `
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from imbnb.cache import Cache
-from imbnb.data import ImageDataset, load_dataset
+from imbnb.data import ImageDataset
 from imbnb.imbalance import ImbalancedSplit, make_imbalanced, select_test
 from imbnb.losses import posthoc_logit_adjust
 from imbnb.methods.extractor import cap_per_class
+from imbnb.methods.options import RunOptions, route_changes, route_nested
 from imbnb.metrics import evaluate
 
 __all__ = [
     "CACHE_KIND",
     "DEFAULT_LOSS_PARAMS",
     "LOSS_METHODS",
+    "LossGrid",
     "LossMethod",
     "LossRun",
+    "LossRunSettings",
+    "RunOptions",
     "make_split",
     "method_row",
     "run_loss_grid",
@@ -65,6 +70,12 @@ class LossMethod:
     head: str = "linear"  # "cosine" for LDAM (Cao et al. train it with a normalised head)
     balanced_batches: bool = False  # class-balanced mini-batches instead of shuffling
     posthoc: bool = False  # argmax(logits - tau log pi) of the network trained with `loss`
+
+    def settings(self, base: LossRunSettings | None = None) -> LossRunSettings:
+        """``base`` with this method's loss, head and batches (the network it trains)."""
+        return (base or LossRunSettings()).replace(
+            loss=self.loss, head=self.head, balanced_batches=self.balanced_batches
+        )
 
 
 #: The compared methods, by display name (the first two are chapter 3's BL and BL+CW CNNs).
@@ -104,6 +115,68 @@ DEFAULT_LOSS_PARAMS: dict[str, dict[str, Any]] = {
 }
 
 
+@dataclass(frozen=True)
+class LossRunSettings:
+    """Every setting of one loss-trained network: its cache key, with the data's fingerprints.
+
+    The split: ``protocol`` ("minority": ``n_minority`` or ``minority_classes`` cut to
+    ``n_max / ratio``; "longtail": ``lt_preset``, minority by ``lt_rho_prime``) drawn by
+    ``seed`` from ``n_train`` images, ``n_test`` test images per class; the training: ``arch``
+    with a ``head`` ("cosine" for LDAM), ``loss`` with ``loss_params`` (per loss name, over
+    :data:`DEFAULT_LOSS_PARAMS`), ``epochs`` of Adam (``lr``, ``batch_size``), optionally on
+    class-balanced batches.
+    """
+
+    loss: str = "ce"
+    protocol: str = "minority"
+    ratio: float = 10
+    seed: int = 0
+    head: str = "linear"
+    balanced_batches: bool = False
+    loss_params: Mapping[str, Mapping[str, Any]] | None = None
+    n_minority: int = 4
+    minority_classes: Sequence[int] | None = None
+    lt_preset: str | None = None
+    lt_rho_prime: float = 10.0
+    arch: str = "C6-C16-F400-F120"
+    epochs: int = 5
+    batch_size: int = 64
+    lr: float = 1e-3
+    n_train: int | None = None
+    n_test: int | None = None
+
+    def replace(self, **changes: Any) -> LossRunSettings:
+        """A copy with ``changes`` applied."""
+        return dataclasses.replace(self, **changes)
+
+    def params(self) -> dict[str, Any]:
+        """The loss's hyper-parameters: the paper defaults updated by ``loss_params[loss]``."""
+        return _params_for(self.loss, self.loss_params)
+
+    def config(self, train: ImageDataset, test: ImageDataset, split: ImbalancedSplit) -> dict:
+        """The cache key's config: every setting, the split and both data fingerprints."""
+        return {
+            "dataset": train.name,
+            "train_fingerprint": train.fingerprint(),
+            "test_fingerprint": test.fingerprint(),
+            "protocol": self.protocol,
+            "ratio": float(self.ratio),
+            "split": split.to_dict(),  # kept counts and minority classes: the split's identity
+            "lt_preset": self.lt_preset,
+            "seed": int(self.seed),
+            "loss": self.loss,
+            "loss_params": self.params(),
+            "head": self.head,
+            "balanced_batches": bool(self.balanced_batches),
+            "arch": self.arch,
+            "epochs": int(self.epochs),
+            "batch_size": int(self.batch_size),
+            "lr": float(self.lr),
+            "n_train": None if self.n_train is None else int(self.n_train),
+            "n_test": None if self.n_test is None else int(self.n_test),
+        }
+
+
 @dataclass
 class LossRun:
     """A trained network's test logits, with the split it was trained on and its history."""
@@ -132,38 +205,33 @@ def _params_for(loss: str, loss_params: Mapping[str, Mapping[str, Any]] | None) 
 
 
 def make_split(
-    train: ImageDataset,
-    *,
-    protocol: str,
-    ratio: float,
-    seed: int,
-    n_train: int | None,
-    n_minority: int = 4,
-    minority_classes: Sequence[int] | None = None,
-    lt_preset: str | None = None,
-    lt_rho_prime: float = 10.0,
+    train: ImageDataset, settings: LossRunSettings | None = None, **changes: Any
 ) -> tuple[ImbalancedSplit, np.ndarray]:
-    """The imbalanced split and its indices into ``train`` (capped at ``n_train`` first)."""
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"protocol must be one of {list(PROTOCOLS)}, got {protocol!r}")
-    pool = cap_per_class(train.labels, n_train, seed)
-    if protocol == "minority":
+    """The imbalanced split and its indices into ``train`` (capped at ``n_train`` first).
+
+    ``changes``: fields of :class:`LossRunSettings` applied on top of ``settings``.
+    """
+    s = (settings or LossRunSettings()).replace(**changes)
+    if s.protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {list(PROTOCOLS)}, got {s.protocol!r}")
+    pool = cap_per_class(train.labels, s.n_train, s.seed)
+    if s.protocol == "minority":
         split = make_imbalanced(
             train.labels[pool],
             "minority",
-            ratio=ratio,
-            n_minority=n_minority,
-            minority_classes=minority_classes,
-            seed=seed,
+            ratio=s.ratio,
+            n_minority=s.n_minority,
+            minority_classes=s.minority_classes,
+            seed=s.seed,
         )
     else:
         split = make_imbalanced(
             train.labels[pool],
             "longtail",
-            ratio=ratio,
-            preset=lt_preset,
-            rho_prime=lt_rho_prime,
-            seed=seed,
+            ratio=s.ratio,
+            preset=s.lt_preset,
+            rho_prime=s.lt_rho_prime,
+            seed=s.seed,
         )
     return split, pool[split.indices]
 
@@ -182,82 +250,32 @@ def _logits(model: Any, images: np.ndarray, device: Any, batch_size: int = 1024)
 
 
 def train_with_loss(
-    loss: str = "ce",
+    settings: LossRunSettings | str = "ce",
     dataset: str = "fashion_mnist",
-    *,
-    protocol: str = "minority",
-    ratio: float = 10,
-    seed: int = 0,
-    head: str = "linear",
-    balanced_batches: bool = False,
-    loss_params: Mapping[str, Mapping[str, Any]] | None = None,
-    n_minority: int = 4,
-    minority_classes: Sequence[int] | None = None,
-    lt_preset: str | None = None,
-    lt_rho_prime: float = 10.0,
-    arch: str = "C6-C16-F400-F120",
-    epochs: int = 5,
-    batch_size: int = 64,
-    lr: float = 1e-3,
-    n_train: int | None = None,
-    n_test: int | None = None,
-    device: str | None = None,
-    cache: Cache | None = None,
-    use_cache: bool = True,
-    train: ImageDataset | None = None,
-    test: ImageDataset | None = None,
+    options: RunOptions | None = None,
+    **changes: Any,
 ) -> LossRun:
-    """Train ``arch`` with ``loss`` on an imbalanced split of ``dataset`` (or load it).
+    """Train a network as ``settings`` say on an imbalanced split of ``dataset`` (or load it).
 
-    Steps: cap the training set at ``n_train`` images (equal per class), apply ``protocol``
+    ``settings``: a :class:`LossRunSettings`, or a loss name (the other settings default);
+    ``changes``: fields of :class:`LossRunSettings` or :class:`RunOptions` applied on top. Steps:
+    cap the training set at ``n_train`` images (equal per class), apply ``protocol``
     (:func:`make_split`), draw ``n_test`` test images per class (None = all), seed everything,
     build the model (``head="cosine"`` for LDAM) and train it with
     ``imbnb.train.fit(loss=loss, loss_params=..., balanced_batches=...)``; return the test
-    logits. Cached under every parameter and both data fingerprints.
+    logits. Cached under every setting and both data fingerprints.
     """
-    from imbnb.models import make_model
-    from imbnb.train import fit, get_device, seed_everything
-
-    train = train if train is not None else load_dataset(dataset, "train")
-    test = test if test is not None else load_dataset(dataset, "test")
-    split, train_idx = make_split(
-        train,
-        protocol=protocol,
-        ratio=ratio,
-        seed=seed,
-        n_train=n_train,
-        n_minority=n_minority,
-        minority_classes=minority_classes,
-        lt_preset=lt_preset,
-        lt_rho_prime=lt_rho_prime,
-    )
-    test_idx = select_test(test.labels, per_class=n_test, seed=seed)
-    params = _params_for(loss, loss_params)
-    config = {
-        "dataset": train.name,
-        "train_fingerprint": train.fingerprint(),
-        "test_fingerprint": test.fingerprint(),
-        "protocol": protocol,
-        "ratio": float(ratio),
-        "split": split.to_dict(),  # kept counts and minority classes: the split's identity
-        "lt_preset": lt_preset,
-        "seed": int(seed),
-        "loss": loss,
-        "loss_params": params,
-        "head": head,
-        "balanced_batches": bool(balanced_batches),
-        "arch": arch,
-        "epochs": int(epochs),
-        "batch_size": int(batch_size),
-        "lr": float(lr),
-        "n_train": None if n_train is None else int(n_train),
-        "n_test": None if n_test is None else int(n_test),
-    }
+    base = LossRunSettings(loss=settings) if isinstance(settings, str) else settings
+    s, opts = route_changes(changes, base, options or RunOptions())
+    train, test = opts.datasets(dataset)
+    split, train_idx = make_split(train, s)
+    test_idx = select_test(test.labels, per_class=s.n_test, seed=s.seed)
+    config = s.config(train, test, split)
     y_train, y_test = train.labels[train_idx], test.labels[test_idx]
     counts = np.bincount(y_train, minlength=train.n_classes)
-    store = cache if cache is not None else Cache()
+    store = opts.store()
     hit = (
-        use_cache
+        opts.use_cache
         and store.has(CACHE_KIND, config, "arrays")
         and store.has(CACHE_KIND, config, "json")
     )
@@ -265,26 +283,8 @@ def train_with_loss(
         logits = store.load_arrays(CACHE_KIND, config)["logits_test"]
         history = store.load_json(CACHE_KIND, config)
     else:
-        seed_everything(seed)  # before building: the initial weights follow the seed
-        c, h, _ = train.shape
-        model = make_model(arch, in_channels=c, n_classes=train.n_classes, input_size=h, head=head)
-        hist = fit(
-            model,
-            train.images[train_idx],
-            y_train,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            loss=loss,
-            loss_params=params,
-            balanced_batches=balanced_batches,
-            seed=seed,
-            device=device,
-            progress=False,
-        )
-        logits = _logits(model, test.images[test_idx], get_device(device))
-        history = hist.to_dict()
-        if use_cache:  # history first, arrays last: a hit needs both
+        logits, history = _train(s, opts, train, train_idx, test.images[test_idx])
+        if opts.use_cache:  # history first, arrays last: a hit needs both
             store.save_json(CACHE_KIND, config, history)
             store.save_arrays(CACHE_KIND, config, logits_test=logits)
     return LossRun(
@@ -296,6 +296,37 @@ def train_with_loss(
         history=history,
         from_cache=hit,
     )
+
+
+def _train(
+    s: LossRunSettings,
+    opts: RunOptions,
+    train: ImageDataset,
+    train_idx: np.ndarray,
+    x_test: np.ndarray,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Build and train the network on the kept images; its test logits and history."""
+    from imbnb.models import make_model
+    from imbnb.train import fit, get_device, seed_everything
+
+    seed_everything(s.seed)  # before building: the initial weights follow the seed
+    c, h, _ = train.shape
+    model = make_model(s.arch, in_channels=c, n_classes=train.n_classes, input_size=h, head=s.head)
+    hist = fit(
+        model,
+        train.images[train_idx],
+        train.labels[train_idx],
+        epochs=s.epochs,
+        batch_size=s.batch_size,
+        lr=s.lr,
+        loss=s.loss,
+        loss_params=s.params(),
+        balanced_batches=s.balanced_batches,
+        seed=s.seed,
+        device=opts.device,
+        progress=opts.progress,
+    )
+    return _logits(model, x_test, get_device(opts.device)), hist.to_dict()
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -341,60 +372,77 @@ def _progress(total: int, desc: str, progress: bool) -> Any:
     return tqdm(total=total, desc=desc, disable=not progress, leave=False)
 
 
+@dataclass(frozen=True)
+class LossGrid:
+    """Methods x ratios x seeds, each network trained as ``run`` says (its protocol, epochs...).
+
+    ``run``'s loss, head and batches come from each method, its ratio and seed from the grid;
+    ``tau`` is the post-hoc adjustment's (the logit-adjusted loss takes ``loss_params``).
+    """
+
+    methods: Sequence[str] = tuple(LOSS_METHODS)
+    ratios: Sequence[float] = (10, 20, 40, 100)
+    seeds: Sequence[int] = (0,)
+    run: LossRunSettings = field(default_factory=LossRunSettings)
+    tau: float = 1.0
+
+
 def run_loss_grid(
     dataset: str = "fashion_mnist",
-    methods: Iterable[str] = tuple(LOSS_METHODS),
-    ratios: Sequence[float] = (10, 20, 40, 100),
-    seeds: Sequence[int] = (0,),
+    methods: Sequence[str] | None = None,
+    ratios: Sequence[float] | None = None,
+    seeds: Sequence[int] | None = None,
     *,
-    protocol: str = "minority",
-    loss_params: Mapping[str, Mapping[str, Any]] | None = None,
-    tau: float = 1.0,
+    grid: LossGrid | None = None,
+    options: RunOptions | None = None,
     progress: bool = True,
-    train: ImageDataset | None = None,
-    test: ImageDataset | None = None,
-    **train_kw: Any,
+    **changes: Any,
 ) -> pd.DataFrame:
     """Methods x ratios x seeds under one ``protocol``: one metric row per run, tqdm over runs.
 
-    ``train_kw`` go to :func:`train_with_loss` (``n_train``, ``epochs``, ``minority_classes``,
-    ``lt_preset``, ``cache``...). Every method of a ``(ratio, seed)`` sees the same split and test
-    images; ``LogitAdj-posthoc`` reuses the ``BL`` network (one training for both). ``tau`` is the
-    post-hoc adjustment's; the logit-adjusted loss takes ``loss_params={"logit_adjusted":
-    {"tau": ...}}``. A column ``wall_seconds`` records the time each row took here (0 for a
-    cache hit or a re-used network).
+    ``methods``, ``ratios``, ``seeds`` and ``changes`` (fields of :class:`LossGrid`, of its
+    :class:`LossRunSettings` such as ``protocol``, ``n_train``, ``loss_params``, or of
+    :class:`RunOptions` such as ``cache``, ``train``) apply on top of ``grid`` and ``options``.
+    Every method of a ``(ratio, seed)`` sees the same split and test images;
+    ``LogitAdj-posthoc`` reuses the ``BL`` network (one training for both). A column
+    ``wall_seconds`` records the time each row took here (0 for a cache hit or a re-used
+    network).
     """
-    names = [_method(m).name for m in methods]
+    given = {"methods": methods, "ratios": ratios, "seeds": seeds}
+    changes = {**{k: v for k, v in given.items() if v is not None}, **changes}
+    g, opts = route_nested(changes, grid or LossGrid(), "run", options or RunOptions())
+    names = [_method(m).name for m in g.methods]
     if not names:
         raise ValueError("methods is empty")
-    train = train if train is not None else load_dataset(dataset, "train")
-    test = test if test is not None else load_dataset(dataset, "test")
+    train, test = opts.datasets(dataset)
+    opts = opts.replace(train=train, test=test)
     rows: list[dict[str, Any]] = []
-    with _progress(len(names) * len(ratios) * len(seeds), f"losses ({protocol})", progress) as bar:
-        for seed in seeds:
-            for ratio in ratios:
+    total = len(names) * len(g.ratios) * len(g.seeds)
+    with _progress(total, f"losses ({g.run.protocol})", progress) as bar:
+        for seed in g.seeds:
+            for ratio in g.ratios:
+                base = g.run.replace(ratio=ratio, seed=seed)
                 runs: dict[tuple[str, str, bool], LossRun] = {}
                 for name in names:
-                    spec = LOSS_METHODS[name]
-                    key = (spec.loss, spec.head, spec.balanced_batches)
-                    start = time.perf_counter()
-                    if key not in runs:
-                        runs[key] = train_with_loss(
-                            spec.loss,
-                            dataset,
-                            protocol=protocol,
-                            ratio=ratio,
-                            seed=seed,
-                            head=spec.head,
-                            balanced_batches=spec.balanced_batches,
-                            loss_params=loss_params,
-                            train=train,
-                            test=test,
-                            **train_kw,
-                        )
-                    row = method_row(name, runs[key], tau=tau)
-                    row["wall_seconds"] = time.perf_counter() - start
-                    rows.append(row)
+                    rows.append(_grid_row(name, base, (dataset, opts), runs, g.tau))
                     bar.set_postfix(method=name, ratio=ratio, seed=seed)
                     bar.update()
     return pd.DataFrame(rows)
+
+
+def _grid_row(
+    name: str,
+    base: LossRunSettings,
+    where: tuple[str, RunOptions],
+    runs: dict[tuple[str, str, bool], LossRun],
+    tau: float,
+) -> dict[str, Any]:
+    """Method ``name``'s row, training its network unless ``runs`` holds it (post-hoc: BL's)."""
+    spec = LOSS_METHODS[name]
+    key = (spec.loss, spec.head, spec.balanced_batches)
+    start = time.perf_counter()
+    if key not in runs:
+        runs[key] = train_with_loss(spec.settings(base), *where)
+    row = method_row(name, runs[key], tau=tau)
+    row["wall_seconds"] = time.perf_counter() - start
+    return row

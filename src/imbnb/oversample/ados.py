@@ -101,6 +101,101 @@ def _sq_norms(A: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", A, A)
 
 
+class _ClassSet:
+    """One class's searchable set X_tr^(c) U X_gen^(c), centred, with §4.3's bookkeeping.
+
+    Distances are translation invariant; centring keeps the norm trick exact. ``D[j, t]`` is
+    the squared distance from original (seed) ``j`` to point ``t`` of the set (§4.3 keeps the
+    whole matrix; seeds are always originals, so their n_c rows are all we need); it is only
+    kept while it fits in ``_CACHE_BYTES``.
+    """
+
+    def __init__(self, Xc: np.ndarray, n_gen: int, dynamic: bool) -> None:
+        """Preallocate the set for ``n_gen`` new rows; Algorithm 3 on the originals."""
+        n, d = Xc.shape
+        self.n, self.dynamic = n, dynamic
+        self.mu = Xc.mean(axis=0)
+        self.S = np.empty((n + n_gen, d), dtype=np.float64)  # preallocated
+        self.S[:n] = Xc - self.mu
+        self.sq = np.empty(n + n_gen, dtype=np.float64)
+        self.sq[:n] = _sq_norms(self.S[:n])
+        self.tol = _ZERO_TOL * max(float(self.sq[:n].max()), np.finfo(np.float64).tiny)
+        n_cols = n + n_gen if dynamic else n
+        cache = n * n_cols * 8 <= _CACHE_BYTES
+        self.D = np.empty((n, n_cols), dtype=np.float64) if cache else None
+        self.d2_min, self.d2_max = self._original_extremes()
+        self.d_min, self.d_max = math.sqrt(self.d2_min), math.sqrt(self.d2_max)
+
+    def _original_extremes(self) -> tuple[float, float]:
+        """Algorithm 3 + Alg. 4 l.2-3 on the original points, in row blocks to bound memory."""
+        S, sq, n, D = self.S, self.sq, self.n, self.D
+        d2_min, d2_max = np.inf, 0.0
+        step = max(1, min(n, (64 * 2**20) // (8 * n)))
+        for a in range(0, n, step):
+            b = min(n, a + step)
+            blk = sq[a:b, None] + sq[None, :n] - 2.0 * (S[a:b] @ S[:n].T)
+            np.maximum(blk, 0.0, out=blk)
+            blk[np.arange(b - a), np.arange(a, b)] = 0.0
+            d2_max = max(d2_max, float(blk.max()))
+            d2_min = min(d2_min, float(np.min(blk, where=blk > self.tol, initial=np.inf)))
+            blk[np.arange(b - a), np.arange(a, b)] = np.inf  # a point is not its own neighbour
+            if D is not None:
+                D[a:b, :n] = blk
+        return d2_min, d2_max
+
+    def row(self, j: int, t: int) -> np.ndarray:
+        """Squared distances from seed ``j`` to the first ``t`` points (itself: inf)."""
+        if self.D is not None:
+            return self.D[j, :t]
+        row = self.S[:t] @ self.S[j]
+        row *= -2.0
+        row += self.sq[:t]
+        row += self.sq[j]
+        row[j] = np.inf
+        return row
+
+    def add(self, pos: int, x_new: np.ndarray) -> None:
+        """Store new row ``pos``; when dynamic it joins the set (Alg. 5 l.18, §4.3)."""
+        self.S[pos] = x_new
+        self.sq[pos] = x_new @ x_new
+        if not self.dynamic:
+            return
+        # Alg. 5 l.18: the new point joins the set; §4.3: append one row/column of the
+        # distance matrix (one matrix-vector product) and update d_min, d_max.
+        d2 = self.S[:pos] @ x_new
+        d2 *= -2.0
+        d2 += self.sq[:pos]
+        d2 += self.sq[pos]
+        hi = float(d2.max())
+        if hi > self.d2_max:
+            self.d2_max, self.d_max = hi, math.sqrt(hi)
+        m = float(d2.min())
+        if m <= self.tol:  # duplicates (distance 0) do not count: Alg. 4 l.2 takes d > 0
+            m = float(np.min(d2, where=d2 > self.tol, initial=np.inf))
+        if m < self.d2_min:
+            self.d2_min, self.d_min = m, math.sqrt(m)
+        if self.D is not None:
+            self.D[:, pos] = d2[: self.n]
+
+
+def _neighbours(
+    row: np.ndarray, t: int, k_max: int, k_min: int, cs: _ClassSet
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The seed's ``k`` nearest (Alg. 4 + Alg. 1) and their weights (eqs. 4.4-4.5)."""
+    # one O(t) partial sort yields the k_max candidates; Alg. 4 l.10 (d_x) and Alg. 1
+    # (the k nearest) both read off them
+    kk = min(k_max, t - 1)
+    cand = np.argpartition(row, kk - 1)[:kk]
+    cd2 = row[cand]
+    order = np.argsort(cd2, kind="stable")
+    cand, cd = cand[order], np.sqrt(np.maximum(cd2[order], 0.0))
+    k = min(adaptive_k(cd[0], cs.d_min, cs.d_max, k_min, k_max), t - 1)  # Alg. 4
+    nb, dn = cand[:k], cd[:k]
+    # eq. 4.4-4.5 (as neighbour_weights; dn is sorted, so d_imax = dn[-1])
+    e = np.exp(dn * (-1.0 / dn[-1])) if dn[-1] > 0 else np.ones(k)
+    return nb, e / e.sum(), k
+
+
 def _generate_class(
     Xc: np.ndarray,
     n_gen: int,
@@ -115,88 +210,23 @@ def _generate_class(
     local indices into the class's growing set (originals ``0..n_c-1``, then the new rows in
     order of creation).
     """
-    n, d = Xc.shape
-    mu = Xc.mean(axis=0)
-    S = np.empty((n + n_gen, d), dtype=np.float64)  # the class's searchable set, preallocated
-    S[:n] = Xc - mu  # distances are translation invariant; centring keeps the norm trick exact
-    sq = np.empty(n + n_gen, dtype=np.float64)
-    sq[:n] = _sq_norms(S[:n])
-    tol = _ZERO_TOL * max(float(sq[:n].max()), np.finfo(np.float64).tiny)
-
-    # D[j, t] = squared distance from original (seed) j to point t of the set (§4.3 keeps
-    # the whole matrix; seeds are always originals, so their n_c rows are all we need).
-    n_cols = n + n_gen if dynamic else n
-    cache = n * n_cols * 8 <= _CACHE_BYTES
-    D = np.empty((n, n_cols), dtype=np.float64) if cache else None
-
-    # Algorithm 3 + Alg. 4 l.2-3 on the original points, in row blocks to bound memory.
-    d2_min, d2_max = np.inf, 0.0
-    step = max(1, min(n, (64 * 2**20) // (8 * n)))
-    for a in range(0, n, step):
-        b = min(n, a + step)
-        blk = sq[a:b, None] + sq[None, :n] - 2.0 * (S[a:b] @ S[:n].T)
-        np.maximum(blk, 0.0, out=blk)
-        blk[np.arange(b - a), np.arange(a, b)] = 0.0
-        d2_max = max(d2_max, float(blk.max()))
-        d2_min = min(d2_min, float(np.min(blk, where=blk > tol, initial=np.inf)))
-        blk[np.arange(b - a), np.arange(a, b)] = np.inf  # a point is not its own neighbour
-        if D is not None:
-            D[a:b, :n] = blk
-
+    n = Xc.shape[0]
+    cs = _ClassSet(Xc, n_gen, dynamic)
     ks = np.empty(n_gen, dtype=np.int64)
     seeds = np.empty(n_gen, dtype=np.int64)
     neighbours: list = [None] * n_gen
     weights: list = [None] * n_gen
-    d_min, d_max = math.sqrt(d2_min), math.sqrt(d2_max)
     for i in range(n_gen):
         t = n + i if dynamic else n  # size of the searchable set X_tr^(c) U X_gen^(c)
         # Alg. 5 l.12: seed x_i^(c), cycling over the class's original points (see Notes)
         j = i % n
-        if D is not None:
-            row = D[j, :t]
-        else:
-            row = S[:t] @ S[j]
-            row *= -2.0
-            row += sq[:t]
-            row += sq[j]
-            row[j] = np.inf
-        # one O(t) partial sort yields the k_max candidates; Alg. 4 l.10 (d_x) and Alg. 1
-        # (the k nearest) both read off them
-        kk = min(k_max, t - 1)
-        cand = np.argpartition(row, kk - 1)[:kk]
-        cd2 = row[cand]
-        order = np.argsort(cd2, kind="stable")
-        cand, cd = cand[order], np.sqrt(np.maximum(cd2[order], 0.0))
-        k = min(adaptive_k(cd[0], d_min, d_max, k_min, k_max), t - 1)  # Alg. 4
-        nb, dn = cand[:k], cd[:k]
-        # eq. 4.4-4.5 (as neighbour_weights; dn is sorted, so d_imax = dn[-1])
-        e = np.exp(dn * (-1.0 / dn[-1])) if dn[-1] > 0 else np.ones(k)
-        w = e / e.sum()
-        x_hat = w @ S[nb]  # eq. 4.6: synthetic neighbour
+        nb, w, k = _neighbours(cs.row(j, t), t, k_max, k_min, cs)
+        x_hat = w @ cs.S[nb]  # eq. 4.6: synthetic neighbour
         delta = deltas[i]  # Alg. 5 l.16
-        x_new = delta * S[j] + (1.0 - delta) * x_hat  # eq. 4.7
-        pos = n + i
-        S[pos] = x_new
-        sq[pos] = x_new @ x_new
+        x_new = delta * cs.S[j] + (1.0 - delta) * x_hat  # eq. 4.7
+        cs.add(n + i, x_new)
         seeds[i], ks[i], neighbours[i], weights[i] = j, k, nb, w
-        if dynamic:
-            # Alg. 5 l.18: the new point joins the set; §4.3: append one row/column of the
-            # distance matrix (one matrix-vector product) and update d_min, d_max.
-            d2 = S[:pos] @ x_new
-            d2 *= -2.0
-            d2 += sq[:pos]
-            d2 += sq[pos]
-            hi = float(d2.max())
-            if hi > d2_max:
-                d2_max, d_max = hi, math.sqrt(hi)
-            m = float(d2.min())
-            if m <= tol:  # duplicates (distance 0) do not count: Alg. 4 l.2 takes d > 0
-                m = float(np.min(d2, where=d2 > tol, initial=np.inf))
-            if m < d2_min:
-                d2_min, d_min = m, math.sqrt(m)
-            if D is not None:
-                D[:, pos] = d2[:n]
-    return S[n:] + mu, seeds, neighbours, weights, ks
+    return cs.S[n:] + cs.mu, seeds, neighbours, weights, ks
 
 
 class ADOS(FeatureOverSampler):
@@ -373,7 +403,22 @@ class ADOS(FeatureOverSampler):
                     f"ADOS needs at least 2 samples in class {c} to find in-class "
                     f"neighbours (Algorithm 4); got {count[c]}. Drop the class or merge it."
                 )
+        new_X, new_y = self._generate(Xd, y, rng, out_dtype)
+        y_res = np.concatenate([y, *new_y]) if new_y else y.copy()
+        if is_sparse:
+            X_res = sparse.vstack(
+                [X, *(sparse.csr_matrix(a) for a in new_X)], format=X.format
+            ).astype(out_dtype)
+        elif new_X:
+            X_res = np.vstack([Xd.astype(out_dtype, copy=False), *new_X])
+        else:
+            X_res = Xd.astype(out_dtype, copy=True)
+        self.is_synthetic_ = np.arange(y_res.shape[0]) >= Xd.shape[0]
+        self.sample_weight_ = self._sample_weights(count, classes, y_res)
+        return X_res, y_res
 
+    def _generate(self, Xd: np.ndarray, y: np.ndarray, rng, out_dtype) -> tuple[list, list]:
+        """Algorithm 5 class by class: the new rows and labels; set the provenance attributes."""
         n0 = Xd.shape[0]
         new_X, new_y = [], []
         source = [np.full(n0, -1, dtype=np.int64)]
@@ -401,31 +446,21 @@ class ADOS(FeatureOverSampler):
             deltas_all.append(deltas)
             ks_all.append(ks)
             offset += n_gen
-
-        y_res = np.concatenate([y, *new_y]) if new_y else y.copy()
-        if is_sparse:
-            X_res = sparse.vstack(
-                [X, *(sparse.csr_matrix(a) for a in new_X)], format=X.format
-            ).astype(out_dtype)
-        elif new_X:
-            X_res = np.vstack([Xd.astype(out_dtype, copy=False), *new_X])
-        else:
-            X_res = Xd.astype(out_dtype, copy=True)
-
-        self.is_synthetic_ = np.arange(y_res.shape[0]) >= n0
         self.source_index_ = np.concatenate(source)
         self.neighbor_indices_ = nbr_idx
         self.neighbor_weights_ = nbr_w
         self.delta_ = np.concatenate(deltas_all)
         self.k_ = np.concatenate(ks_all)
-        if self.reweight:
-            after = dict(zip(*np.unique(y_res, return_counts=True), strict=True))
-            w_before, w_after = sample_specific_weights(count, after)
-            pos = np.searchsorted(classes, y_res)
-            before = np.array([w_before[c] for c in classes], dtype=np.float64)
-            after_w = np.array([w_after[c] for c in classes], dtype=np.float64)
-            # §4.2.4: originals keep the weight before oversampling, synthetic rows get after
-            self.sample_weight_ = np.where(self.is_synthetic_, after_w[pos], before[pos])
-        else:
-            self.sample_weight_ = np.ones(y_res.shape[0], dtype=np.float64)
-        return X_res, y_res
+        return new_X, new_y
+
+    def _sample_weights(self, count: dict, classes: np.ndarray, y_res: np.ndarray) -> np.ndarray:
+        """§4.2.4 weights of the returned rows (all ones without ``reweight``)."""
+        if not self.reweight:
+            return np.ones(y_res.shape[0], dtype=np.float64)
+        after = dict(zip(*np.unique(y_res, return_counts=True), strict=True))
+        w_before, w_after = sample_specific_weights(count, after)
+        pos = np.searchsorted(classes, y_res)
+        before = np.array([w_before[c] for c in classes], dtype=np.float64)
+        after_w = np.array([w_after[c] for c in classes], dtype=np.float64)
+        # §4.2.4: originals keep the weight before oversampling, synthetic rows get after
+        return np.where(self.is_synthetic_, after_w[pos], before[pos])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numbers
 from collections import OrderedDict
+from collections.abc import Mapping
 
 import numpy as np
 from imblearn.over_sampling import SMOTE
@@ -252,7 +253,7 @@ class WeightedCalibration(FeatureOverSampler):
         Xd = X.toarray() if is_sparse else np.asarray(X)
         out_dtype = Xd.dtype if np.issubdtype(Xd.dtype, np.floating) else np.float64
         X64 = Xd.astype(np.float64, copy=False)
-        n0, d = X64.shape
+        n0 = X64.shape[0]
 
         classes, counts = np.unique(y, return_counts=True)
         count = {c: int(n) for c, n in zip(classes, counts, strict=True)}
@@ -265,50 +266,19 @@ class WeightedCalibration(FeatureOverSampler):
                     f"least 2 samples to find a neighbour; got {count[c]}."
                 )
         self.calibrated_means_, self.calibrated_covariances_, self.mean_indices_ = {}, {}, {}
-        if any(self.partition_[c] == "minority" for c in todo):
-            self._fit_mixtures(X64, y, count, rng)
-        else:
-            self.n_components_ = {}
-            self.means_ = np.empty((0, d))
-            self.covariances_ = np.empty((0, d, d))
-            self.means_class_ = np.empty(0, dtype=y.dtype)
+        self._components(X64, y, count, rng, todo)
 
         new_X, new_y, sources, origins = [], [], [], []
         for c, n_gen in todo.items():
-            rows = np.flatnonzero(y == c)
             if self.partition_[c] == "minority":
-                Xc = X64[rows]
-                centred = Xc - Xc.mean(axis=0)
-                # Sigma_c: one-component mixture = ML covariance + reg_covar (Alg. 4 l.20)
-                sigma_c = centred.T @ centred / len(rows) + self.reg_covar * np.eye(d)
-                mu, sig, idx, _ = calibrate(
-                    Xc, self.means_, self.covariances_, sigma_c, self.k
-                )  # Alg. 4 l.15-21
-                self.calibrated_means_[c] = mu
-                self.calibrated_covariances_[c] = sig
-                self.mean_indices_[c] = idx
-                # Alg. 4 l.26: (m - c) / c draws per point, remainder to random points
-                per = np.full(len(rows), n_gen // len(rows), dtype=np.int64)
-                per[rng.choice(len(rows), n_gen % len(rows), replace=False)] += 1
-                draws = [
-                    multivariate_cauchy(mu[i], sig[i], int(per[i]), rng)
-                    for i in range(len(rows))
-                    if per[i] > 0
-                ]  # Alg. 4 l.25: multivariate Cauchy
-                new_X.append(np.vstack(draws))
-                sources.append(np.repeat(rows, per))
+                X_c, source = self._calibrated_rows(X64, y == c, c, n_gen, rng)
                 origins.append(np.full(n_gen, "calibration", dtype=object))
             else:
-                # §4.5.5: SMOTE for median classes (imblearn's, not re-implemented)
-                smote = SMOTE(
-                    sampling_strategy={c: count[c] + n_gen},
-                    k_neighbors=min(self.k_neighbors, count[c] - 1),
-                    random_state=rng.randint(np.iinfo(np.int32).max),
-                )
-                X_s, _ = smote.fit_resample(X64, y)
-                new_X.append(X_s[n0:])
-                sources.append(np.full(n_gen, -1, dtype=np.int64))
+                X_c = self._smote_rows(X64, y, {c: count[c] + n_gen}, count[c], rng)
+                source = np.full(n_gen, -1, dtype=np.int64)
                 origins.append(np.full(n_gen, "smote", dtype=object))
+            new_X.append(X_c)
+            sources.append(source)
             new_y.append(np.full(n_gen, c, dtype=y.dtype))
 
         y_res = np.concatenate([y, *new_y]) if new_y else y.copy()
@@ -323,3 +293,51 @@ class WeightedCalibration(FeatureOverSampler):
         self.source_index_ = np.concatenate([np.full(n0, -1, dtype=np.int64), *sources])
         self.origin_ = np.concatenate([np.full(n0, "original", dtype=object), *origins])
         return X_res, y_res
+
+    def _components(self, X64, y, count: dict, rng, todo: Mapping) -> None:
+        """The saved mixture components (§4.5.2), or none when no minority class grows."""
+        if any(self.partition_[c] == "minority" for c in todo):
+            self._fit_mixtures(X64, y, count, rng)
+            return
+        d = X64.shape[1]
+        self.n_components_ = {}
+        self.means_ = np.empty((0, d))
+        self.covariances_ = np.empty((0, d, d))
+        self.means_class_ = np.empty(0, dtype=y.dtype)
+
+    def _calibrated_rows(self, X64, mask, c, n_gen: int, rng) -> tuple[np.ndarray, np.ndarray]:
+        """Algorithm 4 l.15-26 for minority class ``c``: Cauchy draws around calibrated points.
+
+        Returns the new rows and, per row, the row of the minority point that seeded it.
+        """
+        rows = np.flatnonzero(mask)
+        d = X64.shape[1]
+        Xc = X64[rows]
+        centred = Xc - Xc.mean(axis=0)
+        # Sigma_c: one-component mixture = ML covariance + reg_covar (Alg. 4 l.20)
+        sigma_c = centred.T @ centred / len(rows) + self.reg_covar * np.eye(d)
+        mu, sig, idx, _ = calibrate(
+            Xc, self.means_, self.covariances_, sigma_c, self.k
+        )  # Alg. 4 l.15-21
+        self.calibrated_means_[c] = mu
+        self.calibrated_covariances_[c] = sig
+        self.mean_indices_[c] = idx
+        # Alg. 4 l.26: (m - c) / c draws per point, remainder to random points
+        per = np.full(len(rows), n_gen // len(rows), dtype=np.int64)
+        per[rng.choice(len(rows), n_gen % len(rows), replace=False)] += 1
+        draws = [
+            multivariate_cauchy(mu[i], sig[i], int(per[i]), rng)
+            for i in range(len(rows))
+            if per[i] > 0
+        ]  # Alg. 4 l.25: multivariate Cauchy
+        return np.vstack(draws), np.repeat(rows, per)
+
+    def _smote_rows(self, X64, y, strategy: dict, n_c: int, rng) -> np.ndarray:
+        """§4.5.5: SMOTE for a median class (imblearn's, not re-implemented); the new rows."""
+        smote = SMOTE(
+            sampling_strategy=strategy,
+            k_neighbors=min(self.k_neighbors, n_c - 1),
+            random_state=rng.randint(np.iinfo(np.int32).max),
+        )
+        X_s, _ = smote.fit_resample(X64, y)
+        return X_s[X64.shape[0] :]

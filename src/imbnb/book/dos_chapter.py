@@ -1,0 +1,348 @@
+"""Chapter 4 (DOS): the toy round, the runs, tables, figures and prose numbers the chapter shows.
+
+The chapter narrates and calls; the computing lives here so that each of its cells stays short.
+Training goes through :func:`imbnb.methods.dos.run_dos` (cached); everything else shapes its
+runs and rows:
+
+* :func:`toy_overloading` / :func:`plot_toy_overloading`: one DOS round on a 2-D toy class;
+  :func:`worked_example`: the micro-cluster losses on three neighbours;
+* :func:`run_protocol`, :func:`runs_table`, :func:`protocol_numbers`: the paper's protocol;
+* :func:`variance_by_round`, :func:`variance_per_class`, :func:`plot_variance`,
+  :func:`variance_numbers`: the in-class variance; :func:`plot_embeddings`: the PCA panels;
+* :func:`table_6`, :func:`table_7`, :func:`plot_six_classifiers`, :func:`classifier_numbers`,
+  :func:`k_numbers`: the paper's Tables 6-7 and what the prose quotes;
+  :func:`thesis_comparison` (chapter 3's ρ protocol) and :func:`balanced_comparison`
+  (Table 8): these live in :mod:`imbnb.book.dos_tables` and are re-exported here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import torch
+from sklearn.decomposition import PCA
+
+from imbnb.book.dos_tables import (
+    MEASURES,
+    MODELS,
+    ThesisSettings,
+    balanced_comparison,
+    classifier_numbers,
+    k_numbers,
+    plot_six_classifiers,
+    table_6,
+    table_7,
+    thesis_comparison,
+)
+from imbnb.methods.dos import (
+    DOSConfig,
+    DOSRun,
+    in_class_neighbors,
+    in_class_variance,
+    micro_cluster_losses,
+    run_dos,
+    sample_simplex,
+)
+
+__all__ = [
+    "MEASURES",
+    "MODELS",
+    "ThesisSettings",
+    "ToyOverloading",
+    "balanced_comparison",
+    "classifier_numbers",
+    "k_numbers",
+    "plot_embeddings",
+    "plot_six_classifiers",
+    "plot_toy_overloading",
+    "plot_variance",
+    "protocol_numbers",
+    "run_protocol",
+    "runs_table",
+    "table_6",
+    "table_7",
+    "thesis_comparison",
+    "toy_overloading",
+    "variance_by_round",
+    "variance_numbers",
+    "variance_per_class",
+    "worked_example",
+]
+
+_NAN = float("nan")
+
+# -- the toy round and the worked example -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ToyOverloading:
+    """One DOS round on a 2-D toy: a minority image, its neighbours, targets, local means."""
+
+    k: int
+    r: int
+    major: np.ndarray  # majority points (k = 0)
+    minor: np.ndarray  # minority points
+    neighbors: np.ndarray  # N(x_i) of the first minority point, itself first (eq. 1)
+    targets: np.ndarray  # its r targets sum_i w_i v_i (minimisers of eq. 8)
+    local_means: np.ndarray  # every minority point's local mean (minimiser of eq. 3)
+    var_drop: float  # share of the minority's in-class variance the local means remove
+
+
+def toy_overloading(rng: np.random.Generator, k: int = 5, r: int = 8) -> ToyOverloading:
+    """Draw the toy (120 majority points, a minority of two clumps) and overload it."""
+    major = rng.normal([0.0, 0.0], [1.4, 1.0], size=(120, 2))
+    minor = np.vstack(
+        [
+            rng.normal([3.0, 1.5], [0.5, 0.35], size=(12, 2)),
+            rng.normal([4.2, 2.7], [0.4, 0.4], size=(6, 2)),
+        ]
+    )
+    z = np.vstack([major, minor]).astype(np.float32)
+    y = np.repeat([0, 1], [len(major), len(minor)])
+    nbrs = in_class_neighbors(z, y, {0: 0, 1: k})  # eq. 1, column 0 = the point itself
+    minor_rows = np.flatnonzero(y == 1)
+    n_i = z[nbrs[minor_rows[0]]]
+    w = sample_simplex(rng, r, k + 1)  # r weight vectors (flat Dirichlet)
+    local_means = np.stack([z[nbrs[j]].mean(axis=0) for j in minor_rows])  # minimiser of eq. 3
+    before = in_class_variance(z[minor_rows], np.zeros(len(minor_rows)))["within"]
+    after = in_class_variance(local_means, np.zeros(len(minor_rows)))["within"]
+    return ToyOverloading(k, r, major, minor, n_i, w @ n_i, local_means, 1 - after / before)
+
+
+def plot_toy_overloading(toy: ToyOverloading) -> plt.Figure:
+    """Left: one minority image overloaded; right: every minority point to its local mean."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), sharex=True, sharey=True)
+    for ax in axes:
+        ax.scatter(*toy.major.T, s=8, c="0.8", label="majority (k = 0)")
+        ax.scatter(*toy.minor.T, s=30, c="tab:red", edgecolor="k", lw=0.4, label="minority")
+    ax = axes[0]
+    ax.scatter(
+        *toy.neighbors[1:].T,
+        s=160,
+        facecolor="none",
+        edgecolor="tab:orange",
+        lw=1.5,
+        label=f"its k = {toy.k} in-class neighbours",
+    )
+    ax.scatter(
+        *toy.targets.T, marker="x", s=50, c="tab:green", label=f"r = {toy.r} targets Σ w_i v_i"
+    )
+    ax.scatter(*toy.neighbors[0], marker="s", s=80, c="k", label="f(x_i)")
+    ax.set_title("overloading one minority image")
+    ax.legend(fontsize=8, loc="upper left")
+    ax = axes[1]
+    for p0, p1 in zip(toy.minor, toy.local_means, strict=True):
+        ax.annotate("", xy=p1, xytext=p0, arrowprops={"arrowstyle": "->", "color": "tab:blue"})
+    ax.scatter(*toy.local_means.T, s=18, c="tab:blue", label="local means (eq. 3)")
+    ax.set_title("every minority point pulled to its local mean")
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def worked_example() -> pd.DataFrame:
+    """Eqs. 8-10 by hand: f(x) = 0, N(x) = {(1,0), (0,2), (3,3)}, w = (.5, .25, .25), y = 1."""
+    fx = torch.zeros(1, 2)
+    v = torch.tensor([[[1.0, 0.0], [0.0, 2.0], [3.0, 3.0]]])
+    w = torch.tensor([[0.5, 0.25, 0.25]])
+    mask, y = torch.ones(1, 3, dtype=torch.bool), torch.tensor([1])
+    loss_f, loss_g = micro_cluster_losses(fx, v, w, mask, y, lambda z: z)
+    sq = ((fx - v[0]) ** 2).sum(dim=1)
+    raw = torch.exp(-w[0] * sq)
+    raw[0] = 1.0  # the image's own embedding: distance 0 (section 3.3)
+    table = pd.DataFrame(
+        {
+            "v_i": [tuple(x) for x in v[0].tolist()],
+            "w_i": w[0].numpy(),
+            "||f(x)-v_i||²": sq.numpy(),
+            "ρ'_i (eq. 10)": (raw / raw.sum()).numpy(),
+        }
+    )
+    return table.round(3).assign(**{"ℓ'_f (eq. 8)": float(loss_f), "ℓ'_g (eq. 9)": float(loss_g)})
+
+
+# -- the paper's protocol -----------------------------------------------------------------------
+
+
+def run_protocol(
+    base: DOSConfig,
+    data: Mapping[str, tuple[Any, Any]],
+    seeds: Sequence[int],
+    grid: Sequence[tuple[float, int]],
+    knn_k: int,
+) -> tuple[dict[tuple[str, int, float, int], DOSRun], pd.DataFrame]:
+    """DOS at every (p, k) of ``grid``, dataset and seed; runs by key and one row per metric row.
+
+    ``base`` holds the settings shared by all runs, its ``k`` is the main k: the CNN rows (which
+    do not depend on k) are kept once, from the runs with that k.
+    """
+    runs, rows = {}, []
+    for name, (train, test) in data.items():
+        for seed in seeds:
+            for p, k in grid:
+                config = replace(base, dataset=name, seed=seed, p=p, ratio=None, k=k)
+                run = run_dos(config, train=train, test=test)
+                runs[name, seed, p, k] = run
+                for row in run.rows(knn_k=knn_k):
+                    is_cnn = row["method"].startswith("CNN")
+                    if is_cnn and k != base.k:
+                        continue  # the CNN rows do not depend on k
+                    rows.append({"dataset": name, "p": p, "k": None if is_cnn else k, **row})
+    return runs, pd.DataFrame(rows)
+
+
+def runs_table(runs: Mapping[tuple[str, int, float, int], DOSRun]) -> pd.DataFrame:
+    """One line per run: split, sizes, r, seconds and whether it came from the cache."""
+    return pd.DataFrame(
+        [
+            {
+                "dataset": n,
+                "seed": s,
+                "p": p,
+                "k": k,
+                "minority": run.minority_classes,
+                "training images": len(run.extractor.y_train),
+                "quadruplets per round": run.history[0]["n_quadruplets"] if run.history else 0,
+                "r (minority)": max(run.dos.rates_.values()),
+                "DOS seconds": round(run.dos.seconds_, 1),
+                "cached": run.from_cache,
+            }
+            for (n, s, p, k), run in runs.items()
+        ]
+    )
+
+
+def protocol_numbers(
+    first: DOSRun, runs: Mapping[Any, DOSRun], run_seconds: float
+) -> dict[str, Any]:
+    """The cost numbers the prose quotes (glue name -> value)."""
+    return {
+        "run_seconds": run_seconds,
+        "n_runs": len(runs),
+        "dos_seconds": float(first.dos.seconds_),
+        "cnn_seconds": float(first.extractor.history.get("seconds", _NAN)),
+    }
+
+
+# -- the in-class variance and the embeddings ---------------------------------------------------
+
+
+def variance_by_round(runs: Mapping[tuple[str, int, float, int], DOSRun], k: int) -> pd.DataFrame:
+    """Within / total variance of the training embeddings before round 1 and after each."""
+    rows = []
+    for (name, seed, p, k_run), run in runs.items():
+        if k_run != k or not run.history:
+            continue
+        at = {"dataset": name, "seed": seed, "p": p}
+        rows.append({**at, "round": 0, "within / total": run.history[0]["var_ratio_before"]})
+        for h in run.history:
+            rows.append({**at, "round": h["round"], "within / total": h["var_ratio_after"]})
+    return pd.DataFrame(rows)
+
+
+def variance_per_class(
+    runs: Mapping[tuple[str, int, float, int], DOSRun], p_max: float, k: int
+) -> pd.DataFrame:
+    """Per class, the within / total variance before (the CNN) and after (DOS), at ``p_max``."""
+    rows = []
+    for (name, seed, p, k_run), run in runs.items():
+        if p != p_max or k_run != k:
+            continue
+        ex = run.extractor
+        for label, z in [("CNN (before)", ex.z_train), ("DOS (after)", run.z_train)]:
+            v = in_class_variance(z, ex.y_train)
+            for c in np.unique(ex.y_train):
+                group = "minority" if c in ex.minority_classes else "majority"
+                rows.append(
+                    {
+                        "dataset": name,
+                        "seed": seed,
+                        "embedding": label,
+                        "group": group,
+                        "within / total": v[f"within_c{c}"] / v["total"],
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def plot_variance(
+    variance: pd.DataFrame, per_class: pd.DataFrame, rounds: int, p_max: float
+) -> plt.Figure:
+    """Variance over the rounds (left) and per class group before / after (right)."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    style = "dataset" if variance["dataset"].nunique() > 1 else None
+    sns.lineplot(
+        data=variance,
+        x="round",
+        y="within / total",
+        hue="p",
+        style=style,
+        marker="o",
+        ax=ax1,
+        palette="viridis",
+    )
+    ax1.set(title="mean in-class variance of the training embeddings", xticks=range(rounds + 1))
+    sns.move_legend(ax1, "upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)  # off the lines
+    sns.barplot(
+        data=per_class,
+        x="group",
+        y="within / total",
+        hue="embedding",
+        ax=ax2,
+        errorbar=None,
+        palette=["0.6", "tab:green"],
+    )
+    ax2.set(title=f"per class group, p = {p_max}", xlabel="")
+    fig.tight_layout()
+    return fig
+
+
+def variance_numbers(first: DOSRun, per_class: pd.DataFrame, p_max: float) -> dict[str, Any]:
+    """Variance shares the prose quotes: first run before / after, minority classes."""
+    h0 = first.history
+    grp = per_class.groupby(["group", "embedding"])["within / total"].mean()
+    return {
+        "var_before": h0[0]["var_ratio_before"] if h0 else _NAN,
+        "var_after": h0[-1]["var_ratio_after"] if h0 else _NAN,
+        "p_max": p_max,
+        "var_min_before": float(grp.get(("minority", "CNN (before)"), np.nan)),
+        "var_min_after": float(grp.get(("minority", "DOS (after)"), np.nan)),
+    }
+
+
+def plot_embeddings(
+    run: DOSRun,
+    rng: np.random.Generator,
+    n_plot: int,
+    classes: Sequence[str],
+    *,
+    dos_label: str,
+    seed: int,
+    p: float,
+) -> plt.Figure:
+    """PCA of ``n_plot`` test embeddings of the CNN and of DOS (minority classes in colour)."""
+    ex = run.extractor
+    shown = np.sort(rng.choice(len(ex.y_test), size=min(n_plot, len(ex.y_test)), replace=False))
+    y_shown = ex.y_test[shown]
+    minority = ex.minority_classes
+    palette = dict(zip(minority, sns.color_palette("bright", len(minority)), strict=True))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5))
+    panels = [("CNN (initialisation)", ex.z_test), (dos_label, run.z_test)]
+    for ax, (label, z) in zip(axes, panels, strict=True):
+        xy = PCA(n_components=2, random_state=seed).fit_transform(z[shown])
+        major = ~np.isin(y_shown, minority)
+        ax.scatter(xy[major, 0], xy[major, 1], s=6, c="0.75", label="majority classes")
+        for c in minority:
+            sel = y_shown == c
+            ax.scatter(xy[sel, 0], xy[sel, 1], s=10, color=palette[c], label=f"{c} {classes[c]}")
+        ax.set(title=label, xticks=[], yticks=[])
+    axes[1].legend(loc="center left", bbox_to_anchor=(1.0, 0.5), markerscale=2, frameon=False)
+    fig.suptitle(f"Test embeddings f(x), PCA of {len(shown)} images, p = {p}")
+    fig.tight_layout()
+    return fig

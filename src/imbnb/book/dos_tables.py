@@ -1,0 +1,368 @@
+"""Chapter 4 (DOS): the paper's Tables 6-8 and chapter 3's comparison, its six-classifier
+figure and the numbers the prose quotes about them.
+
+Rows are :meth:`imbnb.methods.dos.DOSRun.rows` with ``dataset``, ``p`` and ``k`` columns (see
+:func:`imbnb.book.dos_chapter.run_protocol`); the paper's numbers come from
+:func:`imbnb.published.load_published` (``paper="ando2017dos"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from imbnb.book.runner import chapter_defaults, load_profiles
+from imbnb.methods.dos import DOSConfig, ratio_from_fraction, run_dos
+from imbnb.methods.feature_space import run_grid
+
+__all__ = [
+    "MEASURES",
+    "MODELS",
+    "ThesisSettings",
+    "balanced_comparison",
+    "classifier_numbers",
+    "k_numbers",
+    "plot_six_classifiers",
+    "table_6",
+    "table_7",
+    "thesis_comparison",
+]
+
+#: The paper's measures: short name -> metric column stem of the rows.
+MEASURES = {"Pr": "precision", "Re": "recall", "F1": "f1", "AUC": "auprc"}
+#: The six classifiers in the order the figures and tables show them.
+MODELS = ["CNN", "CNN-LR", "CNN-kNN", "DOS", "DOS-LR", "DOS-kNN"]
+_NAN = float("nan")
+
+
+def _paper_layout(res: pd.DataFrame, ps: Sequence[float], k: int) -> pd.DataFrame:
+    """Rows (model, p, class) x columns measure: CNN, CNN-CL (kNN; AUC from LR), DOS."""
+    out = []
+    sources = {
+        "CNN": {m: "CNN" for m in MEASURES},
+        "CNN-CL": {"Pr": "CNN-kNN", "Re": "CNN-kNN", "F1": "CNN-kNN", "AUC": "CNN-LR"},
+        f"DOS (k={k})": {m: "DOS" for m in MEASURES},
+    }
+    for model, src in sources.items():
+        for p in ps:
+            for grp in ["min", "maj"]:
+                row = {"model": model, "p": p, "class": "mnr" if grp == "min" else "mjr"}
+                for short, metric in MEASURES.items():
+                    sel = res[(res.method == src[short]) & (res.p == p)]
+                    if src[short].startswith("DOS"):
+                        sel = sel[sel.k == k]
+                    row[short] = sel[f"{metric}_{grp}"].mean()
+                out.append(row)
+    return pd.DataFrame(out).set_index(["model", "p", "class"])
+
+
+def _paper_values(
+    published: pd.DataFrame, table: str, dataset: str, ps: Sequence[float], k: int
+) -> pd.DataFrame:
+    """The paper's numbers for the same layout (NaN where it has none)."""
+    pub = published[(published.table == table) & (published.dataset == dataset)]
+    out = []
+    for model in ["CNN", "CNN-CL", f"DOS (k={k})"]:
+        for p in ps:
+            for grp in ["min", "maj"]:
+                row = {"model": model, "p": p, "class": "mnr" if grp == "min" else "mjr"}
+                for short, metric in MEASURES.items():
+                    ratio = round(ratio_from_fraction(p))
+                    sel = pub[
+                        (pub.method == model)
+                        & (pub.ratio == ratio)
+                        & (pub.metric == f"{metric}_{grp}")
+                    ]
+                    row[short] = sel.value.iloc[0] if len(sel) else np.nan
+                out.append(row)
+    return pd.DataFrame(out).set_index(["model", "p", "class"])
+
+
+def table_6(
+    results: pd.DataFrame,
+    published: pd.DataFrame,
+    datasets: Sequence[str],
+    ps: Sequence[float],
+    k: int,
+) -> pd.DataFrame:
+    """The paper's Table 6 layout per dataset, with its MNIST numbers beside."""
+    ours = {name: _paper_layout(results[results.dataset == name], ps, k) for name in datasets}
+    paper = _paper_values(published, "Table 6", "mnist", ps, k)
+    return pd.concat({**ours, "paper: MNIST": paper}, axis=1)
+
+
+def _k_table(
+    base: pd.DataFrame, dos_at: Callable[[int], pd.DataFrame], ks: Sequence[int], p: float
+) -> pd.DataFrame:
+    """CNN and CNN-CL rows of ``base``, then DOS at every k (``dos_at(k)``), all at ``p``."""
+    base = base.xs(p, level="p")
+    parts = {"CNN": base.loc["CNN"], "CNN-CL": base.loc["CNN-CL"]}
+    for k in sorted(ks):
+        parts[f"DOS (k={k})"] = dos_at(k).xs(p, level="p").loc[f"DOS (k={k})"]
+    return pd.concat(parts, names=["model"])
+
+
+def _our_k_table(res: pd.DataFrame, ks: Sequence[int], k_main: int, p_max: float) -> pd.DataFrame:
+    """Rows (model, class) x measures at p_max for the CNN, CNN-CL and DOS at every k."""
+    base = _paper_layout(res, [p_max], k_main)
+    return _k_table(base, lambda k: _paper_layout(res, [p_max], k), ks, p_max)
+
+
+def table_7(
+    results: pd.DataFrame,
+    published: pd.DataFrame,
+    datasets: Sequence[str],
+    ks: Sequence[int],
+    k_main: int,
+    p_max: float,
+) -> pd.DataFrame:
+    """The paper's Table 7 layout at ``p_max``, and its own (at p = 0.99; CNN rows from its
+    Table 6, whose p = 0.99 rows its Table 7 repeats)."""
+    ours = {
+        name: _our_k_table(results[results.dataset == name], ks, k_main, p_max) for name in datasets
+    }
+    base = _paper_values(published, "Table 6", "mnist", [0.99], 5)
+    paper = _k_table(
+        base, lambda k: _paper_values(published, "Table 7", "mnist", [0.99], k), ks, 0.99
+    )
+    return pd.concat({**ours, "paper: MNIST": paper}, axis=1)
+
+
+def plot_six_classifiers(results: pd.DataFrame, k_main: int, dataset: str) -> plt.Figure:
+    """Minority F1 and AUPRC and majority F1 of the six classifiers over p (mean over seeds)."""
+    long = results[(results.k.isna()) | (results.k == k_main)].copy()
+    long["model"] = long.method
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), sharey=True)
+    for ax, metric in zip(axes, ["f1_min", "auprc_min", "f1_maj"], strict=True):
+        sns.pointplot(
+            data=long,
+            x="p",
+            y=metric,
+            hue="model",
+            ax=ax,
+            errorbar=None,
+            hue_order=MODELS,
+            palette=["0.2", "0.5", "0.75", "tab:green", "tab:olive", "tab:cyan"],
+            markers=["o", "s", "^", "o", "s", "^"],
+            dodge=0.3,  # equal scores stay visible
+        )
+        ax.set(title=metric.replace("_", " "), ylim=(0, 1.02), ylabel="")
+        if ax is not axes[-1]:
+            ax.get_legend().remove()
+    axes[-1].legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    fig.suptitle(f"{dataset}: six classifiers over p (k = {k_main}, mean over seeds)")
+    fig.tight_layout()
+    return fig
+
+
+def _band(value: float, tol: float, words: tuple[str, str, str]) -> str:
+    """``words[0]`` above ``tol``, ``words[1]`` below ``-tol``, ``words[2]`` between."""
+    return words[0] if value > tol else (words[1] if value < -tol else words[2])
+
+
+def classifier_numbers(results: pd.DataFrame, k_main: int, ps: Sequence[float]) -> dict[str, Any]:
+    """What the prose quotes about the six classifiers at the largest p, and DOS's gain."""
+    long = results[(results.k.isna()) | (results.k == k_main)]
+    cols = ["acsa", "f1_min", "auprc_min", "f1_maj", "auprc_maj"]
+    summary = long.groupby(["p", "method"])[cols].mean()
+    p_max = max(ps)
+
+    def at(method: str, col: str, p: float = p_max) -> float:
+        return float(summary.loc[(p, method), col])
+
+    out: dict[str, Any] = {}
+    tags = ["cnn", "cnnlr", "cnnknn", "dos", "doslr", "dosknn"]
+    for method, tag in zip(MODELS, tags, strict=True):
+        for col in ["acsa", "f1_min", "auprc_min", "f1_maj"]:
+            out[f"{tag}_{col}"] = at(method, col)
+    best = summary.loc[p_max]["acsa"].idxmax()
+    out["best_method"] = best
+    out["best_acsa"] = float(summary.loc[(p_max, best), "acsa"])
+    gains = [at("DOS", "f1_min", p) - at("CNN", "f1_min", p) for p in ps]
+    out["dos_gain_word"] = (
+        "raises"
+        if min(gains) > 0.01
+        else ("lowers" if max(gains) < -0.01 else "does not consistently change")
+    )
+    out["dos_gain_min"] = min(gains)
+    out["dos_gain_max"] = max(gains)
+    own_vs_cl = at("DOS", "acsa") - max(at("DOS-LR", "acsa"), at("DOS-kNN", "acsa"))
+    out["own_vs_cl"] = _band(own_vs_cl, 0.005, ("better than", "worse than", "on par with"))
+    return out
+
+
+def k_numbers(results: pd.DataFrame, ks: Sequence[int], p_max: float) -> dict[str, Any]:
+    """DOS's minority F1 across k at ``p_max``: its spread and the best k."""
+    at_p_max = (results.method == "DOS") & (results.p == p_max)  # k_main also ran at other p
+    dos_k = results[at_p_max].groupby("k")[["f1_min", "f1_maj"]].mean()
+    dos_k = dos_k.loc[[k for k in sorted(ks) if k in dos_k.index]]
+    return {
+        "k_spread": float(dos_k["f1_min"].max() - dos_k["f1_min"].min()),
+        "k_best": int(dos_k["f1_min"].idxmax()),
+        "ks_text": ", ".join(str(k) for k in sorted(ks)),
+    }
+
+
+# -- chapter 3's protocol and the balanced data -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ThesisSettings:
+    """Chapter 3's settings under a profile, so that its cached networks and rows are reused."""
+
+    n_train: int | None
+    epochs: int
+    batch_size: int
+    n_test: int | None
+    minority: list[int]
+    head: dict[str, Any]
+    extractor_weight: Any
+    rho_d: float
+
+    @classmethod
+    def from_profile(cls, profile: str, n_test: int | None) -> ThesisSettings:
+        """Chapter 3's defaults overridden by ``profile``; ``n_test`` where they set none."""
+        ch3 = {
+            **chapter_defaults("03_ados"),
+            **load_profiles().get(profile, {}).get("chapters", {}).get("03_ados", {}),
+        }
+        head = {
+            "hidden": ch3.get("head_hidden", [256, 128]),
+            "epochs": ch3.get("head_epochs", 20),
+            "batch_size": ch3.get("head_batch_size", 128),
+        }
+        return cls(
+            n_train=ch3.get("n_train", 20000),
+            epochs=ch3.get("epochs", 5),
+            batch_size=ch3.get("batch_size", 64),
+            n_test=ch3.get("n_test", n_test),
+            minority=ch3.get("minority_classes", [0, 2, 5, 8]),
+            head=head,
+            extractor_weight=ch3.get("extractor_weight", "balanced"),
+            rho_d=ch3.get("rho_d", 1.0),
+        )
+
+
+_THESIS_COLS = ["acsa", "gmean", "f1_min", "f1_maj", "auprc_min", "precision_min", "recall_min"]
+_THESIS_ORDER = ["CNN plain CE", "BL", "ADOS", "DOS", "DOS-LR", "DOS-kNN"]
+_THESIS_TAGS = [("DOS", "dos"), ("ADOS", "ados"), ("CNN plain CE", "cnn"), ("BL", "bl")]
+_QUOTED = ["acsa", "f1_min"]
+
+
+def _thesis_rows(
+    base: DOSConfig,
+    ch3: ThesisSettings,
+    ratios: Sequence[float],
+    seeds: Sequence[int],
+    data: tuple[Any, Any],
+    knn_k: int,
+) -> pd.DataFrame:
+    """DOS on chapter 3's splits (its classes, cap, epochs, batch size) beside its BL and ADOS."""
+    rows = []
+    for seed in seeds:
+        for rho in ratios:
+            config = replace(
+                base,
+                p=None,
+                ratio=rho,
+                minority_classes=ch3.minority,
+                n_minority=4,  # run_dos's default: the classes are given
+                seed=seed,
+                init_epochs=ch3.epochs,
+                batch_size=ch3.batch_size,
+                n_train=ch3.n_train,
+                n_test=ch3.n_test,
+            )
+            run = run_dos(config, train=data[0], test=data[1])
+            rows += [{"ratio": float(rho), **row} for row in run.rows(knn_k=knn_k)]
+    ados = run_grid(
+        base.dataset,
+        ["BL", "ADOS"],
+        ratios,
+        seeds,
+        minority_classes=ch3.minority,
+        arch=base.arch,
+        epochs=ch3.epochs,
+        batch_size=ch3.batch_size,
+        lr=base.lr,
+        extractor_weight=ch3.extractor_weight,
+        n_train=ch3.n_train,
+        n_test=ch3.n_test,
+        rho_d=ch3.rho_d,
+        head=ch3.head,
+        train=data[0],
+        test=data[1],
+        progress=False,
+    )
+    return pd.concat([pd.DataFrame(rows), ados], ignore_index=True)
+
+
+def thesis_comparison(
+    base: DOSConfig,
+    ch3: ThesisSettings,
+    ratios: Sequence[float],
+    seeds: Sequence[int],
+    data: tuple[Any, Any],
+    knn_k: int,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """DOS, chapter 3's Baseline and ADOS on the thesis's ρ protocol: the table (mean over
+    seeds) and the numbers the prose quotes at the first ratio (NaN when ``ratios`` is empty)."""
+    if not ratios:
+        keys = ["thesis_rho", *[f"thesis_{t}_{c}" for _, t in _THESIS_TAGS for c in _QUOTED]]
+        return pd.DataFrame(), dict.fromkeys(keys, _NAN)
+    thesis = _thesis_rows(base, ch3, ratios, seeds, data, knn_k)
+    thesis["method"] = thesis["method"].replace({"CNN": "CNN plain CE"})
+    table = (
+        thesis[thesis.method.isin(_THESIS_ORDER)]
+        .groupby(["ratio", "method"])[_THESIS_COLS]
+        .mean()
+        .reindex(_THESIS_ORDER, level="method")
+    )
+    rho0 = float(ratios[0])
+    numbers: dict[str, Any] = {"thesis_rho": ratios[0]}
+    for method, tag in _THESIS_TAGS:
+        for col in _QUOTED:
+            numbers[f"thesis_{tag}_{col}"] = float(table.loc[(rho0, method), col])
+    return table, numbers
+
+
+def balanced_comparison(
+    base: DOSConfig, seeds: Sequence[int], data: tuple[Any, Any], n_train: int, knn_k: int
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """DOS on balanced data (the paper's Table 8: every class k = ``base.k``, r = 1): macro F1,
+    macro AUPRC and ACSA of the six classifiers, and the numbers the prose quotes."""
+    rows: list[dict[str, Any]] = []
+    if n_train != 0:
+        for seed in seeds:
+            config = replace(
+                base,
+                protocol="none",
+                p=None,
+                ratio=None,
+                minority_classes=None,
+                n_minority=4,  # run_dos's default: no class is cut
+                seed=seed,
+                k_majority=base.k,
+                r=1,
+                n_train=n_train,
+            )
+            rows += run_dos(config, train=data[0], test=data[1]).rows(knn_k=knn_k)
+    balanced = pd.DataFrame(rows)
+    keys = ["bal_cnn_f1", "bal_dos_f1", "bal_cnn_auc", "bal_dos_auc"]
+    if not len(balanced):
+        return pd.DataFrame(), dict.fromkeys(keys, _NAN)
+    cols = ["f1_macro", "auprc_macro", "acsa"]
+    table = balanced.groupby("method")[cols].mean().reindex(MODELS)
+    cells = [
+        ("CNN", "f1_macro"),
+        ("DOS", "f1_macro"),
+        ("CNN", "auprc_macro"),
+        ("DOS", "auprc_macro"),
+    ]
+    return table, {key: float(table.loc[cell]) for key, cell in zip(keys, cells, strict=True)}

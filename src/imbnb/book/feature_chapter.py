@@ -1,0 +1,87 @@
+"""Chapter 2 (feature learning): the embeddings in two dimensions, and classifiers on them.
+
+The chapter narrates and calls; the projection, the two-panel embedding figure and the loop
+scoring each classifier on each extractor's features live here so that its cells stay short.
+Extractors come from :func:`imbnb.methods.train_extractor` (cached), scores from
+:func:`imbnb.metrics.evaluate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from sklearn.decomposition import PCA
+from sklearn.manifold import TSNE
+
+from imbnb.classifiers import FeatureClassifier
+from imbnb.metrics import evaluate
+
+__all__ = ["PROJECTIONS", "classifier_rows", "plot_embeddings", "project_embeddings"]
+
+#: The 2-d pictures of the embeddings: "tsne" keeps neighbourhoods, "pca" the largest variance.
+PROJECTIONS = {"tsne": "t-SNE", "pca": "PCA"}
+
+
+def project_embeddings(z: np.ndarray, how: str, seed: int) -> np.ndarray:
+    """``z`` in two dimensions: t-SNE (neighbourhoods) or PCA (largest variance), seeded."""
+    if how == "tsne":
+        return TSNE(
+            n_components=2, init="pca", perplexity=min(30, len(z) // 4), random_state=seed
+        ).fit_transform(z)
+    if how == "pca":
+        return PCA(n_components=2, random_state=seed).fit_transform(z)
+    raise ValueError(f"embedding_plot must be 'tsne' or 'pca', not {how!r}")
+
+
+def plot_embeddings(
+    panels: Mapping[str, np.ndarray],
+    y: np.ndarray,
+    minority: Sequence[int],
+    class_names: Sequence[str],
+    title: str,
+) -> Any:
+    """One panel per training (its 2-d points), majority classes grey, each minority coloured.
+
+    ``panels``: a title (the training's label and ratio) -> the 2-d points of the images ``y``
+    labels. The legend, beside the last panel, names the minority classes.
+    """
+    palette = dict(zip(minority, sns.color_palette("bright", len(minority)), strict=True))
+    fig, axes = plt.subplots(1, len(panels), figsize=(11, 5))
+    for ax, (name, xy) in zip(axes, panels.items(), strict=True):
+        major = ~np.isin(y, minority)
+        ax.scatter(xy[major, 0], xy[major, 1], s=6, c="0.75", label="majority classes")
+        for c in minority:
+            sel = y == c
+            ax.scatter(
+                xy[sel, 0], xy[sel, 1], s=10, color=palette[c], label=f"{c} {class_names[c]}"
+            )
+        ax.set(title=name, xticks=[], yticks=[])
+    axes[-1].legend(loc="center left", bbox_to_anchor=(1.0, 0.5), markerscale=2, frameon=False)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def classifier_rows(
+    extractors: Mapping[tuple[str, int], Any], k: int, minority: Sequence[int], n_classes: int
+) -> pd.DataFrame:
+    """Each extractor's test scores under its CNN's own classifier ``h``, kNN and LR on ``f(x)``.
+
+    ``extractors``: (training label, seed) -> a trained extractor. One row per extractor and
+    classifier, with the report's summary scores.
+    """
+    rows = []
+    for (label, seed), ex in extractors.items():
+        predictions = {"CNN classifier h": ex.y_pred_test}
+        for kind, name in [("knn", f"kNN (k={k})"), ("logreg", "logistic regression")]:
+            clf = FeatureClassifier(kind=kind, n_neighbors=k, random_state=seed)
+            predictions[name] = clf.fit(ex.z_train, ex.y_train).predict(ex.z_test)
+        for name, y_pred in predictions.items():
+            report = evaluate(ex.y_test, y_pred, minority=minority, labels=list(range(n_classes)))
+            rows.append({"training": label, "classifier": name, "seed": seed, **report.summary})
+    return pd.DataFrame(rows)

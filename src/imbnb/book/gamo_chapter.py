@@ -1,0 +1,325 @@
+"""Chapter 5 (GAMO): the toy Figure 1, the Table 1 runs, the boundary analysis, GAMO2pix images.
+
+The chapter narrates and calls; the computing lives here so that each of its cells stays short.
+
+* :func:`figure1_toy` trains the four systems of the paper's Figure 1 on 2-D data and
+  :func:`toy_numbers` reads the values the prose quotes from its table;
+* :class:`Table1Plan` and :func:`run_table1` run the Table 1 comparison (every dataset, seed,
+  loss and method), :func:`table1_numbers` computes what the prose quotes from it;
+* :func:`boundary_analysis` measures how far generated, real and SMOTE points sit from the
+  other classes, :func:`plot_boundary_distances` and :func:`boundary_numbers` show and quote it;
+* :func:`plot_gamo2pix` trains GAMO2pix decoders and shows real beside decoded images.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from imbnb.data import load_dataset
+from imbnb.imbalance import COUNT_PRESETS, make_imbalanced, select_test
+from imbnb.methods.gamo import (
+    GAMO,
+    GAMOConfig,
+    method_config,
+    nearest_other_distance,
+    smote_balance,
+    train_gamo,
+    train_gamo2pix,
+)
+from imbnb.metrics import evaluate
+from imbnb.oversample import SMOTE
+
+__all__ = [
+    "FIGURE1_PANELS",
+    "Boundary",
+    "Table1Plan",
+    "Table1Runs",
+    "boundary_analysis",
+    "boundary_numbers",
+    "counts_for",
+    "figure1_toy",
+    "plot_boundary_distances",
+    "plot_gamo2pix",
+    "run_table1",
+    "table1_numbers",
+    "toy_numbers",
+]
+
+# --------------------------------------------------------------------------------------------
+# The paper's Figure 1, in two dimensions
+
+#: The four systems of Figure 1, as changes to :class:`GAMOConfig`.
+FIGURE1_PANELS: dict[str, dict[str, Any]] = {
+    "(a) M alone": {"generator": None, "discriminator": False},
+    "(b) cGAN + M": {"generator": "free", "discriminator": True, "g_vs_m": False},
+    "(c) convex G vs M (GAMO\\D)": {"generator": "convex", "discriminator": False},
+    "(d) G vs M and D (GAMO)": {"generator": "convex", "discriminator": True},
+}
+
+
+def figure1_toy(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    steps: int = 1000,
+    batch_size: int = 32,
+    lr: float = 1e-3,
+    seed: int = 0,
+    n_generate: int = 500,
+    loss: str = "ls",
+) -> tuple[dict[str, GAMO], dict[str, np.ndarray], pd.DataFrame]:
+    """Train Figure 1's four systems on 2-D data (flattened variant; class 1 the minority).
+
+    Returns the trained models, each generator's ``n_generate`` minority points, and a table
+    with majority and minority recall on the training points and the "bleeding" share: the
+    generated points whose nearest real point is a majority point.
+    """
+    models, fakes, rows = {}, {}, []
+    major, minor = X[y == 0], X[y == 1]
+    for name, kw in FIGURE1_PANELS.items():
+        cfg = GAMOConfig(
+            variant="flat", loss=loss, steps=steps, batch_size=batch_size, lr=lr, seed=seed, **kw
+        )
+        model = models[name] = train_gamo(X, y, cfg)
+        row: dict[str, Any] = {"system": name}
+        if model.net_.G is not None:
+            fake = fakes[name] = model.generate(np.ones(n_generate, dtype=np.int64), seed=seed)
+            row["bleeding"] = float(
+                np.mean(nearest_other_distance(fake, major) < nearest_other_distance(fake, minor))
+            )
+        pred = model.predict(X)
+        row["majority recall"] = float(np.mean(pred[y == 0] == 0))
+        row["minority recall"] = float(np.mean(pred[y == 1] == 1))
+        rows.append(row)
+    return models, fakes, pd.DataFrame(rows).set_index("system")
+
+
+def toy_numbers(table: pd.DataFrame) -> dict[str, float]:
+    """Glue name -> value: each panel's recalls and (but for (a)) its bleeding share."""
+    out = {}
+    for key, name in zip("abcd", FIGURE1_PANELS, strict=True):
+        out[f"toy_{key}_min"] = float(table.loc[name, "minority recall"])
+        out[f"toy_{key}_maj"] = float(table.loc[name, "majority recall"])
+        if key != "a":
+            out[f"toy_{key}_bleed"] = float(table.loc[name, "bleeding"])
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Table 1: every dataset, seed, loss and method
+
+
+@dataclass(frozen=True)
+class Table1Plan:
+    """The chapter's settings of the Table 1 comparison (its parameters cell)."""
+
+    datasets: Sequence[str]
+    seeds: Sequence[int]
+    losses: Sequence[str]
+    methods: Sequence[str]
+    variants: Mapping[str, str]
+    steps: int
+    batch_size: int
+    lr: float
+    count_scale: float = 1.0
+    test_per_class: int = 100
+
+
+@dataclass
+class Table1Runs:
+    """What :func:`run_table1` made: metric rows, trained models and each split's data."""
+
+    results: pd.DataFrame
+    models: dict[tuple, GAMO] = field(default_factory=dict)
+    data: dict[tuple, tuple[np.ndarray, ...]] = field(default_factory=dict)
+
+
+def counts_for(train: Any, count_scale: float) -> list[int]:
+    """The paper's counts times ``count_scale``, shrunk to what the dataset holds (ratio kept)."""
+    paper = np.array(COUNT_PRESETS["fashion_mnist"], dtype=float)
+    fit = min(1.0, np.bincount(train.labels).min() / paper.max())
+    return [max(2, math.ceil(c * count_scale * fit - 1e-9)) for c in paper]
+
+
+def run_table1(plan: Table1Plan) -> Table1Runs:
+    """Train and score every method with every loss on each dataset's split per seed."""
+    runs, rows = Table1Runs(pd.DataFrame()), []
+    for name in plan.datasets:
+        train, test = load_dataset(name, "train"), load_dataset(name, "test")
+        for seed in plan.seeds:
+            split = make_imbalanced(
+                train.labels, "counts", counts=counts_for(train, plan.count_scale), seed=seed
+            )
+            X, y = train.images[split.indices], train.labels[split.indices]
+            test_idx = select_test(test.labels, per_class=plan.test_per_class, seed=seed)
+            runs.data[name, seed] = (X, y, test.images[test_idx], test.labels[test_idx])
+            for loss in plan.losses:
+                for method in plan.methods:
+                    rows.append(_table1_run(plan, runs, (name, seed, loss, method), split))
+    runs.results = pd.DataFrame(rows)
+    return runs
+
+
+def _table1_run(plan: Table1Plan, runs: Table1Runs, run: tuple, split: Any) -> dict[str, Any]:
+    """One (dataset, seed, loss, method): train (SMOTE+CN on a balanced set), score, a row."""
+    name, seed, loss, method = run
+    X, y, X_test, y_test = runs.data[name, seed]
+    cfg = method_config(
+        method,
+        loss=loss,
+        variant=plan.variants[name],
+        steps=plan.steps,
+        batch_size=plan.batch_size,
+        lr=plan.lr,
+        seed=seed,
+    )
+    Xm, ym = smote_balance(X, y, seed=seed) if method == "SMOTE+CN" else (X, y)
+    model = runs.models[run] = train_gamo(Xm, ym, cfg)
+    report = evaluate(
+        y_test, model.predict(X_test), labels=list(range(10)), minority=split.minority_classes
+    )
+    return {
+        "dataset": name,
+        "loss": loss.upper(),
+        "method": method,
+        "seed": seed,
+        "seconds": model.seconds_,
+        **report.to_row(),
+    }
+
+
+_TAGS = [("CN", "cn"), ("SMOTE+CN", "smote"), ("GAMO\\D", "gamod"), ("GAMO", "gamo")]
+
+
+def table1_numbers(plan: Table1Plan, results: pd.DataFrame, summary: pd.DataFrame) -> dict:
+    """Glue name -> value of the first dataset: means per method, times, the smallest class."""
+    first = plan.datasets[0]
+    main_loss = "LS" if "ls" in plan.losses else plan.losses[0].upper()
+    out: dict[str, Any] = {}
+    for method, tag in _TAGS:
+        if method in plan.methods:
+            for metric in ["acsa", "gmean"]:
+                out[f"{tag}_{metric}"] = float(
+                    summary.loc[(first, main_loss, method), f"{metric}_mean"]
+                )
+    out["main_loss"] = main_loss
+    out["gamo_seconds"] = float(results.loc[results.method == "GAMO", "seconds"].mean())
+    out["cn_seconds"] = float(results.loc[results.method == "CN", "seconds"].mean())
+    train = load_dataset(first, "train")
+    smallest = int(np.argmin(counts_for(train, plan.count_scale)))
+    main_rows = results[(results.dataset == first) & (results.loss == main_loss)]
+    for method, tag in [("CN", "cn"), ("GAMO", "gamo")]:
+        if method in plan.methods:
+            sel = main_rows.loc[main_rows.method == method, f"recall_c{smallest}"]
+            out[f"smallest_recall_{tag}"] = float(sel.mean())
+    out["smallest_class"] = f"{smallest} ({train.classes[smallest]})"
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Where does G put its points?
+
+
+@dataclass
+class Boundary:
+    """Distances to the nearest point of another class, per kind of point, for one class."""
+
+    cls: int
+    n_real: int
+    distances: pd.DataFrame
+    medians: pd.Series
+
+
+def boundary_analysis(
+    gamo: GAMO, X: np.ndarray, y: np.ndarray, cls: int, n_generate: int, seed: int
+) -> Boundary:
+    """Real, GAMO-generated and SMOTE points of class ``cls`` (the last minority class if it is
+    not one) in F's feature space, each with its distance to the nearest other-class point."""
+    cls = cls if cls in gamo.minority_ else gamo.minority_[-1]
+    feats = gamo.features(X)
+    real, others = feats[y == cls], feats[y != cls]
+    fake = gamo.generate(np.full(n_generate, cls), seed=seed)
+    # SMOTE in the same feature space, against the other classes pooled as one
+    k = min(5, len(real) - 1)
+    smote = SMOTE(k_neighbors=k, random_state=seed, sampling_strategy={1: len(real) + n_generate})
+    pooled = np.concatenate([real, others[: max(len(real) + n_generate, 1)]])
+    labels = np.r_[np.ones(len(real)), np.zeros(len(pooled) - len(real))].astype(np.int64)
+    Xs, _ = smote.fit_resample(pooled, labels)
+    smote_points = np.asarray(Xs)[len(pooled) :]
+    distances = pd.concat(
+        [
+            pd.DataFrame({"points": name, "distance": nearest_other_distance(pts, others)})
+            for name, pts in [("real", real), ("GAMO", fake), ("SMOTE", smote_points)]
+        ]
+    )
+    medians = distances.groupby("points")["distance"].median()
+    return Boundary(cls, len(real), distances, medians)
+
+
+def plot_boundary_distances(ax: plt.Axes, boundary: Boundary, class_name: str) -> None:
+    """Density of the distances to another class, one curve per kind of point."""
+    sns.kdeplot(
+        data=boundary.distances, x="distance", hue="points", common_norm=False, fill=True, ax=ax
+    )
+    ax.set(
+        xlabel="distance to the nearest point of another class (feature space)",
+        title=f"class {boundary.cls} ({class_name}), {boundary.n_real} real points",
+    )
+
+
+def boundary_numbers(boundary: Boundary, class_name: str) -> dict[str, Any]:
+    """Glue name -> value: the class, the three medians and the sentence on GAMO's shift."""
+    medians = boundary.medians
+    out: dict[str, Any] = {"boundary_name": f"{boundary.cls} ({class_name})"}
+    for name in ["real", "GAMO", "SMOTE"]:
+        out[f"median_{name.lower()}"] = float(medians[name])
+    shift = float(medians["GAMO"] - medians["SMOTE"])
+    out["fringe_text"] = (
+        f"In this run GAMO's median lies {-shift:.3f} closer to the other classes than "
+        "SMOTE's: the preference shows"
+        if shift < 0
+        else f"In this run GAMO's median lies {shift:.3f} farther from the other classes than "
+        "SMOTE's: the preference does not show"
+    )
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# GAMO2pix
+
+
+def plot_gamo2pix(
+    gamo: GAMO,
+    X: np.ndarray,
+    y: np.ndarray,
+    classes: Sequence[int],
+    *,
+    steps: int,
+    batch_size: int,
+    seed: int,
+    n_show: int = 8,
+) -> plt.Figure:
+    """Per class, train its GAMO2pix and show ``n_show`` real images beside decoded ones."""
+    fig, axes = plt.subplots(
+        len(classes), 2, figsize=(10, 0.95 * len(classes) + 0.5), squeeze=False
+    )
+    for row, c in zip(axes, classes, strict=True):
+        imgs = X[y == c]
+        pix = train_gamo2pix(gamo, imgs, steps=steps, batch_size=batch_size, seed=seed)
+        made = pix.decode_features(gamo.generate(np.full(n_show, c), seed=seed + 1))
+        real_imgs = imgs[:n_show, 0] / 255.0
+        for ax, tiles, label in [(row[0], real_imgs, "real"), (row[1], made[:, 0], "GAMO2pix")]:
+            ax.imshow(np.concatenate(list(tiles), axis=1), cmap="gray_r", vmin=0, vmax=1)
+            ax.set(xticks=[], yticks=[])
+            ax.set_ylabel(f"class {c}", rotation=0, ha="right", va="center")
+            ax.set_title(label if c == classes[0] else "")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,117 @@
+"""Chapter 3's result curves: each measure against the ratio, and the pseudo-feature protocol."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+__all__ = ["plot_methods_vs_ratio", "plot_pseudo_feature_protocol"]
+
+
+def plot_methods_vs_ratio(
+    rows: pd.DataFrame,
+    metrics: Mapping[str, str],
+    order: Sequence[str],
+    ratios: Sequence[float],
+    *,
+    title: str,
+    dashed_prefix: str = "CNN",
+) -> plt.Figure:
+    """Each metric (a panel, titled by ``metrics[col]``) against the ratio, a line per method.
+
+    Means over seeds with ±sd bands, on a log ratio axis ticked at ``ratios``; methods in
+    ``order`` (up to 20 distinct colours), those starting with ``dashed_prefix`` dashed
+    (chapter 3's end-to-end CNNs beside the heads).
+    """
+    import seaborn as sns
+
+    absent = sorted({"method", "ratio", "seed", *metrics} - set(rows.columns))
+    if absent:
+        raise ValueError(f"rows lack the columns {absent}")
+    long = rows.melt(
+        id_vars=["method", "ratio", "seed"],
+        value_vars=list(metrics),
+        var_name="measure",
+        value_name="value",
+    )
+    long["measure"] = long["measure"].map(metrics)
+    colors = sns.color_palette("tab10") + sns.color_palette("dark", 10)  # distinct up to 20
+    palette = dict(zip(order, colors[: len(order)], strict=True))
+    dashes = {m: (2, 2) if m.startswith(dashed_prefix) else "" for m in order}
+    grid = sns.relplot(
+        data=long,
+        x="ratio",
+        y="value",
+        hue="method",
+        style="method",
+        col="measure",
+        col_wrap=2,
+        kind="line",
+        markers=True,
+        dashes=dashes,
+        palette=palette,
+        hue_order=order,
+        style_order=order,
+        errorbar="sd",
+        height=3.3,
+        aspect=1.35,
+        facet_kws={"sharey": False},
+    )
+    grid.set(xscale="log", xlabel="imbalance ratio ρ", ylabel="")
+    for ax in grid.axes.flat:
+        ax.set_xticks(ratios, labels=[str(r) for r in ratios])
+        ax.minorticks_off()
+    grid.set_titles("{col_name}")
+    grid.figure.suptitle(title, y=1.02)
+    return grid.figure
+
+
+def plot_pseudo_feature_protocol(
+    pf: pd.DataFrame,
+    metrics: Mapping[str, str],
+    *,
+    hue_order: Sequence[str],
+    n_minor: Sequence[int],
+    title: str,
+) -> plt.Figure:
+    """Each measure against the number of minor classes, a line per method ``name`` (ch. 3).
+
+    ``pf``: rows of :func:`imbnb.methods.feature_space.run_pseudo_feature_protocol` with a
+    ``name`` column (the method as the pseudo-feature paper calls it); means over seeds ±sd.
+    """
+    import seaborn as sns
+
+    absent = sorted({"name", "n_minor", "seed", *metrics} - set(pf.columns))
+    if absent:
+        raise ValueError(f"pf lacks the columns {absent}")
+    pf_long = pf.melt(
+        id_vars=["name", "n_minor", "seed"],
+        value_vars=list(metrics),
+        var_name="measure",
+        value_name="value",
+    )
+    pf_long["measure"] = pf_long["measure"].map(metrics)
+    grid = sns.relplot(
+        data=pf_long,
+        x="n_minor",
+        y="value",
+        hue="name",
+        style="name",
+        col="measure",
+        col_wrap=2,
+        kind="line",
+        markers=True,
+        errorbar="sd",
+        height=3.2,
+        aspect=1.35,
+        facet_kws={"sharey": False},
+        hue_order=hue_order,
+    )
+    grid.set(xlabel="number of minor classes", ylabel="")
+    for ax in grid.axes.flat:
+        ax.set_xticks(n_minor)
+    grid.set_titles("{col_name}")
+    grid.figure.suptitle(title, y=1.02)
+    return grid.figure

@@ -1,0 +1,124 @@
+"""Chapter 7's weighted-calibration panels: the three steps on 2-D data, and its knob sweep."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from imbnb.plotting.toys import covariance_ellipse
+
+__all__ = ["plot_calibration_steps", "plot_knob_sweep"]
+
+
+def _scatter_classes(axes: Sequence[plt.Axes], X: np.ndarray, y: np.ndarray, sampler) -> None:
+    """Every class in its tab10 colour on each panel, labelled with its partition on the first."""
+    palette = plt.get_cmap("tab10")
+    labels = {c: f"{c}: {sampler.partition_[c]}" for c in sampler.partition_}
+    for cls in np.unique(y):
+        for ax in axes:
+            ax.scatter(
+                *X[y == cls].T,
+                s=8,
+                color=palette(int(cls)),
+                alpha=0.5,
+                label=labels[cls] if ax is axes[0] else None,
+            )
+
+
+def _mixture_panel(ax: plt.Axes, sampler) -> None:
+    """(a): the saved mixture components, a cross and a 2-sd ellipse each."""
+    for mean, cov in zip(sampler.means_, sampler.covariances_, strict=True):
+        ax.plot(*mean, "k+", ms=10)
+        covariance_ellipse(ax, mean, cov, color="k", lw=1)
+    ax.set_title("(a) partition, mixture components")
+    ax.legend(loc="lower left", fontsize=8)
+
+
+def _calibrated_point_panel(
+    ax: plt.Axes, X: np.ndarray, y: np.ndarray, sampler, point: int
+) -> np.ndarray:
+    """(b): one minority point, its nearest saved means, its calibrated Gaussian; the means."""
+    palette = plt.get_cmap("tab10")
+    cls = int(y[point])
+    row = int(np.flatnonzero(np.flatnonzero(y == cls) == point)[0])
+    near = sampler.mean_indices_[cls][row]
+    for j in near:
+        ax.plot(*np.c_[X[point], sampler.means_[j]], "k--", lw=1)
+        covariance_ellipse(ax, sampler.means_[j], sampler.covariances_[j], color="grey", lw=1)
+    mu = sampler.calibrated_means_[cls][row]
+    Xc = X[y == cls]
+    covariance_ellipse(ax, Xc.mean(0), np.cov(Xc.T, bias=True), color=palette(cls), lw=1.5, ls=":")
+    covariance_ellipse(ax, mu, sampler.calibrated_covariances_[cls][row], color="crimson", lw=2)
+    ax.plot(*X[point], "o", color="crimson", mfc="none", ms=12)
+    ax.plot(*mu, "*", color="crimson", ms=14)
+    ax.set_title("(b) one minority point, calibrated")
+    return near
+
+
+def _synthetic_panel(ax: plt.Axes, X_res: np.ndarray, sampler) -> None:
+    """(c): the synthetic rows, Cauchy draws (minority) and SMOTE rows (median classes)."""
+    synth = sampler.is_synthetic_
+    for origin, marker in [("calibration", "x"), ("smote", "^")]:
+        sel = synth & (sampler.origin_ == origin)
+        ax.scatter(
+            *X_res[sel].T,
+            s=14,
+            marker=marker,
+            color="crimson" if origin == "calibration" else "darkgreen",
+            label=f"{origin} rows",
+        )
+    ax.legend(loc="lower left", fontsize=8)
+    ax.set_title("(c) synthetic rows")
+
+
+def plot_calibration_steps(
+    X: np.ndarray, y: np.ndarray, X_res: np.ndarray, sampler, point: int, axes: Sequence[plt.Axes]
+) -> None:
+    """Three panels of weighted calibration on 2-D data (chapter 7).
+
+    (a) the class partition and the saved mixture components; (b) one minority point, its k
+    nearest saved means, and its calibrated mean and covariance beside the class covariance;
+    (c) the synthetic rows: Cauchy draws for minority classes, SMOTE for median ones.
+    """
+    a, b, c = axes
+    _scatter_classes((a, b, c), X, y, sampler)
+    _mixture_panel(a, sampler)
+    near = _calibrated_point_panel(b, X, y, sampler, point)
+    _synthetic_panel(c, X_res, sampler)
+    lo, hi = X.min(0) - 1, X.max(0) + 1
+    for ax in (a, c):
+        ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]), xticks=[], yticks=[])
+    span = 1.2 * np.abs(sampler.means_[near] - X[point]).max() + 0.5  # zoom on the point
+    b.set(
+        xlim=(X[point, 0] - span, X[point, 0] + span),
+        ylim=(X[point, 1] - span, X[point, 1] + span),
+        xticks=[],
+        yticks=[],
+    )
+
+
+def plot_knob_sweep(
+    sweep: pd.DataFrame,
+    knobs: Sequence[Any] = ("k", "cap"),
+    metrics: Sequence[str] = ("f1_macro", "gmean"),
+) -> plt.Figure:
+    """One panel per knob: each of ``metrics`` (mean over seeds) against the knob's value.
+
+    ``sweep``: rows with ``knob``, ``value`` and the metric columns (chapter 7's sweep of
+    weighted calibration's ``k`` and component cap); log axis ticked at the values run.
+    """
+    absent = sorted({"knob", "value", *metrics} - set(sweep.columns))
+    if absent:
+        raise ValueError(f"sweep lacks the columns {absent}")
+    fig, axes = plt.subplots(1, len(knobs), figsize=(5.5 * len(knobs), 3.4), squeeze=False)
+    for ax, knob in zip(axes[0], knobs, strict=True):
+        part = sweep[sweep.knob == knob].groupby("value")[list(metrics)].mean()
+        part.plot(ax=ax, marker="o", logx=True)
+        ax.set(xlabel=knob, ylabel="score", ylim=(0, 1))
+        ax.set_xticks(part.index, labels=[f"{v:g}" for v in part.index])  # ticks at the values run
+        ax.minorticks_off()
+    return fig
