@@ -27,6 +27,7 @@ from scipy.spatial.distance import cdist
 
 from imbnb.book.ados_figures import KProfile, ToySteps, adaptive_k_profile, toy_steps
 from imbnb.book.prose import direction_word, lookup, phrase_list, threshold_phrase
+from imbnb.methods.feature_space import CNN_CE, CNN_CW
 from imbnb.oversample import ADOS
 
 __all__ = [
@@ -181,12 +182,12 @@ def thesis_gap_numbers(
         lambda d: d.abs().mean()
     )
     numbers["bl_head_gap"] = lookup(mean_abs, ("BL", "BL"))
-    numbers["bl_cnn_gap"] = lookup(mean_abs, ("CNN plain CE", "BL"))
+    numbers["bl_cnn_gap"] = lookup(mean_abs, (CNN_CE, "BL"))
     numbers["cw_head_gap"] = lookup(mean_abs, ("BL+CW", "BL+CW"))
-    numbers["cw_cnn_gap"] = lookup(mean_abs, ("CNN weighted CE", "BL+CW"))
+    numbers["cw_cnn_gap"] = lookup(mean_abs, (CNN_CW, "BL+CW"))
     numbers["bl_closer"] = (
         "the end-to-end CNN"
-        if mean_abs.get(("CNN plain CE", "BL"), np.inf) < mean_abs.get(("BL", "BL"), np.inf)
+        if mean_abs.get((CNN_CE, "BL"), np.inf) < mean_abs.get(("BL", "BL"), np.inf)
         else "the head on the features"
     )
     sign = paired.groupby("ours_method", sort=False)["diff"].mean()
@@ -289,8 +290,8 @@ def cnn_fit_numbers(per: pd.DataFrame, ex_top: Any, top_ratio: float) -> dict[st
     ]
     fit_spread = float(np.mean(np.array(spread[0::2]) / np.array(spread[1::2])))
     return {
-        "cnn_vs_ados": float(_versus(per, "CNN weighted CE", "ADOS", "acsa").mean()),
-        "cnn_vs_bl_cw": float(_versus(per, "CNN weighted CE", "BL+CW", "acsa").mean()),
+        "cnn_vs_ados": float(_versus(per, CNN_CW, "ADOS", "acsa").mean()),
+        "cnn_vs_bl_cw": float(_versus(per, CNN_CW, "BL+CW", "acsa").mean()),
         "fit_spread": fit_spread,
         "fit_comment": threshold_phrase(
             fit_spread,

@@ -19,7 +19,7 @@ import seaborn as sns
 
 from imbnb.book.runner import chapter_defaults, load_profiles
 from imbnb.methods.dos import DOSConfig, ratio_from_fraction, run_dos
-from imbnb.methods.feature_space import run_grid
+from imbnb.methods.feature_space import CNN_CE, run_grid
 
 __all__ = [
     "MEASURES",
@@ -250,8 +250,8 @@ class ThesisSettings:
 
 
 _THESIS_COLS = ["acsa", "gmean", "f1_min", "f1_maj", "auprc_min", "precision_min", "recall_min"]
-_THESIS_ORDER = ["CNN plain CE", "BL", "ADOS", "DOS", "DOS-LR", "DOS-kNN"]
-_THESIS_TAGS = [("DOS", "dos"), ("ADOS", "ados"), ("CNN plain CE", "cnn"), ("BL", "bl")]
+_THESIS_ORDER = [CNN_CE, "BL", "ADOS", "DOS", "DOS-LR", "DOS-kNN"]
+_THESIS_TAGS = [("DOS", "dos"), ("ADOS", "ados"), (CNN_CE, "cnn"), ("BL", "bl")]
 _QUOTED = ["acsa", "f1_min"]
 
 
@@ -317,7 +317,7 @@ def thesis_comparison(
         keys = ["thesis_rho", *[f"thesis_{t}_{c}" for _, t in _THESIS_TAGS for c in _QUOTED]]
         return pd.DataFrame(), dict.fromkeys(keys, _NAN)
     thesis = _thesis_rows(base, ch3, ratios, seeds, data, knn_k)
-    thesis["method"] = thesis["method"].replace({"CNN": "CNN plain CE"})
+    thesis["method"] = thesis["method"].replace({"CNN": CNN_CE})
     table = (
         thesis[thesis.method.isin(_THESIS_ORDER)]
         .groupby(["ratio", "method"])[_THESIS_COLS]
