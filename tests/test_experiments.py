@@ -112,6 +112,10 @@ def test_expand_grid_crosses_and_applies_params() -> None:
         expand_grid({"blocks": [{"grid": {"method": ["BL"]}, "sweep": 1}]})
     with pytest.raises(ValueError, match="unknown method 'XYZ'"):
         expand_grid({"blocks": [{"grid": {"method": ["XYZ"]}}]})
+    # a family's settings are checked when the grid expands, before anything runs
+    bad = {"grid": {"method": ["BL", "DOS"]}, "params": {"family:dos": {"epochs": 3}}}
+    with pytest.raises(ValueError, match=r"block 0: unknown setting\(s\) \['epochs'\] .*'DOS'"):
+        expand_grid({"blocks": [bad]})
 
 
 def test_run_config_errors_name_the_problem(cache) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from imbnb.experiments.config import RunConfig
-from imbnb.experiments.registry import FAMILIES, METHODS, family_of
+from imbnb.experiments.registry import FAMILIES, METHODS, family_of, settings_of
 
 __all__ = ["expand_grid", "load_grid", "parse_where", "select_configs"]
 
@@ -46,6 +46,7 @@ def expand_grid(spec: Mapping[str, Any]) -> list[RunConfig]:
             fields["params"] = _params_for(fields["method"], params)
             try:
                 cfg = RunConfig.from_dict(fields)
+                settings_of(cfg)  # an unknown setting stops the grid before any run
             except (TypeError, ValueError) as err:
                 raise ValueError(f"block {i}: {err}") from err
             configs.setdefault(cfg.key(), cfg)

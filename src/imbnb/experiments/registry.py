@@ -28,18 +28,48 @@ from imbnb.experiments.splits import run_split
 from imbnb.experiments.validation import validation_dataset
 from imbnb.train import get_device, gpu_name, torch_threads
 
-__all__ = ["FAMILIES", "METHODS", "family_of", "needs_gpu", "run_config", "shared_key"]
+__all__ = [
+    "FAMILIES",
+    "METHODS",
+    "SETTINGS",
+    "family_of",
+    "needs_gpu",
+    "run_config",
+    "settings_of",
+    "shared_key",
+]
 
 _LOSS_ALIASES = {"CNN-CE": "BL", "CNN-CW": "BL+CW"}
 _GEN_ALIASES = {"MLP-pixels": "Baseline"}
 
 
-def _no_leftovers(p: dict[str, Any], cfg: RunConfig, allowed: str) -> None:
-    """An unknown method setting is an error, not silently ignored."""
-    if p:
+#: Each family's settings (the keys a config's ``params`` may hold) and the value a run uses
+#: when its config leaves one out: the one place these defaults live. ``_OWN``: the method's
+#: own default (GAMO's settings depend on the variant; see imbnb.methods.gamo.method_config).
+_OWN = object()
+SETTINGS: dict[str, dict[str, Any]] = {
+    "feature_space": {  # chapter 3: the thesis's extractor (weighted CE) and MLP head
+        "epochs": 5, "batch_size": 40, "lr": 1e-3, "extractor_weight": "balanced",
+        "rho_d": 1.0, "head": None,
+    },
+    "losses": {"epochs": 5, "batch_size": 64, "lr": 1e-3, "tau": 1.0, "loss_params": None},
+    "dos": {"k": 5, "rounds": 3, "init_epochs": 3, "batch_size": 60},  # DOS paper, §4
+    "generative": {"ae": None, "classifier": None, "sampler_params": None},
+    "gamo": {k: _OWN for k in ("loss", "variant", "steps", "batch_size", "lr")},
+}  # fmt: skip
+
+
+def settings_of(cfg: RunConfig) -> dict[str, Any]:
+    """The config's params over its family's defaults; an unknown setting is refused, naming
+    the allowed ones (a grid is checked this way before anything runs)."""
+    allowed = SETTINGS[family_of(cfg.method)]
+    unknown = sorted(set(cfg.params) - set(allowed))
+    if unknown:
         raise ValueError(
-            f"unknown setting(s) {sorted(p)} for method {cfg.method!r}; allowed: {allowed}"
+            f"unknown setting(s) {unknown} for method {cfg.method!r}; allowed: {', '.join(allowed)}"
         )
+    merged = {**allowed, **cfg.params}
+    return {k: v for k, v in merged.items() if v is not _OWN}
 
 
 _NAN = float("nan")
@@ -60,21 +90,20 @@ def _feature_space(cfg: RunConfig) -> dict[str, Any]:
     from imbnb.methods.extractor import ExtractorSettings, train_extractor
     from imbnb.methods.feature_space import HeadSettings, run_method
 
-    p = dict(cfg.params)
+    p = settings_of(cfg)
     settings = ExtractorSettings(
         protocol="minority",
         ratio=cfg.ratio,
         n_minority=cfg.n_minority,
         seed=cfg.seed,
-        epochs=p.pop("epochs", 5),
-        batch_size=p.pop("batch_size", 40),
-        lr=p.pop("lr", 1e-3),
-        class_weight=p.pop("extractor_weight", "balanced"),
+        epochs=p["epochs"],
+        batch_size=p["batch_size"],
+        lr=p["lr"],
+        class_weight=p["extractor_weight"],
         n_train=cfg.n_train,
         n_test=cfg.n_test,
     )
-    head = HeadSettings(cfg.seed, cfg.ratio, p.pop("rho_d", 1.0), p.pop("head", None) or None)
-    _no_leftovers(p, cfg, "epochs, batch_size, lr, extractor_weight, rho_d, head")
+    head = HeadSettings(cfg.seed, cfg.ratio, p["rho_d"], p["head"] or None)
     ex = train_extractor(cfg.dataset, settings)
     row = run_method(cfg.method, ex, head)
     return {**row, **_cost(ex.history.get("seconds", _NAN), row["seconds"])}
@@ -85,22 +114,21 @@ def _losses(cfg: RunConfig) -> dict[str, Any]:
     from imbnb.methods.losses_baselines import LossRunSettings, method_row, train_with_loss
 
     spec = _loss_spec(cfg.method)
-    p = dict(cfg.params)
-    own = p.pop("loss_params", None)  # the loss's own knobs (gamma, beta, max_m, tau, ...)
+    p = settings_of(cfg)
+    own = p["loss_params"]  # the loss's own knobs (gamma, beta, max_m, tau, ...)
     settings = LossRunSettings(
         loss_params={spec.loss: own} if own else None,
         protocol="minority",
         ratio=cfg.ratio,
         seed=cfg.seed,
         n_minority=cfg.n_minority,
-        epochs=p.pop("epochs", 5),
-        batch_size=p.pop("batch_size", 64),
-        lr=p.pop("lr", 1e-3),
+        epochs=p["epochs"],
+        batch_size=p["batch_size"],
+        lr=p["lr"],
         n_train=cfg.n_train,
         n_test=cfg.n_test,
     )
-    tau = p.pop("tau", 1.0)
-    _no_leftovers(p, cfg, "epochs, batch_size, lr, tau, loss_params")
+    tau = p["tau"]
     run = train_with_loss(spec.settings(settings), cfg.dataset)
     start = time.perf_counter()
     row = method_row(spec.name, run, tau=tau)
@@ -112,21 +140,20 @@ def _dos(cfg: RunConfig) -> dict[str, Any]:
     """Deep over-sampling (k, rounds from params) and its own or LR / kNN predictions."""
     from imbnb.methods.dos import DOSConfig, run_dos
 
-    p = dict(cfg.params)
+    p = settings_of(cfg)
     config = DOSConfig(
         cfg.dataset,
         protocol="minority",
         ratio=cfg.ratio,
         n_minority=cfg.n_minority,
         seed=cfg.seed,
-        k=p.pop("k", 5),
-        rounds=p.pop("rounds", 3),
-        init_epochs=p.pop("init_epochs", 3),
-        batch_size=p.pop("batch_size", 60),
+        k=p["k"],
+        rounds=p["rounds"],
+        init_epochs=p["init_epochs"],
+        batch_size=p["batch_size"],
         n_train=cfg.n_train,
         n_test=cfg.n_test,
     )
-    _no_leftovers(p, cfg, "k, rounds, init_epochs, batch_size")
     run = run_dos(config)
     row = {r["method"]: r for r in run.rows()}[cfg.method]
     network = run.extractor.history.get("seconds", _NAN) + run.dos.seconds_  # init CNN + DOS
@@ -139,9 +166,8 @@ def _generative(cfg: RunConfig) -> dict[str, Any]:
 
     train, test = load_dataset(cfg.dataset, "train"), load_dataset(cfg.dataset, "test")
     s = run_split(cfg, train, test)
-    p = dict(cfg.params)
-    ae, clf, sp = p.pop("ae", None), p.pop("classifier", None), p.pop("sampler_params", None)
-    _no_leftovers(p, cfg, "ae, classifier, sampler_params")
+    p = settings_of(cfg)
+    ae, clf, sp = p["ae"], p["classifier"], p["sampler_params"]
     # the counts protocol keeps chapter 6's rule (10 n_c < n_max), and its cache entries
     minority = s["minority_classes"] if cfg.protocol == "minority" else None
     row = run_generative(
@@ -166,10 +192,8 @@ def _gamo(cfg: RunConfig) -> dict[str, Any]:
     train, test = load_dataset(cfg.dataset, "train"), load_dataset(cfg.dataset, "test")
     s = run_split(cfg, train, test)
     X, y = train.images[s["train_indices"]], train.labels[s["train_indices"]]
-    p = dict(cfg.params)
     name = _GAMO_NAMES[cfg.method]
-    settings = {k: p.pop(k) for k in ("loss", "variant", "steps", "batch_size", "lr") if k in p}
-    _no_leftovers(p, cfg, "loss, variant, steps, batch_size, lr")
+    settings = settings_of(cfg)  # only what the config sets: method_config has the rest
     model_cfg = method_config(name, seed=cfg.seed, **settings)
     Xm, ym = smote_balance(X, y, seed=cfg.seed) if name == "SMOTE+CN" else (X, y)
     model = train_gamo(Xm, ym, model_cfg)
