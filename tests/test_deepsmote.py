@@ -164,7 +164,9 @@ def test_bad_input_names_the_parameter(data) -> None:
         AEConfig(width=0)
     with pytest.raises(ValueError, match="images must have shape"):
         train_autoencoder(x[0], y[:1], AEConfig(**TINY))
-    with pytest.raises(ValueError, match="method must be one of"):
+    with pytest.raises(
+        ValueError, match="unknown method .DeepGAN. in family .generative.; allowed: MLP-pixels"
+    ):
         method_ae_config("DeepGAN", {}, 0)
     with pytest.raises(ValueError, match="unknown autoencoder setting"):
         method_ae_config("DeepSMOTE", {"depth": 3}, 0)
@@ -174,7 +176,7 @@ def test_methods_registry_matches_the_thesis_tables() -> None:
     assert METHODS["DeepADASYN"].variant == "denoising"
     assert METHODS["DeepDenoising+WC"].sampler == "weighted_calibration"
     assert method_ae_config("beta-VAE-2", {}, 1).beta == 2.0
-    assert method_ae_config("Baseline", {}, 0) is None
+    assert method_ae_config("MLP-pixels", {}, 0) is None
 
 
 def test_count_protocol_scales_the_list() -> None:
@@ -195,7 +197,7 @@ def test_run_generative_row_is_cached_and_deterministic(data, tmp_path) -> None:
     assert row["n_synthetic"] == 2 * 80 - 30 - 10
     assert 0 <= row["recall_macro"] <= 1 and "f1_macro" in row and "acsa" in row
     assert run_generative("DeepSMOTE", train, test, **kw) == row
-    base = run_generative("Baseline", train, test, **kw)
+    base = run_generative("MLP-pixels", train, test, **kw)
     assert base["n_synthetic"] == 0 and "recon_mse_test" not in base
 
 
@@ -251,4 +253,4 @@ def test_run_generative_takes_a_config_or_keywords(tmp_path) -> None:
     with pytest.raises(ValueError, match="for ClassifierConfig"):
         run_generative("DeepSMOTE", ds, test, run, classifier={"depth": 3})
     with pytest.raises(ValueError, match="for GenerativeGrid"):
-        run_grid(["fashion_mnist"], [0], ["Baseline"], GenerativeGrid(), scale=2)
+        run_grid(["fashion_mnist"], [0], ["MLP-pixels"], GenerativeGrid(), scale=2)

@@ -163,13 +163,13 @@ def test_one_step_moves_the_right_players(data, loss: str) -> None:
 
 def test_ablations_and_flat_variant(data) -> None:
     X, y = data
-    cfg = method_config("GAMO\\D", **SMALL)
+    cfg = method_config("GAMO-noD", **SMALL)
     no_d = GAMONet(cfg, X.shape[1:], np.bincount(y))
     assert no_d.D is None and no_d.G is not None
     tr = _Players(no_d, cfg.settings(), torch.from_numpy(X), torch.from_numpy(y), seed=0)
     no_d.refresh_points(torch.from_numpy(X), torch.from_numpy(y))
     assert set(tr.mdg_step()) == {"m_real", "m_fake", "g_m"}
-    cn = GAMONet(method_config("CN", **SMALL), X.shape[1:], np.bincount(y))
+    cn = GAMONet(method_config("GAMO-CN", **SMALL), X.shape[1:], np.bincount(y))
     assert cn.G is None and cn.D is None
     flat = train_gamo(X, y, method_config("GAMO", variant="flat", steps=3, **SMALL), cache=False)
     pts = (
@@ -288,3 +288,18 @@ def test_rows_found_on_the_host_give_the_same_points_without_a_sync() -> None:
         assert torch.equal(g(z, y), g(z, y, rows))  # bit for bit
     with pytest.raises(ValueError, match="minority classes only"):
         label_rows(np.array([0, 1]), [1, 2])
+
+
+def test_the_table1_systems_are_registered_once_with_the_papers_names(data) -> None:
+    from imbnb.methods import catalog
+    from imbnb.methods.gamo import method_data
+
+    assert catalog.names("gamo") == ("GAMO-CN", "GAMO-SMOTE+CN", "GAMO-noD", "GAMO")
+    paper = [catalog.get(m).paper_name for m in catalog.names("gamo")]
+    assert paper == ["CN", "SMOTE+CN", "GAMO\\D", "GAMO"]
+    X, y = data
+    Xb, yb = method_data("GAMO-SMOTE+CN", X, y, seed=0)
+    assert len(set(np.bincount(yb))) == 1 and len(yb) > len(y)  # balanced by SMOTE
+    assert method_data("GAMO-CN", X, y, seed=0)[0] is X
+    with pytest.raises(ValueError, match="unknown method 'CN' in family 'gamo'"):
+        method_config("CN")

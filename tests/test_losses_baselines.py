@@ -54,7 +54,7 @@ def test_every_method_gives_a_full_metric_row(grid):
     assert (df["n_train"] == 3 * 40 + 10).all()
     assert (df["minority"] == "0").all()
     # post-hoc adjustment reuses the BL network: no training of its own
-    bl, ph = (df.set_index("method").loc[m] for m in ("BL", "LogitAdj-posthoc"))
+    bl, ph = (df.set_index("method").loc[m] for m in ("CNN-CE", "LogitAdj-posthoc"))
     assert ph["seconds"] == bl["seconds"] and ph["wall_seconds"] < 0.5
 
 
@@ -135,7 +135,7 @@ def test_posthoc_row_follows_the_formula(data):
     pred = (run.logits_test - 2.0 * np.log(pi)).argmax(axis=1)  # Menon et al.: logits - tau log pi
     row = method_row("LogitAdj-posthoc", run, tau=2.0)
     assert row["accuracy"] == pytest.approx(float((pred == run.y_test).mean()))
-    assert method_row("BL", run)["accuracy"] == pytest.approx(
+    assert method_row("CNN-CE", run)["accuracy"] == pytest.approx(
         float((run.logits_test.argmax(axis=1) == run.y_test).mean())
     )
 

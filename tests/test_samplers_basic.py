@@ -165,6 +165,30 @@ def test_gaussian_perturbation_noise_uses_training_covariance() -> None:
     assert abs(np.corrcoef(noise_d, rowvar=False)[0, 1]) < 0.1
 
 
+def test_gaussian_perturbation_within_class_spread_drops_the_class_means() -> None:
+    """spread="within": the noise ignores how far apart the classes lie (their means)."""
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], [2000, 500, 20])
+    shift = np.array([[0.0, 0.0], [50.0, -30.0], [-40.0, 80.0]])[y]  # between-class spread
+    A = np.array([[1.0, 0.0], [0.8, 0.6]])
+    X = rng.normal(size=(len(y), 2)) @ A.T + shift
+    within = GaussianPerturbation(spread="within", random_state=0)
+    within.fit_resample(X, y)
+    np.testing.assert_allclose(within.covariance_, A @ A.T, atol=0.08)
+    means = np.stack([X[y == c].mean(axis=0) for c in range(3)])
+    centred = X - means[y]
+    exact = centred.T @ centred / (len(y) - 3)
+    np.testing.assert_allclose(within.covariance_, exact, rtol=1e-12)
+    pooled = GaussianPerturbation(random_state=0)
+    pooled.fit_resample(X, y)
+    assert pooled.covariance_[0, 0] > 100 * within.covariance_[0, 0]  # spread counted as noise
+    diag = GaussianPerturbation(spread="within", covariance="diag")
+    diag.fit_resample(X, y)
+    np.testing.assert_allclose(diag.covariance_, np.diag(exact), rtol=1e-12)
+    with pytest.raises(ValueError, match="spread='within' needs more rows than classes"):
+        GaussianPerturbation(spread="within").fit_resample(X[[0, 2000]], y[[0, 2000]])
+
+
 def test_pseudo_features_fit_class_gaussians() -> None:
     rng = np.random.default_rng(0)
     y = np.repeat([0, 1], [2000, 200])
@@ -267,6 +291,7 @@ def test_single_sample_class() -> None:
     [
         (GaussianPerturbation(scale=0), "scale"),
         (GaussianPerturbation(covariance="tied"), "covariance"),
+        (GaussianPerturbation(spread="class"), "spread"),
         (PseudoFeatures(shrinkage="oas"), "shrinkage"),
         (PseudoFeatures(shrinkage=1.5), "shrinkage"),
         (PseudoFeatures(multiplier=0), "multiplier"),

@@ -167,3 +167,41 @@ def test_pipeline_table_ranks_the_methods_under_each_pipeline() -> None:
     assert table[("mean acsa", "CE extractor, MLP head")]["FS-SMOTE"] == pytest.approx(0.9)
     with pytest.raises(ValueError, match="no feature-space validation rows"):
         pipeline_table(pd.DataFrame(rows).assign(evaluated_on="test"))
+
+
+def test_the_registry_search_spaces_reproduce_every_committed_tuning_run() -> None:
+    """Moving a search space (or a default) would orphan the committed validation rows."""
+    from imbnb import paths
+    from imbnb.experiments import load_grid
+
+    root = paths.repo_root()
+    stored = ResultsStore(root / "book/data/results/tuning.parquet").load()
+    runs = tuning_configs(load_grid(root / "book/grids/verdicts.yaml"), draws=[0, 1, 2])
+    missing = set(stored["config_hash"]) - {r.key() for r in runs}
+    assert len(stored) > 0 and not missing, f"{len(missing)} committed tuning rows orphaned"
+
+
+def test_validation_scores_keep_what_select_chooses_by() -> None:
+    from imbnb import paths
+    from imbnb.experiments import load_grid, select_configs
+    from imbnb.experiments.tuning import validation_scores
+
+    root = paths.repo_root()
+    rows = ResultsStore(root / "book/data/results/tuning.parquet").load()
+    grid = load_grid(root / "book/grids/verdicts.yaml")
+    configs = select_configs(grid, ["GaussPert", "DOS-kNN"], {})
+    scores = validation_scores(configs, rows, draws=[0, 1, 2])
+    assert (
+        len(scores) == 2 * 4 * BUDGET
+        and scores.groupby(["method", "ratio"]).chosen.sum().eq(1).all()
+    )
+    chosen = select(configs, rows, draws=[0, 1, 2])
+    for (method, ratio), params in chosen.items():
+        best = scores[(scores.method == method) & (scores.ratio == ratio) & scores.chosen]
+        assert best["params"].iloc[0] == params
+        assert (
+            best["acsa"].iloc[0]
+            == scores[(scores.method == method) & (scores.ratio == ratio)]["acsa"].max()
+        )
+    missing = validation_scores(select_configs(grid, ["GaussPert-within"], {}), rows, draws=[0])
+    assert missing.empty  # not swept yet: left out, never guessed

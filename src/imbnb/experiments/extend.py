@@ -17,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from imbnb.experiments import registry
+from imbnb.methods import catalog
+from imbnb.methods.feature_methods import MethodSpec
 
 __all__ = ["register_sampler", "registered", "restore"]
 
@@ -37,24 +38,20 @@ def register_sampler(
 
     ``weighting``: how the head weighs the resampled rows, ``"none"``, ``"class"`` (the
     thesis's Algorithm 2 class weights) or ``"sample"`` (the sampler's ``sample_weight_``).
-    A name already taken is refused unless ``replace=True`` for a name registered here.
+    A name already taken is refused unless ``replace=True`` for a name registered here. The
+    method joins the one registry (:mod:`imbnb.methods.catalog`) with the feature-space
+    family's search space, so chapter 8's tuning gives it the same budget as the book's own.
     """
-    from imbnb.methods.feature_space import METHODS, MethodSpec
-
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"name must be a non-empty string, got {name!r}")
     if not callable(build):
         raise ValueError(f"build must be callable as build(seed) -> sampler, got {build!r}")
     if weighting not in _WEIGHTINGS:
         raise ValueError(f"weighting must be one of {list(_WEIGHTINGS)}, got {weighting!r}")
-    if name in registry.METHODS and not (replace and name in _REGISTERED):
+    if name in catalog.REGISTRY and not (replace and name in _REGISTERED):
         raise ValueError(f"method {name!r} exists already; choose another name")
     spec = MethodSpec(name, description or f"{name} (registered)", _Build(build), weighting)
-    METHODS[name] = spec
-    names, adapter = registry.FAMILIES["feature_space"]
-    if name not in names:
-        registry.FAMILIES["feature_space"] = ((*names, name), adapter)
-    registry.METHODS[name] = "feature_space"
+    catalog.register(catalog.Method(name, "feature_space", spec.description, spec), replace=True)
     _REGISTERED[name] = {"build": build, "description": description, "weighting": weighting}
     return name
 

@@ -9,26 +9,40 @@ cache keys, so a sweep reuses a chapter's trained networks when settings coincid
 * DOS (chapter 4): :func:`imbnb.methods.dos.run_dos`;
 * generative (chapters 6-7): :func:`imbnb.methods.deepsmote.run_generative`;
 * GAMO (chapter 5): :func:`imbnb.methods.gamo.train_gamo` on the run's split (``GAMO-noD`` is
-  GAMO\\D, ``GAMO-CN`` / ``GAMO-SMOTE+CN`` its baseline networks).
+  the paper's GAMO\\D, ``GAMO-CN`` / ``GAMO-SMOTE+CN`` its baseline networks).
 
-Names shared by two families are disambiguated: the loss family's plain CNNs are ``CNN-CE``
-and ``CNN-CW``, the generative family's pixel classifier without oversampling ``MLP-pixels``.
+Every method has one name, registered once in :mod:`imbnb.methods.catalog` (the one registry)
+by its family's module; this module adds each family's adapter (:data:`ADAPTERS`) and reads the
+names from there (:data:`METHODS`, :data:`FAMILIES` are live views, so a method registered later
+runs too). The loss family's plain CNNs are ``CNN-CE`` and ``CNN-CW``, the generative family's
+pixel classifier without oversampling ``MLP-pixels``.
 """
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import imbnb
+from imbnb.cache import canonical_config, config_hash
 from imbnb.data import load_dataset
 from imbnb.experiments.config import RunConfig
 from imbnb.experiments.splits import run_split
 from imbnb.experiments.validation import validation_dataset
+from imbnb.methods import catalog
+from imbnb.methods.deepsmote import GenerativeRun, method_ae_config, run_generative
+from imbnb.methods.dos import DOSConfig, run_dos
+from imbnb.methods.extractor import ExtractorSettings, train_extractor
+from imbnb.methods.feature_space import HeadSettings, run_method
+from imbnb.methods.gamo import method_config, method_data, train_gamo
+from imbnb.methods.losses_baselines import LossRunSettings, method_row, train_with_loss
+from imbnb.metrics import evaluate
 from imbnb.train import get_device, gpu_name, torch_threads
 
 __all__ = [
+    "ADAPTERS",
     "FAMILIES",
     "METHODS",
     "SETTINGS",
@@ -38,10 +52,6 @@ __all__ = [
     "settings_of",
     "shared_key",
 ]
-
-_LOSS_ALIASES = {"CNN-CE": "BL", "CNN-CW": "BL+CW"}
-_GEN_ALIASES = {"MLP-pixels": "Baseline"}
-
 
 #: Each family's settings (the keys a config's ``params`` may hold) and the value a run uses
 #: when its config leaves one out: the one place these defaults live. ``_OWN``: the method's
@@ -87,9 +97,6 @@ def _cost(network: float, method: float) -> dict[str, float]:
 
 def _feature_space(cfg: RunConfig) -> dict[str, Any]:
     """Extractor (weighted CE, thesis §4.2.1) + resampling in its feature space + MLP head."""
-    from imbnb.methods.extractor import ExtractorSettings, train_extractor
-    from imbnb.methods.feature_space import HeadSettings, run_method
-
     p = settings_of(cfg)
     settings = ExtractorSettings(
         protocol="minority",
@@ -111,9 +118,7 @@ def _feature_space(cfg: RunConfig) -> dict[str, Any]:
 
 def _losses(cfg: RunConfig) -> dict[str, Any]:
     """A CNN trained end to end with one of chapter 9's losses."""
-    from imbnb.methods.losses_baselines import LossRunSettings, method_row, train_with_loss
-
-    spec = _loss_spec(cfg.method)
+    spec = catalog.get(cfg.method, "losses").spec
     p = settings_of(cfg)
     own = p["loss_params"]  # the loss's own knobs (gamma, beta, max_m, tau, ...)
     settings = LossRunSettings(
@@ -138,8 +143,6 @@ def _losses(cfg: RunConfig) -> dict[str, Any]:
 
 def _dos(cfg: RunConfig) -> dict[str, Any]:
     """Deep over-sampling (k, rounds from params) and its own or LR / kNN predictions."""
-    from imbnb.methods.dos import DOSConfig, run_dos
-
     p = settings_of(cfg)
     config = DOSConfig(
         cfg.dataset,
@@ -162,8 +165,6 @@ def _dos(cfg: RunConfig) -> dict[str, Any]:
 
 def _generative(cfg: RunConfig) -> dict[str, Any]:
     """An autoencoder, oversampling in its latent space, an MLP on the balanced images."""
-    from imbnb.methods.deepsmote import GenerativeRun, run_generative
-
     train, test = load_dataset(cfg.dataset, "train"), load_dataset(cfg.dataset, "test")
     s = run_split(cfg, train, test)
     p = settings_of(cfg)
@@ -171,7 +172,7 @@ def _generative(cfg: RunConfig) -> dict[str, Any]:
     # the counts protocol keeps chapter 6's rule (10 n_c < n_max), and its cache entries
     minority = s["minority_classes"] if cfg.protocol == "minority" else None
     row = run_generative(
-        _GEN_ALIASES.get(cfg.method, cfg.method),
+        cfg.method,
         train.subset(s["train_indices"]),
         test.subset(s["test_indices"]),
         GenerativeRun(seed=cfg.seed, ae=ae, classifier=clf, sampler_params=sp, minority=minority),
@@ -181,21 +182,14 @@ def _generative(cfg: RunConfig) -> dict[str, Any]:
     return {**row, **_cost(shared, row["seconds"] - row.get("seconds_ae", 0.0))}
 
 
-_GAMO_NAMES = {"GAMO": "GAMO", "GAMO-noD": "GAMO\\D", "GAMO-CN": "CN", "GAMO-SMOTE+CN": "SMOTE+CN"}
-
-
 def _gamo(cfg: RunConfig) -> dict[str, Any]:
     """GAMO (chapter 5) or its ablations on the run's split: train on it, score the test set."""
-    from imbnb.methods.gamo import method_config, smote_balance, train_gamo
-    from imbnb.metrics import evaluate
-
     train, test = load_dataset(cfg.dataset, "train"), load_dataset(cfg.dataset, "test")
     s = run_split(cfg, train, test)
     X, y = train.images[s["train_indices"]], train.labels[s["train_indices"]]
-    name = _GAMO_NAMES[cfg.method]
     settings = settings_of(cfg)  # only what the config sets: method_config has the rest
-    model_cfg = method_config(name, seed=cfg.seed, **settings)
-    Xm, ym = smote_balance(X, y, seed=cfg.seed) if name == "SMOTE+CN" else (X, y)
+    model_cfg = method_config(cfg.method, seed=cfg.seed, **settings)
+    Xm, ym = method_data(cfg.method, X, y, cfg.seed)
     model = train_gamo(Xm, ym, model_cfg)
     x_test, y_test = test.images[s["test_indices"]], test.labels[s["test_indices"]]
     start = time.perf_counter()
@@ -213,25 +207,47 @@ def _gamo(cfg: RunConfig) -> dict[str, Any]:
     }
 
 
-def _families() -> dict[str, tuple[tuple[str, ...], Callable[[RunConfig], dict[str, Any]]]]:
-    """Family name -> (its method names, its adapter)."""
-    from imbnb.methods.deepsmote import METHODS as GEN
-    from imbnb.methods.feature_space import METHODS as FS
-    from imbnb.methods.losses_baselines import LOSS_METHODS
-
-    losses = tuple(n for n in LOSS_METHODS if n not in _LOSS_ALIASES.values())
-    gen = tuple(n for n in GEN if n not in _GEN_ALIASES.values())
-    return {
-        "feature_space": (tuple(FS), _feature_space),
-        "losses": (tuple(_LOSS_ALIASES) + losses, _losses),
-        "dos": (("DOS", "DOS-LR", "DOS-kNN"), _dos),
-        "generative": (tuple(_GEN_ALIASES) + gen, _generative),
-        "gamo": (tuple(_GAMO_NAMES), _gamo),
-    }
+#: Family name -> the adapter that runs one of its configs.
+ADAPTERS: dict[str, Callable[[RunConfig], dict[str, Any]]] = {
+    "feature_space": _feature_space,
+    "losses": _losses,
+    "dos": _dos,
+    "generative": _generative,
+    "gamo": _gamo,
+}
 
 
-FAMILIES = _families()
-METHODS: dict[str, str] = {m: fam for fam, (names, _) in FAMILIES.items() for m in names}
+class _Families(Mapping[str, tuple[tuple[str, ...], Callable[[RunConfig], dict[str, Any]]]]):
+    """Family -> (its methods' names, its adapter), read live from the one registry."""
+
+    def __getitem__(self, family: str) -> tuple[tuple[str, ...], Callable[..., dict[str, Any]]]:
+        return catalog.names(family), ADAPTERS[family]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(ADAPTERS)
+
+    def __len__(self) -> int:
+        return len(ADAPTERS)
+
+
+class _Methods(Mapping[str, str]):
+    """Method name -> its family, read live from the one registry (:mod:`imbnb.methods.catalog`)."""
+
+    def __getitem__(self, name: str) -> str:
+        method = catalog.REGISTRY.get(name) if isinstance(name, str) else None
+        if method is None:
+            raise KeyError(name)
+        return method.family
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(catalog.names())
+
+    def __len__(self) -> int:
+        return len(catalog.REGISTRY)
+
+
+FAMILIES: Mapping[str, tuple[tuple[str, ...], Callable[[RunConfig], dict[str, Any]]]] = _Families()
+METHODS: Mapping[str, str] = _Methods()
 #: Families whose runs need the count-list protocol or the minority one.
 _MINORITY_ONLY = {"feature_space", "losses", "dos"}
 
@@ -261,7 +277,7 @@ def _shared_part(cfg: RunConfig) -> Any:
     if family == "dos":  # one DOS training serves DOS, DOS-LR and DOS-kNN
         return p
     if family == "losses":  # LogitAdj-posthoc re-uses the plain CE network, CNN-CE is BL
-        spec = _loss_spec(cfg.method)
+        spec = catalog.get(cfg.method, "losses").spec
         return {
             "loss": spec.loss,
             "head": spec.head,
@@ -269,18 +285,9 @@ def _shared_part(cfg: RunConfig) -> Any:
             **{k: v for k, v in p.items() if k != "tau"},
         }
     if family == "generative":  # DeepADASYN, DeepDenoising(SMOTE, +WC): one denoising AE
-        from imbnb.methods.deepsmote import method_ae_config
-
-        ae = method_ae_config(_GEN_ALIASES.get(cfg.method, cfg.method), p.get("ae") or {}, cfg.seed)
+        ae = method_ae_config(cfg.method, p.get("ae") or {}, cfg.seed)
         return {"method": cfg.method} if ae is None else ae.to_dict()
     return {"method": cfg.method, **p}  # GAMO trains a network per method
-
-
-def _loss_spec(method: str) -> Any:
-    """The loss-based method's spec (its loss, head and batches)."""
-    from imbnb.methods.losses_baselines import LOSS_METHODS
-
-    return LOSS_METHODS[_LOSS_ALIASES.get(method, method)]
 
 
 def shared_key(cfg: RunConfig) -> str:
@@ -289,8 +296,6 @@ def shared_key(cfg: RunConfig) -> str:
     A sweep runs configs with one key one after another, so two workers never train the same
     cached network at once: the second finds it in the cache.
     """
-    from imbnb.cache import config_hash
-
     split = {k: v for k, v in cfg.to_dict().items() if k not in ("method", "params")}
     return config_hash(
         {"family": family_of(cfg.method), "split": split, "shared": _shared_part(cfg)}
@@ -310,7 +315,7 @@ def run_config(cfg: RunConfig) -> dict[str, Any]:
     start = time.perf_counter()
     inner, extra = validation_dataset(cfg) if cfg.validation else (cfg, {})
     with torch_threads(1):  # same numbers on every backend: float sums depend on threads
-        row = FAMILIES[family][1](inner)
+        row = ADAPTERS[family](inner)
     fields = {k: v for k, v in cfg.to_dict().items() if k != "params"}
     if "n_train" in row:  # the images the method trained on, not the config's n_train
         row["train_size"] = row.pop("n_train")
@@ -332,8 +337,4 @@ def run_config(cfg: RunConfig) -> dict[str, Any]:
 
 def imbnb_json(obj: Any) -> str:
     """Compact canonical JSON of a settings dict (a string column in the results table)."""
-    import json
-
-    from imbnb.cache import canonical_config
-
     return json.dumps(canonical_config(obj), sort_keys=True, separators=(",", ":"))

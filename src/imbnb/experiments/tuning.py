@@ -1,7 +1,8 @@
 """An equal tuning budget for every method, selected on validation runs (chapter 8).
 
-Each method declares a search space of at most :data:`BUDGET` configurations (its registry
-entry: :func:`search_space`). :func:`tuning_configs` turns a grid of final configs into
+Each method declares a search space of at most :data:`BUDGET` configurations in its registry
+entry (:mod:`imbnb.methods.catalog`; :func:`search_space` reads it). :func:`tuning_configs`
+turns a grid of final configs into
 validation runs (:mod:`imbnb.experiments.validation`) of every candidate on a few *tuning
 draws*; :func:`select` picks, per method and ratio, the candidate with the best mean
 validation score over those draws, never reading a test set; :func:`final_configs` runs the
@@ -21,7 +22,6 @@ What each family searches:
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -32,12 +32,14 @@ import yaml
 
 from imbnb.experiments.config import RunConfig
 from imbnb.experiments.registry import family_of
+from imbnb.methods import catalog
 
 __all__ = [
     "BUDGET",
     "final_configs",
     "search_space",
     "select",
+    "validation_scores",
     "pipeline_table",
     "tuning_configs",
     "write_final_grid",
@@ -47,35 +49,15 @@ __all__ = [
 BUDGET = 4
 
 
-def _grid(**axes: Sequence[Any]) -> list[dict[str, Any]]:
-    names = list(axes)
-    return [dict(zip(names, v, strict=True)) for v in itertools.product(*axes.values())]
-
-
-_HEADS = [{"hidden": [], "epochs": 10}, {"hidden": [256, 128], "epochs": 20}]
-_LR = [{"lr": v} for v in (2e-3, 1e-3, 5e-4, 2.5e-4)]
-_LOSS_KNOBS: dict[str, list[dict[str, Any]]] = {
-    "Focal": [{"loss_params": {"gamma": g}} for g in (0.5, 1.0, 2.0, 3.0)],
-    "CB": [{"loss_params": {"beta": b}} for b in (0.9, 0.99, 0.999, 0.9999)],
-    "LDAM-DRW": [{"loss_params": {"max_m": m}} for m in (0.125, 0.25, 0.5, 1.0)],
-    "LogitAdj": [{"loss_params": {"tau": t}} for t in (0.5, 1.0, 1.5, 2.0)],
-    "LogitAdj-posthoc": [{"tau": t} for t in (0.5, 1.0, 1.5, 2.0)],
-}
-
-
 def search_space(method: str) -> list[dict[str, Any]]:
-    """The candidate settings of ``method`` (each overrides the grid's params), <= BUDGET."""
-    family = family_of(method)
-    if family == "feature_space":
-        space = _grid(extractor_weight=["balanced", None], head=_HEADS)
-    elif family == "losses":
-        space = _LOSS_KNOBS.get(method, _LR)
-    elif family == "dos":
-        space = _grid(k=[3, 5], rounds=[1, 3])
-    else:
-        space = [{}]  # GAMO, autoencoders: not tuned (say so in the chapter)
-    if len(space) > BUDGET:  # pragma: no cover - guards the table above
-        raise AssertionError(f"{method}: {len(space)} candidates exceed the budget {BUDGET}")
+    """The candidate settings of ``method`` (each overrides the grid's params), <= BUDGET.
+
+    Read from the method's registry entry (:func:`imbnb.methods.catalog.search_space`).
+    """
+    family_of(method)  # an unknown name is refused, listing every method
+    space = catalog.search_space(method)
+    if len(space) > BUDGET:
+        raise ValueError(f"{method}: {len(space)} candidates exceed the budget {BUDGET}")
     return space
 
 
@@ -150,6 +132,47 @@ def select(
                 best, best_score = params, score
         chosen[slot] = best
     return chosen
+
+
+def validation_scores(
+    configs: Iterable[RunConfig],
+    rows: pd.DataFrame,
+    *,
+    draws: Sequence[int],
+    validation: float = 0.2,
+    metric: str = "acsa",
+) -> pd.DataFrame:
+    """Per (method, ratio, candidate): the mean validation ``metric`` over ``draws``.
+
+    The scores :func:`select` chooses by, kept, so a chapter can set two methods' best
+    validation scores side by side (GaussPert's two covariance readings, say). Slots whose
+    candidates are not all stored are left out; ``chosen`` marks each slot's best.
+    """
+    by_hash = rows.set_index("config_hash") if len(rows) else pd.DataFrame()
+    out, seen = [], set()
+    for cfg in configs:
+        if _slot(cfg) in seen:
+            continue
+        seen.add(_slot(cfg))
+        scores = []
+        for i, candidate in enumerate(search_space(cfg.method)):
+            params = _merge(cfg.params, candidate)
+            keys = [
+                dataclasses.replace(cfg, seed=int(s), validation=validation, params=params).key()
+                for s in draws
+            ]
+            if not all(k in by_hash.index for k in keys):
+                scores = []
+                break
+            scores.append((i, params, float(by_hash.loc[keys, metric].mean())))
+        best = max(scores, key=lambda t: (t[2], -t[0]))[0] if scores else None
+        for i, params, score in scores:
+            out.append(
+                {"method": cfg.method, "ratio": cfg.ratio, "candidate": i, "params": params,
+                 metric: score, "chosen": i == best}
+            )  # fmt: skip
+    columns = ["method", "ratio", "candidate", "params", metric, "chosen"]
+    return pd.DataFrame(out, columns=columns)
 
 
 def final_configs(

@@ -46,6 +46,7 @@ from imbnb.estimators.autoencoder import (
     make_latent_sampler,
     neighbour_agreement,
 )
+from imbnb.methods import catalog
 from imbnb.methods.count_protocol import count_protocol, count_split
 from imbnb.metrics import evaluate
 from imbnb.models import MLPHead
@@ -280,27 +281,38 @@ class GenerativeMethod:
 
 
 #: The methods of the thesis's Tables 5.1-5.5 (ADASYN and weighted calibration run in the
-#: denoising autoencoder's latent space, §4.4 and Table 5.2).
-METHODS: dict[str, GenerativeMethod] = {
-    m.name: m
-    for m in [
-        GenerativeMethod("Baseline", None),
-        GenerativeMethod("DeepSMOTE", "deepsmote", "smote"),
+#: denoising autoencoder's latent space, §4.4 and Table 5.2). MLP-pixels is the thesis's
+#: "Baseline": the same image classifier without oversampling.
+for _method, _what in [
+    (GenerativeMethod("MLP-pixels", None), "the image classifier on the imbalanced set"),
+    (GenerativeMethod("DeepSMOTE", "deepsmote", "smote"), "SMOTE in DeepSMOTE's latent space"),
+    (
         GenerativeMethod("DeepDenoisingSMOTE", "denoising", "smote"),
+        "SMOTE in a denoising autoencoder's latent space",
+    ),
+    (
         GenerativeMethod("DeepSparseSMOTE", "sparse", "smote"),
-        GenerativeMethod("beta-VAE-1", "vae", "smote", {"beta": 1.0}),
-        GenerativeMethod("beta-VAE-2", "vae", "smote", {"beta": 2.0}),
+        "SMOTE in a sparse autoencoder's latent space",
+    ),
+    (GenerativeMethod("beta-VAE-1", "vae", "smote", {"beta": 1.0}), "SMOTE in a VAE's (beta 1)"),
+    (GenerativeMethod("beta-VAE-2", "vae", "smote", {"beta": 2.0}), "SMOTE in a beta-VAE's (2)"),
+    (
         GenerativeMethod("DeepADASYN", "denoising", "adasyn"),
+        "ADASYN in a denoising autoencoder's latent space",
+    ),
+    (
         GenerativeMethod("DeepDenoising+WC", "denoising", "weighted_calibration"),
-    ]
-}
+        "weighted calibration in a denoising autoencoder's latent space (§4.5)",
+    ),
+]:
+    catalog.register(catalog.Method(_method.name, "generative", _what, _method))
+#: Name -> :class:`GenerativeMethod`: the generative part of :data:`imbnb.methods.catalog.REGISTRY`.
+METHODS: Mapping[str, GenerativeMethod] = catalog.specs("generative")
 
 
 def method_ae_config(method: str, base: Mapping[str, Any], seed: int) -> AEConfig | None:
     """The AEConfig a method trains: ``base`` knobs, the method's overrides, the seed."""
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
-    spec = METHODS[method]
+    spec = catalog.get(method, "generative").spec
     if spec.variant is None:
         return None
     allowed = set(AEConfig.__dataclass_fields__) - {"variant", "seed"}
@@ -428,9 +440,8 @@ def run_grid(
     ``settings`` (``count_scale=``, ``ae=``, ...) replace fields of ``grid``.
     """
     grid = _with_settings(GenerativeGrid, grid, settings)
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise ValueError(f"methods {unknown} unknown; allowed: {list(METHODS)}")
+    for m in methods:
+        catalog.get(m, "generative")  # an unknown name is refused before anything runs
     rows = []
     jobs = [(d, s, m) for d in datasets for s in seeds for m in methods]
     data: dict[tuple[str, int], tuple] = {}

@@ -32,6 +32,7 @@ from imbnb.estimators.dos import (
     oversampling_rates,
     sample_simplex,
 )
+from imbnb.methods import catalog
 from imbnb.methods.extractor import TrainedExtractor, train_extractor
 from imbnb.metrics import evaluate
 
@@ -55,6 +56,15 @@ __all__ = [
 CACHE_KIND = "dos"
 ROW_KIND = "dos_rows"
 _ARTIFACTS = ("state_dict", "arrays", "json")
+
+#: DOS's search (chapter 8's protocol): its neighbours k and its rounds, in this order.
+catalog.declare_family("dos", [{"k": k, "rounds": r} for k in (3, 5) for r in (1, 3)])
+for _name, _rule in [
+    ("DOS", "DOS's own classifier on its embedding (Ando & Huang 2017, Alg. 1)"),
+    ("DOS-LR", "logistic regression on DOS's embedding (Ando & Huang's DOS-LR)"),
+    ("DOS-kNN", "k-nearest neighbours on DOS's embedding (Ando & Huang's DOS-kNN)"),
+]:
+    catalog.register(catalog.Method(_name, "dos", _rule, spec=_name))
 
 
 def ratio_from_fraction(p: float) -> float:

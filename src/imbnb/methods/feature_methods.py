@@ -8,7 +8,8 @@ final MLP head (:class:`imbnb.classifiers.FeatureClassifier`) is trained on the 
 ADOS's sample-specific weights (thesis §4.2.4) or class weights (Algorithm 2) where the method
 asks for them; the test features are scored with :func:`imbnb.metrics.evaluate`.
 
-* :data:`METHODS` is the registry of method names (``BL``, ``BL+CW``, ``FS-SMOTE``, ``ADOS``...);
+* :data:`METHODS` names the methods (``BL``, ``BL+CW``, ``FS-SMOTE``, ``ADOS``...), a view of
+  the one registry, :mod:`imbnb.methods.catalog`;
 * :func:`run_method` runs one method on one extractor's :class:`Features` and returns a flat
   metric row; :func:`method_rows` runs several on one extractor, caching each row.
 
@@ -18,6 +19,7 @@ The grids over ratios and seeds are in :mod:`imbnb.methods.feature_space`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ import numpy as np
 from imbnb.cache import cached_json
 from imbnb.classifiers import FeatureClassifier
 from imbnb.imbalance import class_weights
+from imbnb.methods import catalog
 from imbnb.methods.options import RunOptions
 from imbnb.metrics import evaluate
 from imbnb.oversample import (
@@ -78,65 +81,83 @@ class MethodSpec:
     weighting: str = "none"  # "none", "class" (Algorithm 2) or "sample" (ADOS §4.2.4)
 
 
+def _gauss(seed: int, n: int, rho_d: float, *, spread: str) -> Sampler:
+    """GaussPert's sampler: its noise covariance pooled over all rows, or within classes."""
+    return GaussianPerturbation(spread=spread, random_state=seed)
+
+
 def _k(n_min_class: int, k: int = 5) -> int:
     """SMOTE/ADASYN k, capped so a class of ``n`` points has ``n - 1`` neighbours to use."""
     return max(1, min(k, n_min_class - 1))
 
 
-METHODS: dict[str, MethodSpec] = {
-    spec.name: spec
-    for spec in [
-        MethodSpec("BL", "MLP head on the deep features, no resampling", None),
-        MethodSpec("BL+CW", "head trained with class weights (thesis Alg. 2)", None, "class"),
-        MethodSpec(
-            "BL+ROS-RUS",
-            "random over- plus under-sampling to the desired ratio (thesis §3.1.3)",
-            lambda seed, n, rho_d: ROSRUS(ratio=rho_d, random_state=seed),
-        ),
-        MethodSpec(
-            "FS-SMOTE",
-            "SMOTE in the feature space (imblearn, k = 5, fewer in a tiny class)",
-            lambda seed, n, rho_d: SMOTE(k_neighbors=_k(n), random_state=seed),
-        ),
-        MethodSpec(
-            "FS-ADASYN",
-            "ADASYN in the feature space (imblearn, k = 5, fewer in a tiny class)",
-            lambda seed, n, rho_d: ADASYN(n_neighbors=_k(n), random_state=seed),
-        ),
-        MethodSpec(
-            "GaussPert",
-            "minority copies plus Gaussian noise of the training covariance (pseudo-feature "
-            "paper's 'perturbed')",
-            lambda seed, n, rho_d: GaussianPerturbation(random_state=seed),
-        ),
-        MethodSpec(
-            "PseudoFeat",
-            "draws from a multivariate Gaussian fitted per minority class (Konno & Iwazume)",
-            lambda seed, n, rho_d: PseudoFeatures(random_state=seed),
-        ),
-        MethodSpec(
-            "ADOS",
-            "adaptive dynamic over-sampling with sample-specific re-weighting (thesis ch. 4)",
-            lambda seed, n, rho_d: ADOS(rho_d=rho_d, random_state=seed),
-            "sample",
-        ),
-        MethodSpec(
-            "ADOS-noRW",
-            "ADOS without the sample re-weighting (ablation)",
-            lambda seed, n, rho_d: ADOS(rho_d=rho_d, reweight=False, random_state=seed),
-        ),
-        MethodSpec(
-            "ROS",
-            "random over-sampling to balance (thesis §3.1.1)",
-            lambda seed, n, rho_d: RandomOverSampler(random_state=seed),
-        ),
-        MethodSpec(
-            "RUS",
-            "random under-sampling of the majority classes to balance (pseudo-feature §3.2)",
-            lambda seed, n, rho_d: RandomUnderSampler(random_state=seed),
-        ),
-    ]
-}
+_SPECS = [
+    MethodSpec("BL", "MLP head on the deep features, no resampling", None),
+    MethodSpec("BL+CW", "head trained with class weights (thesis Alg. 2)", None, "class"),
+    MethodSpec(
+        "BL+ROS-RUS",
+        "random over- plus under-sampling to the desired ratio (thesis §3.1.3)",
+        lambda seed, n, rho_d: ROSRUS(ratio=rho_d, random_state=seed),
+    ),
+    MethodSpec(
+        "FS-SMOTE",
+        "SMOTE in the feature space (imblearn, k = 5, fewer in a tiny class)",
+        lambda seed, n, rho_d: SMOTE(k_neighbors=_k(n), random_state=seed),
+    ),
+    MethodSpec(
+        "FS-ADASYN",
+        "ADASYN in the feature space (imblearn, k = 5, fewer in a tiny class)",
+        lambda seed, n, rho_d: ADASYN(n_neighbors=_k(n), random_state=seed),
+    ),
+    MethodSpec(
+        "GaussPert",
+        "minority copies plus Gaussian noise of the training covariance (pseudo-feature "
+        "paper's 'perturbed')",
+        functools.partial(_gauss, spread="pooled"),
+    ),
+    MethodSpec(
+        "GaussPert-within",
+        "GaussPert with the noise's covariance taken around each class's mean (the paper's "
+        "other reading; chapter 8 compares the two on validation)",
+        functools.partial(_gauss, spread="within"),
+    ),
+    MethodSpec(
+        "PseudoFeat",
+        "draws from a multivariate Gaussian fitted per minority class (Konno & Iwazume)",
+        lambda seed, n, rho_d: PseudoFeatures(random_state=seed),
+    ),
+    MethodSpec(
+        "ADOS",
+        "adaptive dynamic over-sampling with sample-specific re-weighting (thesis ch. 4)",
+        lambda seed, n, rho_d: ADOS(rho_d=rho_d, random_state=seed),
+        "sample",
+    ),
+    MethodSpec(
+        "ADOS-noRW",
+        "ADOS without the sample re-weighting (ablation)",
+        lambda seed, n, rho_d: ADOS(rho_d=rho_d, reweight=False, random_state=seed),
+    ),
+    MethodSpec(
+        "ROS",
+        "random over-sampling to balance (thesis §3.1.1)",
+        lambda seed, n, rho_d: RandomOverSampler(random_state=seed),
+    ),
+    MethodSpec(
+        "RUS",
+        "random under-sampling of the majority classes to balance (pseudo-feature §3.2)",
+        lambda seed, n, rho_d: RandomUnderSampler(random_state=seed),
+    ),
+]
+#: The shared pipeline is part of every feature-space method's search (issue 25): the
+#: extractor's loss (class-weighted or plain CE) x the head (linear for 10 epochs, or the
+#: 256-128 MLP for 20), in this order (ties go to the first).
+_HEADS = ({"hidden": [], "epochs": 10}, {"hidden": [256, 128], "epochs": 20})
+_PIPELINES = [{"extractor_weight": w, "head": h} for w in ("balanced", None) for h in _HEADS]
+catalog.declare_family("feature_space", _PIPELINES)
+for _spec in _SPECS:
+    catalog.register(catalog.Method(_spec.name, "feature_space", _spec.description, _spec))
+#: Name -> :class:`MethodSpec`: the feature-space part of :data:`imbnb.methods.catalog.REGISTRY`.
+METHODS: Mapping[str, MethodSpec] = catalog.specs("feature_space")
 
 #: The methods of the chapter's Table 7.2-style comparison, in the table's order.
 THESIS_METHODS: tuple[str, ...] = (

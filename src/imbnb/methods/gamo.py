@@ -4,8 +4,9 @@ The algorithm is :class:`imbnb.estimators.gamo.GAMO` (with GAMO\\D and the basel
 settings) and :class:`imbnb.estimators.gamo2pix.GAMO2pix`; this module runs them the way the
 book does: :class:`GAMOConfig` is the settings plus the seed and, with the data's fingerprint,
 the cache key; :func:`train_gamo` and :func:`train_gamo2pix` train once and load afterwards;
-:data:`METHODS` names the four systems of the paper's Table 1, SMOTE+CN being CN on a training
-set balanced by :func:`smote_balance`. The chapter's figure code is in
+:data:`METHODS` names the four systems of the paper's Table 1 (GAMO-CN, GAMO-SMOTE+CN, GAMO-noD,
+GAMO: the paper's CN, SMOTE+CN, GAMO\\D, GAMO), GAMO-SMOTE+CN being CN on a training set
+balanced by :func:`smote_balance` (:func:`method_data`). The chapter's figure code is in
 :mod:`imbnb.book.gamo_chapter`.
 """
 
@@ -36,6 +37,7 @@ from imbnb.estimators._gamo_modules import (
 )
 from imbnb.estimators.gamo import GAMO, GAMOSettings
 from imbnb.estimators.gamo2pix import GAMO2pix, PixVAE
+from imbnb.methods import catalog
 from imbnb.oversample import SMOTE
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
     "GAMONet",
     "GAMOSettings",
     "METHODS",
+    "GAMOMethod",
     "Classifier",
     "ConvExtractor",
     "ConvexGenerator",
@@ -59,6 +62,7 @@ __all__ = [
     "label_rows",
     "m_loss",
     "method_config",
+    "method_data",
     "nearest_other_distance",
     "sample_fake_labels",
     "smote_balance",
@@ -81,20 +85,41 @@ class GAMOConfig(GAMOSettings):
         return GAMOSettings(**{f.name: getattr(self, f.name) for f in fields(GAMOSettings)})
 
 
-#: The four methods of the chapter's Table 1 comparison, as changes to :class:`GAMOConfig`.
-METHODS: dict[str, dict[str, Any]] = {
-    "CN": {"generator": None, "discriminator": False},
-    "SMOTE+CN": {"generator": None, "discriminator": False},  # with smote_balance(X, y)
-    "GAMO\\D": {"generator": "convex", "discriminator": False},
-    "GAMO": {"generator": "convex", "discriminator": True},
-}
+@dataclass(frozen=True)
+class GAMOMethod:
+    """One system of the paper's Table 1: its changes to :class:`GAMOConfig`, and whether CN
+    trains on a SMOTE-balanced set (the paper's SMOTE+CN)."""
+
+    changes: Mapping[str, Any]
+    smote_first: bool = False
+
+
+for _name, _paper, _what, _method in [
+    ("GAMO-CN", "CN", "the classifier network alone (GAMO's baseline)",
+     GAMOMethod({"generator": None, "discriminator": False})),
+    ("GAMO-SMOTE+CN", "SMOTE+CN", "CN on a SMOTE-balanced training set",
+     GAMOMethod({"generator": None, "discriminator": False}, smote_first=True)),
+    ("GAMO-noD", "GAMO\\D", "GAMO without its discriminator (the paper's GAMO\\D ablation)",
+     GAMOMethod({"generator": "convex", "discriminator": False})),
+    ("GAMO", "GAMO", "generative adversarial minority oversampling (Mullick et al. 2019, Alg. 1)",
+     GAMOMethod({"generator": "convex", "discriminator": True})),
+]:  # fmt: skip
+    catalog.register(catalog.Method(_name, "gamo", _what, _method, paper_name=_paper))
+#: Name -> :class:`GAMOMethod`: the GAMO part of :data:`imbnb.methods.catalog.REGISTRY`, in the
+#: order of the chapter's Table 1 (``paper_name`` there is what the paper's table calls each).
+METHODS: Mapping[str, GAMOMethod] = catalog.specs("gamo")
 
 
 def method_config(method: str, **kw: Any) -> GAMOConfig:
     """The :class:`GAMOConfig` of a named method of :data:`METHODS` with extra settings."""
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; allowed: {list(METHODS)}")
-    return GAMOConfig(**{**METHODS[method], **kw})
+    return GAMOConfig(**{**catalog.get(method, "gamo").spec.changes, **kw})
+
+
+def method_data(method: str, X: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, ...]:
+    """The training set ``method`` learns from: SMOTE-balanced for GAMO-SMOTE+CN, else as is."""
+    return (
+        smote_balance(X, y, seed=seed) if catalog.get(method, "gamo").spec.smote_first else (X, y)
+    )
 
 
 def config_with(config: GAMOConfig, **changes: Any) -> GAMOConfig:

@@ -12,7 +12,7 @@ trains the same network under the same protocol as the feature-space methods of 
   ``lt_preset=None``, the head class as large as the capped training pool allows; minority
   classes by the ADOS thesis's Definition 1.3 with ``lt_rho_prime``.
 
-* :data:`LOSS_METHODS` names the methods (``BL``, ``BL+CW``, ``Focal``, ``CB``, ``LDAM-DRW``,
+* :data:`LOSS_METHODS` names the methods (``CNN-CE``, ``CNN-CW``, ``Focal``, ``CB``, ``LDAM-DRW``,
   ``LogitAdj``, ``LogitAdj-posthoc``, ``BalancedSoftmax``, ``BL+balanced-sampler``);
 * :class:`LossRunSettings` holds every setting of one network (its cache key with the data);
   :func:`train_with_loss` trains (or loads from the cache) one network and returns its test
@@ -20,7 +20,7 @@ trains the same network under the same protocol as the feature-space methods of 
 * :func:`run_loss_grid` runs methods x ratios x seeds (a :class:`LossGrid`), one row per run.
 
 The cache stores each trained network's test logits and history under a key made of every
-training parameter and the data's fingerprints; post-hoc adjustment reuses the ``BL`` network.
+training parameter and the data's fingerprints; post-hoc adjustment reuses the ``CNN-CE`` network.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ import pandas as pd
 from imbnb.data import ImageDataset
 from imbnb.imbalance import ImbalancedSplit, make_imbalanced, select_test
 from imbnb.losses import posthoc_logit_adjust
+from imbnb.methods import catalog
 from imbnb.methods.extractor import cap_per_class
 from imbnb.methods.options import RunOptions, route_changes, route_nested
 from imbnb.metrics import evaluate
@@ -78,33 +79,65 @@ class LossMethod:
         )
 
 
-#: The compared methods, by display name (the first two are chapter 3's BL and BL+CW CNNs).
-LOSS_METHODS: dict[str, LossMethod] = {
-    m.name: m
-    for m in (
-        LossMethod("BL", "cross-entropy", "ce"),
-        LossMethod("BL+CW", "cross-entropy, Algorithm 2 class weights", "weighted_ce"),
+#: The learning rates a loss without a knob of its own is tuned over (chapter 8's protocol).
+_LR = tuple({"lr": v} for v in (2e-3, 1e-3, 5e-4, 2.5e-4))
+catalog.declare_family("losses", _LR)
+
+
+def _knob(key: str, values: Sequence[float], nested: bool = True) -> tuple[dict[str, Any], ...]:
+    """A loss's own search space: its knob's values, as ``loss_params`` or a run setting."""
+    return tuple({"loss_params": {key: v}} if nested else {key: v} for v in values)
+
+
+#: The compared methods with their search spaces (the knobs the papers tune): CNN-CE and CNN-CW
+#: are the plain and class-weighted CNNs (chapter 3's two references, end to end).
+_ENTRIES: tuple[tuple[LossMethod, tuple[dict[str, Any], ...] | None], ...] = (
+    (LossMethod("CNN-CE", "cross-entropy", "ce"), None),
+    (LossMethod("CNN-CW", "cross-entropy, Algorithm 2 class weights", "weighted_ce"), None),
+    (
         LossMethod("Focal", "focal loss (Lin et al. 2017)", "focal"),
+        _knob("gamma", (0.5, 1.0, 2.0, 3.0)),
+    ),
+    (
         LossMethod("CB", "class-balanced CE, effective numbers (Cui et al. 2019)", "cb"),
+        _knob("beta", (0.9, 0.99, 0.999, 0.9999)),
+    ),
+    (
         LossMethod(
             "LDAM-DRW", "LDAM + deferred re-weighting (Cao et al. 2019)", "ldam_drw", head="cosine"
         ),
+        _knob("max_m", (0.125, 0.25, 0.5, 1.0)),
+    ),
+    (
         LossMethod("LogitAdj", "logit-adjusted loss (Menon et al. 2021)", "logit_adjusted"),
+        _knob("tau", (0.5, 1.0, 1.5, 2.0)),
+    ),
+    (
         LossMethod(
             "LogitAdj-posthoc",
-            "BL + post-hoc logit adjustment (Menon et al. 2021)",
+            "CNN-CE + post-hoc logit adjustment (Menon et al. 2021)",
             "ce",
             posthoc=True,
         ),
-        LossMethod("BalancedSoftmax", "balanced softmax (Ren et al. 2020)", "balanced_softmax"),
+        _knob("tau", (0.5, 1.0, 1.5, 2.0), nested=False),
+    ),
+    (LossMethod("BalancedSoftmax", "balanced softmax (Ren et al. 2020)", "balanced_softmax"), None),
+    (
         LossMethod(
             "BL+balanced-sampler",
             "cross-entropy on class-balanced batches",
             "ce",
             balanced_batches=True,
         ),
+        None,
+    ),
+)
+for _spec, _search in _ENTRIES:
+    catalog.register(
+        catalog.Method(_spec.name, "losses", _spec.description, _spec, _search),
     )
-}
+#: Name -> :class:`LossMethod`: the loss-based part of :data:`imbnb.methods.catalog.REGISTRY`.
+LOSS_METHODS: Mapping[str, LossMethod] = catalog.specs("losses")
 
 #: Hyper-parameters per loss name, as in the papers (LDAM's DRW epoch defaults to 0.8 epochs).
 DEFAULT_LOSS_PARAMS: dict[str, dict[str, Any]] = {
@@ -191,10 +224,8 @@ class LossRun:
 
 
 def _method(name: str) -> LossMethod:
-    """The registered method ``name``, or a ValueError listing the names."""
-    if name not in LOSS_METHODS:
-        raise ValueError(f"unknown method {name!r}; allowed: {list(LOSS_METHODS)}")
-    return LOSS_METHODS[name]
+    """The registered loss-based method ``name``, or a ValueError listing the names."""
+    return catalog.get(name, "losses").spec
 
 
 def _params_for(loss: str, loss_params: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Any]:
@@ -404,7 +435,7 @@ def run_loss_grid(
     :class:`LossRunSettings` such as ``protocol``, ``n_train``, ``loss_params``, or of
     :class:`RunOptions` such as ``cache``, ``train``) apply on top of ``grid`` and ``options``.
     Every method of a ``(ratio, seed)`` sees the same split and test images;
-    ``LogitAdj-posthoc`` reuses the ``BL`` network (one training for both). A column
+    ``LogitAdj-posthoc`` reuses the ``CNN-CE`` network (one training for both). A column
     ``wall_seconds`` records the time each row took here (0 for a cache hit or a re-used
     network).
     """
@@ -437,7 +468,7 @@ def _grid_row(
     runs: dict[tuple[str, str, bool], LossRun],
     tau: float,
 ) -> dict[str, Any]:
-    """Method ``name``'s row, training its network unless ``runs`` holds it (post-hoc: BL's)."""
+    """Method ``name``'s row, training its network unless ``runs`` holds it (post-hoc: CNN-CE's)."""
     spec = LOSS_METHODS[name]
     key = (spec.loss, spec.head, spec.balanced_batches)
     start = time.perf_counter()

@@ -3,8 +3,11 @@
 Chapter 3 (pseudo-features). Konno & Iwazume (2018) §3.2 compare their method with "perturbed":
 copies of minority-class features plus zero-mean multivariate Gaussian noise whose (co)variance
 "is calculated by the real features of training data". :class:`GaussianPerturbation` implements
-that reading literally: one covariance, estimated from all real training rows passed to
-``fit_resample`` (every class pooled, between-class spread included), shared by every class.
+that reading literally by default: one covariance, estimated from all real training rows passed
+to ``fit_resample`` (every class pooled, between-class spread included), shared by every class.
+``spread="within"`` is the other reading: the covariance of the rows around their own class's
+mean, pooled over the classes (between-class spread removed). Chapter 3 chooses between the two
+on validation splits (issue "Verdicts that survive").
 """
 
 from __future__ import annotations
@@ -32,6 +35,20 @@ def _psd_factor(cov: np.ndarray) -> np.ndarray:
     """
     w, v = np.linalg.eigh((cov + cov.T) / 2.0)
     return v * np.sqrt(np.clip(w, 0.0, None))
+
+
+def _within_class_covariance(X: np.ndarray, y: np.ndarray, full: bool) -> np.ndarray:
+    """The covariance of rows around their class means, pooled over classes (ddof = N - C)."""
+    classes, codes = np.unique(y, return_inverse=True)
+    dof = len(X) - len(classes)
+    if dof < 1:
+        raise ValueError(
+            f"spread='within' needs more rows than classes, got {len(X)} rows of "
+            f"{len(classes)} classes"
+        )
+    means = np.stack([X[codes == i].mean(axis=0) for i in range(len(classes))])
+    centred = X - means[codes]
+    return centred.T @ centred / dof if full else (centred**2).sum(axis=0) / dof
 
 
 class _DenseFeatureOverSampler(FeatureOverSampler):
@@ -84,6 +101,9 @@ class GaussianPerturbation(_DenseFeatureOverSampler):
         Noise standard-deviation multiplier: the noise covariance is ``scale**2 * Σ``.
     covariance : {"full", "diag"}, default="full"
         Full ``Σ`` (correlated noise) or only its diagonal (independent per feature).
+    spread : {"pooled", "within"}, default="pooled"
+        ``Σ`` of all rows around their common mean (the paper's words read literally), or of
+        each row around its class's mean, pooled over classes (``N - C`` degrees of freedom).
     random_state : int, RandomState or None
 
     Attributes
@@ -100,6 +120,7 @@ class GaussianPerturbation(_DenseFeatureOverSampler):
         **FeatureOverSampler._parameter_constraints,
         "scale": [Interval(numbers.Real, 0, None, closed="neither")],
         "covariance": [StrOptions({"full", "diag"})],
+        "spread": [StrOptions({"pooled", "within"})],
     }
 
     def __init__(
@@ -107,22 +128,29 @@ class GaussianPerturbation(_DenseFeatureOverSampler):
         sampling_strategy: Any = "auto",
         scale: float = 1.0,
         covariance: str = "full",
+        spread: str = "pooled",
         random_state: Any = None,
     ) -> None:
         super().__init__(sampling_strategy=sampling_strategy)
         self.scale = scale
         self.covariance = covariance
+        self.spread = spread
         self.random_state = random_state
 
     def _fit_resample(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Draw source rows per class, add shared-covariance Gaussian noise (paper §3.2)."""
         rng = check_random_state(self.random_state)
         X64 = np.asarray(X, dtype=np.float64)
+        if self.spread == "pooled":
+            if self.covariance == "full":
+                self.covariance_ = np.atleast_2d(np.cov(X64, rowvar=False, ddof=1))
+            else:
+                self.covariance_ = X64.var(axis=0, ddof=1)
+        else:
+            self.covariance_ = _within_class_covariance(X64, y, self.covariance == "full")
         if self.covariance == "full":
-            self.covariance_ = np.atleast_2d(np.cov(X64, rowvar=False, ddof=1))
             factor = self.scale * _psd_factor(self.covariance_)
         else:
-            self.covariance_ = X64.var(axis=0, ddof=1)
             factor = self.scale * np.sqrt(self.covariance_)
         new_X, new_y, sources = [], [], []
         for klass, n_new in self.sampling_strategy_.items():
