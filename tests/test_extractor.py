@@ -22,24 +22,23 @@ def data():
     return make_synthetic(60, n_classes=4, seed=0), make_synthetic(20, n_classes=4, split="test")
 
 
-def _train(data, cache: Cache, **kw):
-    train, test = data
-    args = dict(
-        protocol="minority",
-        ratio=5,
-        minority_classes=[1],
-        seed=0,
-        arch="C6-C16-F400-F120",
-        epochs=2,
-        batch_size=32,
-        n_train=None,
-        n_test=None,
-        cache=cache,
-        train=train,
-        test=test,
-    )
-    args.update(kw)
-    return train_extractor(**args)
+SETTINGS = ExtractorSettings(
+    protocol="minority",
+    ratio=5,
+    minority_classes=[1],
+    seed=0,
+    arch="C6-C16-F400-F120",
+    epochs=2,
+    batch_size=32,
+    n_train=None,
+    n_test=None,
+)
+
+
+def _train(data, cache: Cache, **changes):
+    """``SETTINGS`` with ``changes`` (fields of ExtractorSettings) on ``data``, in ``cache``."""
+    options = RunOptions(cache=cache, train=data[0], test=data[1])
+    return train_extractor("synthetic", SETTINGS.replace(**changes), options)
 
 
 def test_trains_on_the_imbalanced_split_and_embeds(data, tmp_path: Path) -> None:
@@ -79,9 +78,11 @@ def test_settings_object_is_the_keyword_call(data, tmp_path: Path) -> None:
     settings = ExtractorSettings(
         ratio=5, minority_classes=[1], epochs=2, batch_size=32, arch="C6-C16-F400-F120"
     )
+    # the keyword form that imbnb.methods.dos and imbnb.book.motivation_chapter still use
     again = train_extractor(
-        "synthetic", settings, RunOptions(cache=cache, train=data[0], test=data[1])
-    )
+        "synthetic", ratio=5, minority_classes=[1], epochs=2, batch_size=32, cache=cache,
+        train=data[0], test=data[1],
+    )  # fmt: skip
     assert again.from_cache and again.config == first.config
     assert extractor_config(*data, settings) == settings.config(*data) == first.config
     assert extractor_config(*data, settings, seed=1) != first.config

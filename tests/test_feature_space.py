@@ -23,6 +23,7 @@ from imbnb.methods.feature_space import (
     THESIS_METHODS,
     FeatureGrid,
     Features,
+    PseudoFeatureGrid,
     cnn_reference_rows,
     get_method,
     make_sampler,
@@ -65,10 +66,20 @@ def test_unknown_method_is_a_clear_error(name) -> None:
 
 
 def test_grid_rejects_unknown_method_and_head_option_before_training() -> None:
+    options = RunOptions(train=object(), test=object())
     with pytest.raises(ValueError, match="unknown feature-space method 'DOS'"):
-        run_grid(methods=["BL", "DOS"], train=object(), test=object())
+        run_grid(grid=FeatureGrid(methods=["BL", "DOS"]), options=options)
     with pytest.raises(ValueError, match="unknown head option 'depth'"):
-        run_grid(methods=["BL"], head={"depth": 3}, train=object(), test=object())
+        run_grid(grid=FeatureGrid(methods=["BL"], head={"depth": 3}), options=options)
+
+
+def test_grids_take_their_settings_objects_only() -> None:
+    with pytest.raises(TypeError, match="unexpected keyword argument 'extractor_weight'"):
+        run_grid(extractor_weight="balanced")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'class_weight'"):
+        cnn_reference_rows("fashion_mnist", [10], [0], class_weight="balanced")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'n_minor'"):
+        run_pseudo_feature_protocol(n_minor=[1])
 
 
 def test_run_method_needs_features() -> None:
@@ -92,7 +103,9 @@ def test_pseudo_feature_protocol_rejects_bad_minor_counts() -> None:
         n_classes = 10
 
     with pytest.raises(ValueError, match=r"n_minor values must lie in \[1, 9\]"):
-        run_pseudo_feature_protocol(n_minor=[0, 10], train=Fake(), test=Fake())
+        run_pseudo_feature_protocol(
+            grid=PseudoFeatureGrid(n_minor=[0, 10]), options=RunOptions(train=Fake(), test=Fake())
+        )
 
 
 @pytest.fixture(scope="module")
@@ -108,8 +121,10 @@ def fmnist():
 def test_pipeline_end_to_end_on_fashion_mnist(fmnist, tmp_path: Path) -> None:
     train, test = fmnist
     cache = Cache(tmp_path)
-    kwargs = dict(SMALL, ratios=[100], seeds=[0], train=train, test=test, progress=False)
-    rows = run_grid(methods=THESIS_METHODS, cache=cache, **kwargs)
+    extractor = ExtractorSettings(class_weight="balanced").replace(**SMALL_EXTRACTOR)
+    grid = FeatureGrid(THESIS_METHODS, [100], [0], extractor, head=SMALL["head"])
+    options = RunOptions(cache=cache, train=train, test=test)
+    rows = run_grid(grid=grid, options=options, progress=False)
 
     # every method yields a full metric row
     assert list(rows["method"]) == list(THESIS_METHODS)
@@ -124,18 +139,13 @@ def test_pipeline_end_to_end_on_fashion_mnist(fmnist, tmp_path: Path) -> None:
     # class weighting raises the minority recall over the plain baseline at rho = 100
     assert by.loc["BL+CW", "recall_min"] > by.loc["BL", "recall_min"]
 
-    # the same seed gives identical numbers (recomputed, not read from the cache), whether the
-    # settings come as keywords or as a FeatureGrid
-    extractor = ExtractorSettings(class_weight="balanced").replace(**SMALL_EXTRACTOR)
-    grid = FeatureGrid(THESIS_METHODS, [100], [0], extractor, head=SMALL["head"])
-    again = run_grid(
-        grid=grid, options=RunOptions(use_cache=False, train=train, test=test), progress=False
-    )
+    # the same seed gives identical numbers (recomputed, not read from the cache)
+    again = run_grid(grid=grid, options=options.replace(use_cache=False), progress=False)
     for m in METRICS + ["n_synthetic"]:
         np.testing.assert_array_equal(again[m].to_numpy(), rows[m].to_numpy(), err_msg=m)
 
     # a second call reads every row from the cache: the stored seconds come back unchanged
-    cached = run_grid(methods=THESIS_METHODS, cache=cache, **kwargs)
+    cached = run_grid(grid=grid, options=options, progress=False)
     np.testing.assert_array_equal(cached["seconds"].to_numpy(), rows["seconds"].to_numpy())
     assert len(cache.entries("feature_space_row")) == len(THESIS_METHODS)
     assert all(math.isfinite(s) and s >= 0 for s in rows["seconds"])
@@ -143,14 +153,7 @@ def test_pipeline_end_to_end_on_fashion_mnist(fmnist, tmp_path: Path) -> None:
     # the CNNs' own classifiers on the same split: the weighted CNN is the heads' extractor
     # (a cache hit), the plain one is trained once more; seconds are the CNN's training time
     cnn = cnn_reference_rows(
-        "fashion_mnist",
-        [100],
-        [0],
-        protocol="minority",
-        train=train,
-        test=test,
-        cache=cache,
-        **SMALL_EXTRACTOR,
+        "fashion_mnist", [100], [0], ExtractorSettings(**SMALL_EXTRACTOR), options
     )
     assert list(cnn["method"]) == ["CNN plain CE", "CNN weighted CE"]
     assert len(cache.entries("extractor")) == 2
@@ -163,8 +166,3 @@ def test_pipeline_end_to_end_on_fashion_mnist(fmnist, tmp_path: Path) -> None:
         cnn.set_index("method").loc["CNN weighted CE", "recall_min"]
         > cnn.set_index("method").loc["CNN plain CE", "recall_min"]
     )
-
-
-def test_cnn_reference_rows_refuses_the_settings_it_makes() -> None:
-    with pytest.raises(ValueError, match=r"class_weight"):
-        cnn_reference_rows("fashion_mnist", [10], [0], class_weight="balanced")

@@ -220,19 +220,9 @@ def test_near_duplication_on_toy_embeddings() -> None:
 
 def test_plot_ados_smote_steps_draws_four_panels() -> None:
     toy = ch3.toy_steps(np.random.default_rng(0), 0)
-    kwargs = dict(
-        seed_point=toy.seed_point,
-        ados_neighbors=toy.neighbors,
-        ados_weights=toy.weights,
-        ados_centre=toy.centre,
-        ados_new=toy.new_point,
-        delta=toy.delta,
-        smote_neighbors=toy.smote_neighbors,
-        smote_pick=toy.smote_pick,
-        smote_new=toy.smote_new,
-        gap=toy.gap,
-    )
-    fig = plot_ados_smote_steps(toy.X, toy.y, resampled=toy.resampled, **kwargs)
+    marks = toy.marks()
+    assert isinstance(marks, AdosSmoteMarks) and marks.ados_centre is toy.centre
+    fig = plot_ados_smote_steps(toy.X, toy.y, marks, resampled=toy.resampled)
     assert isinstance(fig, plt.Figure) and len(fig.axes) == 4
     titles = [ax.get_title() for ax in fig.axes]
     assert titles[:2] == ["one ADOS step", "one SMOTE step"]
@@ -240,23 +230,18 @@ def test_plot_ados_smote_steps_draws_four_panels() -> None:
     assert f"k = {len(toy.neighbors)} neighbours (size ∝ weight)" in labels
     plt.close(fig)
     with pytest.raises(ValueError, match="two sets"):
-        plot_ados_smote_steps(toy.X, toy.y, resampled={"ADOS": toy.X}, **kwargs)
+        plot_ados_smote_steps(toy.X, toy.y, marks, resampled={"ADOS": toy.X})
+    with pytest.raises(TypeError, match="unexpected keyword argument 'gap'"):  # the object only
+        plot_ados_smote_steps(toy.X, toy.y, marks, resampled=toy.resampled, gap=0.5)
 
 
 def test_plot_adaptive_k_draws_points_and_k_max_bars() -> None:
     d_x = np.array([0.5, 1.0, 2.0])
-    fig = plot_adaptive_k(
-        d_x,
-        np.array([10, 6, 2]),
-        grid_d=np.linspace(0.5, 2.0, 5),
-        grid_k=[10, 8, 6, 4, 2],
-        k_max={0: 20, 1: 10},
-        cls=1,
-        class_names=["a", "b"],
-        minority=[1],
-        ratio=10,
-        rng=np.random.default_rng(0),
+    curve = AdaptiveKCurve(
+        d_x, np.array([10, 6, 2]), np.linspace(0.5, 2.0, 5), [10, 8, 6, 4, 2], {0: 20, 1: 10}, 1
     )
+    shown = dict(class_names=["a", "b"], minority=[1], ratio=10)
+    fig = plot_adaptive_k(curve, **shown, rng=np.random.default_rng(0))
     assert isinstance(fig, plt.Figure) and len(fig.axes) == 2
     left, right = fig.axes
     assert left.get_title() == "b, ρ = 10: k_max = 10"
@@ -265,27 +250,8 @@ def test_plot_adaptive_k_draws_points_and_k_max_bars() -> None:
     plt.close(fig)
     with pytest.raises(ValueError, match="no k_max"):
         plot_adaptive_k(
-            d_x,
-            np.array([10, 6, 2]),
-            grid_d=d_x,
-            grid_k=[1, 1, 1],
-            k_max={0: 20},
-            cls=1,
-            class_names=["a", "b"],
-            minority=[1],
-            ratio=10,
+            AdaptiveKCurve(d_x, np.array([10, 6, 2]), d_x, [1, 1, 1], {0: 20}, 1), **shown
         )
-
-
-def test_plot_ados_smote_steps_takes_the_marks_as_one_object() -> None:
-    toy = ch3.toy_steps(np.random.default_rng(0), 0)
-    marks = toy.marks()
-    assert isinstance(marks, AdosSmoteMarks) and marks.ados_centre is toy.centre
-    fig = plot_ados_smote_steps(toy.X, toy.y, marks, resampled=toy.resampled)
-    assert [ax.get_title() for ax in fig.axes][:2] == ["one ADOS step", "one SMOTE step"]
-    plt.close(fig)
-    with pytest.raises(TypeError, match="not both"):
-        plot_ados_smote_steps(toy.X, toy.y, marks, resampled=toy.resampled, gap=0.5)
 
 
 def test_plot_adaptive_k_takes_a_profile_or_a_curve() -> None:
@@ -298,7 +264,7 @@ def test_plot_adaptive_k_takes_a_profile_or_a_curve() -> None:
         assert fig.axes[0].get_title() == "b, ρ = 5: k_max = 10"
         assert fig.axes[0].get_ylabel() == "k"  # no rng, no jitter
         plt.close(fig)
-    with pytest.raises(TypeError, match="unexpected keywords"):
+    with pytest.raises(TypeError, match="unexpected keyword argument 'cls'"):  # the object only
         plot_adaptive_k(curve, class_names=["a", "b"], minority=[1], ratio=5, cls=0)
 
 

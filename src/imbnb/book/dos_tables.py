@@ -19,7 +19,9 @@ import seaborn as sns
 
 from imbnb.book.runner import chapter_defaults, load_profiles
 from imbnb.methods.dos import DOSConfig, ratio_from_fraction, run_dos
-from imbnb.methods.feature_space import CNN_CE, run_grid
+from imbnb.methods.extractor import ExtractorSettings
+from imbnb.methods.feature_space import CNN_CE, FeatureGrid, run_grid
+from imbnb.methods.options import RunOptions
 
 __all__ = [
     "MEASURES",
@@ -255,18 +257,24 @@ _THESIS_TAGS = [("DOS", "dos"), ("ADOS", "ados"), (CNN_CE, "cnn"), ("BL", "bl")]
 _QUOTED = ["acsa", "f1_min"]
 
 
-def _thesis_rows(
-    base: DOSConfig,
-    ch3: ThesisSettings,
-    ratios: Sequence[float],
-    seeds: Sequence[int],
-    data: tuple[Any, Any],
-    knn_k: int,
-) -> pd.DataFrame:
-    """DOS on chapter 3's splits (its classes, cap, epochs, batch size) beside its BL and ADOS."""
+@dataclass(frozen=True)
+class _ThesisRun:
+    """What :func:`thesis_comparison` runs: DOS's shared config and chapter 3's protocol."""
+
+    base: DOSConfig  # what every DOS run shares (dataset, network, DOS settings)
+    ch3: ThesisSettings  # chapter 3's classes, cap, epochs, batch size, head
+    ratios: Sequence[float]
+    seeds: Sequence[int]
+    data: tuple[Any, Any]  # the training and test splits
+    knn_k: int  # neighbours of DOS-kNN
+
+
+def _dos_thesis_rows(run: _ThesisRun) -> list[dict[str, Any]]:
+    """DOS on chapter 3's splits (its classes, cap, epochs, batch size), one row a classifier."""
+    base, ch3 = run.base, run.ch3
     rows = []
-    for seed in seeds:
-        for rho in ratios:
+    for seed in run.seeds:
+        for rho in run.ratios:
             config = replace(
                 base,
                 p=None,
@@ -279,28 +287,25 @@ def _thesis_rows(
                 n_train=ch3.n_train,
                 n_test=ch3.n_test,
             )
-            run = run_dos(config, train=data[0], test=data[1])
-            rows += [{"ratio": float(rho), **row} for row in run.rows(knn_k=knn_k)]
-    ados = run_grid(
-        base.dataset,
-        ["BL", "ADOS"],
-        ratios,
-        seeds,
+            dos = run_dos(config, train=run.data[0], test=run.data[1])
+            rows += [{"ratio": float(rho), **row} for row in dos.rows(knn_k=run.knn_k)]
+    return rows
+
+
+def _ados_thesis_grid(run: _ThesisRun) -> FeatureGrid:
+    """Chapter 3's BL and ADOS on the same splits: its extractor, ``rho_d`` and head."""
+    base, ch3 = run.base, run.ch3
+    extractor = ExtractorSettings(
         minority_classes=ch3.minority,
         arch=base.arch,
         epochs=ch3.epochs,
         batch_size=ch3.batch_size,
         lr=base.lr,
-        extractor_weight=ch3.extractor_weight,
+        class_weight=ch3.extractor_weight,
         n_train=ch3.n_train,
         n_test=ch3.n_test,
-        rho_d=ch3.rho_d,
-        head=ch3.head,
-        train=data[0],
-        test=data[1],
-        progress=False,
     )
-    return pd.concat([pd.DataFrame(rows), ados], ignore_index=True)
+    return FeatureGrid(["BL", "ADOS"], run.ratios, run.seeds, extractor, ch3.rho_d, ch3.head)
 
 
 def thesis_comparison(
@@ -316,7 +321,11 @@ def thesis_comparison(
     if not ratios:
         keys = ["thesis_rho", *[f"thesis_{t}_{c}" for _, t in _THESIS_TAGS for c in _QUOTED]]
         return pd.DataFrame(), dict.fromkeys(keys, _NAN)
-    thesis = _thesis_rows(base, ch3, ratios, seeds, data, knn_k)
+    run = _ThesisRun(base, ch3, ratios, seeds, data, knn_k)
+    dos = pd.DataFrame(_dos_thesis_rows(run))  # DOS's rows first, then the heads'
+    options = RunOptions(train=data[0], test=data[1])
+    ados = run_grid(base.dataset, grid=_ados_thesis_grid(run), options=options, progress=False)
+    thesis = pd.concat([dos, ados], ignore_index=True)
     thesis["method"] = thesis["method"].replace({"CNN": CNN_CE})
     table = (
         thesis[thesis.method.isin(_THESIS_ORDER)]

@@ -36,7 +36,7 @@ from imbnb.methods.feature_methods import (
     progress_bar,
     run_method,
 )
-from imbnb.methods.options import RunOptions, route_changes, route_nested
+from imbnb.methods.options import RunOptions
 from imbnb.methods.pseudo_feature_protocol import (
     PseudoFeatureGrid,
     run_pseudo_feature_protocol,
@@ -91,14 +91,10 @@ class FeatureGrid:
 
 def run_grid(
     dataset: str = "fashion_mnist",
-    methods: Sequence[str] | None = None,
-    ratios: Sequence[float] | None = None,
-    seeds: Sequence[int] | None = None,
     *,
     grid: FeatureGrid | None = None,
     options: RunOptions | None = None,
     progress: bool = True,
-    **changes: Any,
 ) -> pd.DataFrame:
     """The thesis's protocol (§5.2.1, ch. 7): methods x ratios x seeds, one row per run.
 
@@ -106,17 +102,11 @@ def run_grid(
     :func:`~imbnb.methods.train_extractor`; every method then runs on the same split and
     features. Each row is cached by the extractor's config and the method's settings, so a
     re-run with unchanged parameters only reads the cache. Minority classes are drawn by the
-    seed unless the extractor settings give ``minority_classes``. ``methods``, ``ratios``,
-    ``seeds`` and ``changes`` (fields of :class:`FeatureGrid`, of its extractor settings, or of
-    :class:`RunOptions`, e.g. ``epochs=3, train=...``; ``extractor_weight`` is
-    ``class_weight``) apply on top of ``grid`` and ``options``; ``progress`` shows the grid's
-    bar (the networks train without one).
+    seed unless the extractor settings give ``minority_classes``. ``grid``: what runs (None:
+    :class:`FeatureGrid`'s defaults); ``options``: where and how (:class:`RunOptions`);
+    ``progress`` shows the grid's bar (the networks train without one).
     """
-    given = {"methods": methods, "ratios": ratios, "seeds": seeds}
-    changes = {**{k: v for k, v in given.items() if v is not None}, **changes}
-    if "extractor_weight" in changes:  # the keyword's older name
-        changes["class_weight"] = changes.pop("extractor_weight")
-    g, opts = route_nested(changes, grid or FeatureGrid(), "extractor", options or RunOptions())
+    g, opts = grid or FeatureGrid(), options or RunOptions()
     names = check_methods(g.methods)
     head = head_options(g.head)
     train, test = opts.datasets(dataset)
@@ -146,20 +136,16 @@ def cnn_reference_rows(
     seeds: Sequence[int] = (0,),
     settings: ExtractorSettings | None = None,
     options: RunOptions | None = None,
-    **changes: Any,
 ) -> pd.DataFrame:
     """The CNNs' own classifiers ``h`` (plain and weighted CE) on :func:`run_grid`'s splits.
 
     The thesis does not say whether its "Baseline" is a head on the features or the CNN
-    itself, so both readings are scored. ``settings`` and ``options`` (with ``changes``, their
-    fields) go to :func:`~imbnb.methods.train_extractor` (cached, so the weighted CNN is the
-    extractor the heads share), which sets ``class_weight``, ``ratio`` and ``seed`` itself;
+    itself, so both readings are scored. ``settings`` and ``options`` go to
+    :func:`~imbnb.methods.train_extractor` (cached, so the weighted CNN is the extractor the
+    heads share); each run sets their ``class_weight``, ``ratio`` and ``seed`` itself.
     ``seconds`` is the CNN's training time, the cost a head adds to.
     """
-    unknown = {"class_weight", "ratio", "seed"} & set(changes)
-    if unknown:
-        raise ValueError(f"cnn_reference_rows sets {sorted(unknown)} itself; do not pass them")
-    base, opts = route_changes(changes, settings or ExtractorSettings(), options or RunOptions())
+    base, opts = settings or ExtractorSettings(), options or RunOptions()
     rows = []
     for seed in seeds:
         for ratio in ratios:

@@ -23,7 +23,7 @@ from imbnb.methods.feature_methods import (
     method_rows,
     progress_bar,
 )
-from imbnb.methods.options import RunOptions, route_nested
+from imbnb.methods.options import RunOptions
 
 __all__ = ["PseudoFeatureGrid", "run_pseudo_feature_protocol"]
 
@@ -46,31 +46,21 @@ class PseudoFeatureGrid:
 
 def run_pseudo_feature_protocol(
     dataset: str = "fashion_mnist",
-    methods: Sequence[str] | None = None,
-    n_minor: Sequence[int] | None = None,
-    seeds: Sequence[int] | None = None,
     *,
     grid: PseudoFeatureGrid | None = None,
     options: RunOptions | None = None,
     progress: bool = True,
-    **changes: Any,
 ) -> pd.DataFrame:
     """The pseudo-feature paper's §3 protocol: ``k`` random minor classes cut to 1:``ratio``.
 
     For each number of minor classes ``k`` in ``n_minor`` and each seed (which draws the
     classes), the network is trained on the imbalanced data and every method retrains the head
-    on the same features. ``changes``: fields of :class:`PseudoFeatureGrid`, of its extractor
-    settings (``extractor_weight`` is ``class_weight``) or of :class:`RunOptions`. Rows carry
-    ``n_minor``; the paper's four measures are ``accuracy``, ``gmean`` ("multiplicative average
-    of accs"), ``recall_min`` (mean minority accuracy) and ``recall_worst`` (min acc).
+    on the same features. ``grid``: what runs (None: :class:`PseudoFeatureGrid`'s defaults);
+    ``options``: where and how (:class:`RunOptions`). Rows carry ``n_minor``; the paper's four
+    measures are ``accuracy``, ``gmean`` ("multiplicative average of accs"), ``recall_min``
+    (mean minority accuracy) and ``recall_worst`` (min acc).
     """
-    given = {"methods": methods, "n_minor": n_minor, "seeds": seeds}
-    changes = {**{k: v for k, v in given.items() if v is not None}, **changes}
-    if "extractor_weight" in changes:  # the keyword's older name
-        changes["class_weight"] = changes.pop("extractor_weight")
-    g, opts = route_nested(
-        changes, grid or PseudoFeatureGrid(), "extractor", options or RunOptions()
-    )
+    g, opts = grid or PseudoFeatureGrid(), options or RunOptions()
     names = check_methods(g.methods)
     head = head_options(g.head)
     train, test = opts.datasets(dataset)

@@ -1,14 +1,13 @@
 """Chapter 3's ADOS figures: one ADOS step beside one SMOTE step, and the adaptive ``k``.
 
 The long lists of marks travel as small dataclasses (:class:`AdosSmoteMarks`,
-:class:`AdaptiveKCurve`); the keyword calls of earlier versions still work.
+:class:`AdaptiveKCurve`): each function takes its object, not the fields as keywords.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -95,28 +94,23 @@ def _zoom(axes: np.ndarray, m: AdosSmoteMarks, minor: np.ndarray) -> None:
 def plot_ados_smote_steps(
     X: np.ndarray,
     y: np.ndarray,
-    marks: AdosSmoteMarks | None = None,
+    marks: AdosSmoteMarks,
     *,
     resampled: Mapping[str, np.ndarray],
-    **fields: Any,
 ) -> plt.Figure:
     """One ADOS step beside one SMOTE step on 2-D data (top), and both run to balance (ch. 3).
 
     ``X``, ``y``: the toy set (0 majority, 1 minority). Top left: the seed, ADOS's weighted
     neighbours (marker size ∝ weight), their weighted mean ``ados_centre`` and the new point
     at ``delta``; top right: SMOTE's neighbours, the one picked and the new point at ``gap``.
-    ``marks``: an :class:`AdosSmoteMarks`, or its fields as keywords. ``resampled``: two named
-    resampled sets whose rows after ``len(X)`` are synthetic.
+    ``marks``: the two steps (:class:`AdosSmoteMarks`). ``resampled``: two named resampled
+    sets whose rows after ``len(X)`` are synthetic.
     """
     X, y = np.asarray(X), np.asarray(y)
     if X.ndim != 2 or X.shape[1] != 2 or len(X) != len(y):
         raise ValueError(f"X must be (n, 2) with one label per row, got {X.shape}, {y.shape}")
     if len(resampled) != 2:
         raise ValueError(f"resampled must hold two sets (ADOS, SMOTE), got {list(resampled)}")
-    if marks is None:
-        marks = AdosSmoteMarks(**fields)
-    elif fields:
-        raise TypeError(f"give marks or their fields, not both: {sorted(fields)}")
     major, minor = X[y == 0], X[y == 1]
     fig, axes = plt.subplots(2, 2, figsize=(11, 9))
     for ax in axes.flat:
@@ -183,27 +177,20 @@ def _k_max_bars(
 
 
 def plot_adaptive_k(
-    curve: AdaptiveKCurve | np.ndarray,
-    ks: np.ndarray | None = None,
+    curve: AdaptiveKCurve,
     *,
     class_names: Sequence[str],
     minority: Sequence[int],
     ratio: float,
     rng: np.random.Generator | None = None,
-    **fields: Any,
 ) -> plt.Figure:
     """ADOS's adaptive ``k`` against the nearest-neighbour distance, and ``k_max`` per class.
 
     Left: Algorithm 4's line over ``grid_d`` and each point ``(d_x, k)`` of class ``cls``,
     ``k`` jittered vertically by ``rng`` (none without one) so equal values do not hide each
     other. Right: the class-wise ``k_max`` of eq. 4.3, minority classes starred and red (ch. 3).
-    ``curve``: an :class:`AdaptiveKCurve` (or a ``KProfile``); the older call
-    ``plot_adaptive_k(d_x, ks, grid_d=..., grid_k=..., k_max=..., cls=..., ...)`` still works.
+    ``curve``: an :class:`AdaptiveKCurve`, or a ``KProfile`` (it has the same fields).
     """
-    if ks is not None:
-        curve = AdaptiveKCurve(curve, ks, **fields)
-    elif fields:
-        raise TypeError(f"unexpected keywords {sorted(fields)}: give them with d_x and ks")
     if len(curve.d_x) != len(curve.ks):
         raise ValueError(f"d_x and ks differ in length: {len(curve.d_x)} != {len(curve.ks)}")
     if curve.cls not in curve.k_max:
