@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from imbnb.experiments.config import RunConfig
 from imbnb.experiments.verdicts import setting_label, tuned_verdicts
@@ -75,3 +76,35 @@ def test_table_shows_draws_stored_and_setting_per_ratio() -> None:
     table = tuned_verdicts(rows, grid, baselines=["BL"]).table()
     assert list(table.columns) == ["ρ = 10", "ρ = 100"]
     assert table.loc["ADOS", "ρ = 10"] == "4/6 · CW + MLP"
+
+
+def test_reading_choice_sets_each_reading_at_its_own_best_setting() -> None:
+    from imbnb import paths
+    from imbnb.experiments import ResultsStore, load_grid
+    from imbnb.experiments.tuning import select
+    from imbnb.experiments.verdicts import reading_choice
+
+    root = paths.repo_root()
+    rows = ResultsStore(root / "book/data/results/tuning.parquet").load()
+    grid = load_grid(root / "book/grids/verdicts.yaml")
+    table = reading_choice(grid, rows, ["GaussPert", "PseudoFeat"])
+    assert list(table.index) == ["ρ = 10", "ρ = 20", "ρ = 40", "ρ = 100", "mean"]
+    chosen = select([c for c in grid if c.method == "GaussPert"], rows, draws=[0, 1, 2])
+    for (_, ratio), params in chosen.items():
+        keys = [
+            RunConfig("GaussPert", **{**BASE_OF(grid), "ratio": ratio, "seed": s},
+                      params=params, validation=0.2).key()
+            for s in (0, 1, 2)
+        ]  # fmt: skip
+        score = rows.set_index("config_hash").loc[keys, "acsa"].mean()
+        assert table.loc[f"ρ = {ratio:g}", "GaussPert"] == pytest.approx(score, abs=1e-12)
+    diff = table["PseudoFeat"] - table["GaussPert"]
+    assert table["difference"].tolist() == pytest.approx(diff.tolist())
+    assert table.loc["mean", "GaussPert"] == pytest.approx(table["GaussPert"].iloc[:4].mean())
+    without = rows[rows["method"] != "PseudoFeat"]
+    assert reading_choice(grid, without, ["GaussPert", "PseudoFeat"]).empty  # not guessed
+
+
+def BASE_OF(grid):  # noqa: N802 - the grid's shared fields, as RunConfig keywords
+    first = grid[0].to_dict()
+    return {k: v for k, v in first.items() if k not in ("method", "ratio", "seed", "params")}

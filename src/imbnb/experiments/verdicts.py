@@ -22,9 +22,9 @@ from imbnb.experiments.analysis import best_of, complete_methods
 from imbnb.experiments.config import RunConfig
 from imbnb.experiments.registry import family_of
 from imbnb.experiments.statistics import across_ratios, per_ratio_comparison
-from imbnb.experiments.tuning import _pipeline, search_space
+from imbnb.experiments.tuning import _pipeline, search_space, validation_scores
 
-__all__ = ["TunedVerdicts", "final_grids", "setting_label", "tuned_verdicts"]
+__all__ = ["TunedVerdicts", "final_grids", "reading_choice", "setting_label", "tuned_verdicts"]
 
 #: where ``imbnb tune`` writes the final grids of the verdicts protocol (relative to the repo)
 FINAL_GRIDS = "book/grids/verdicts-final-*.yaml"
@@ -149,3 +149,40 @@ def tuned_verdicts(
         across=across_ratios(done, reference, metric, rope=rope),
         reference=reference,
     )
+
+
+def reading_choice(
+    configs: Iterable[RunConfig],
+    tuning_rows: pd.DataFrame,
+    readings: Sequence[str],
+    *,
+    draws: Sequence[int] = (0, 1, 2),
+    metric: str = "acsa",
+) -> pd.DataFrame:
+    """Two (or more) readings of one method, each at its own best setting, on validation.
+
+    Per ratio: each reading's best mean validation ``metric`` over the tuning ``draws`` (the
+    score :func:`~imbnb.experiments.tuning.select` chose its setting by) and its setting; a
+    last row ``mean`` averages over the ratios every reading has, and for two readings a column
+    ``difference`` is the second minus the first. Empty until every reading's tuning runs are
+    stored. The test set is never read.
+    """
+    wanted = [c for c in configs if c.method in set(readings)]
+    scores = validation_scores(wanted, tuning_rows, draws=draws, metric=metric)
+    best = scores[scores["chosen"]] if len(scores) else scores
+    if best.empty or set(best["method"]) != set(readings):
+        return pd.DataFrame()
+    table = best.pivot_table(index="ratio", columns="method", values=metric, aggfunc="first")
+    table = table[list(readings)].dropna()
+    pairs = zip(best["method"], best["params"], strict=True)
+    labels = best.assign(label=[setting_label(m, p) for m, p in pairs])
+    settings = labels.pivot_table(index="ratio", columns="method", values="label", aggfunc="first")
+    out = table.copy()
+    out.loc["mean"] = table.mean()
+    if len(readings) == 2:  # the second reading minus the first
+        out["difference"] = out[readings[1]] - out[readings[0]]
+    for reading in readings:
+        out[f"{reading} setting"] = settings[reading].reindex(out.index).fillna("")
+    out.index = [f"ρ = {r:g}" if r != "mean" else "mean" for r in out.index]
+    out.columns.name = None
+    return out
