@@ -10,7 +10,8 @@
   unit of replication (:mod:`imbnb.experiments.statistics`);
 * :func:`results_grid` / :func:`coverage` -- chapter 8's grid, and how much of it a table holds;
 * :func:`cost_table` / :func:`run_costs` -- what each method costs: its network and its own steps;
-* :func:`register_sampler` -- bring your own sampler: it runs through every grid by its name;
+* :func:`register_sampler`, :func:`register_loss`, :func:`register_estimator` -- bring your own
+  method: it runs through every grid by its name;
 * ``provenance`` -- where a results table's rows came from (``imbnb sweep`` records it;
   ``merge_results``, ``imbnb merge``, brings tables swept elsewhere in with theirs).
 """
@@ -25,7 +26,7 @@ from imbnb.experiments.analysis import (
 from imbnb.experiments.book_grid import coverage, plan, results_grid
 from imbnb.experiments.config import PROTOCOLS, RunConfig
 from imbnb.experiments.cost import COST_COLUMNS, cost_table, run_costs
-from imbnb.experiments.extend import register_sampler
+from imbnb.experiments.extend import register_estimator, register_loss, register_sampler
 from imbnb.experiments.registry import FAMILIES, METHODS, family_of, run_config, shared_key
 from imbnb.experiments.splits import export_split, export_splits, read_split, run_split, splits_dir
 from imbnb.experiments.statistics import (
@@ -67,6 +68,8 @@ __all__ = [
     "per_ratio_comparison",
     "verdict_table",
     "plan",
+    "register_estimator",
+    "register_loss",
     "register_sampler",
     "RunConfig",
     "expand_grid",

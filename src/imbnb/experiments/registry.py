@@ -9,7 +9,9 @@ cache keys, so a sweep reuses a chapter's trained networks when settings coincid
 * DOS (chapter 4): :func:`imbnb.methods.dos.run_dos`;
 * generative (chapters 6-7): :func:`imbnb.methods.deepsmote.run_generative`;
 * GAMO (chapter 5): :func:`imbnb.methods.gamo.train_gamo` on the run's split (``GAMO-noD`` is
-  the paper's GAMO\\D, ``GAMO-CN`` / ``GAMO-SMOTE+CN`` its baseline networks).
+  the paper's GAMO\\D, ``GAMO-CN`` / ``GAMO-SMOTE+CN`` its baseline networks);
+* a reader's estimator (:func:`imbnb.experiments.register_estimator`): ``fit`` on the run's
+  training images, ``predict`` its test images.
 
 Every method has one name, registered once in :mod:`imbnb.methods.catalog` (the one registry)
 by its family's module; this module adds each family's adapter (:data:`ADAPTERS`) and reads the
@@ -23,7 +25,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 import imbnb
 from imbnb.cache import canonical_config, config_hash
@@ -66,6 +71,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "dos": {"k": 5, "rounds": 3, "init_epochs": 3, "batch_size": 60},  # DOS paper, §4
     "generative": {"ae": None, "classifier": None, "sampler_params": None},
     "gamo": {k: _OWN for k in ("loss", "variant", "steps", "batch_size", "lr")},
+    "estimator": {},  # a reader's estimator holds its own settings
 }  # fmt: skip
 
 
@@ -182,29 +188,64 @@ def _generative(cfg: RunConfig) -> dict[str, Any]:
     return {**row, **_cost(shared, row["seconds"] - row.get("seconds_ae", 0.0))}
 
 
-def _gamo(cfg: RunConfig) -> dict[str, Any]:
-    """GAMO (chapter 5) or its ablations on the run's split: train on it, score the test set."""
+@dataclass(frozen=True)
+class _SplitImages:
+    """A run's training and test images and labels, as its split selects them."""
+
+    X: np.ndarray
+    y: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    minority: list[int]
+    n_classes: int
+
+
+def _split_images(cfg: RunConfig) -> _SplitImages:
+    """The run's split of its dataset's images (uint8, (n, C, H, W)) and labels."""
     train, test = load_dataset(cfg.dataset, "train"), load_dataset(cfg.dataset, "test")
     s = run_split(cfg, train, test)
-    X, y = train.images[s["train_indices"]], train.labels[s["train_indices"]]
-    settings = settings_of(cfg)  # only what the config sets: method_config has the rest
-    model_cfg = method_config(cfg.method, seed=cfg.seed, **settings)
-    Xm, ym = method_data(cfg.method, X, y, cfg.seed)
-    model = train_gamo(Xm, ym, model_cfg)
-    x_test, y_test = test.images[s["test_indices"]], test.labels[s["test_indices"]]
+    tr, te = s["train_indices"], s["test_indices"]
+    return _SplitImages(
+        train.images[tr], train.labels[tr], test.images[te], test.labels[te],
+        s["minority_classes"], train.n_classes,
+    )  # fmt: skip
+
+
+def _scored(cfg: RunConfig, d: _SplitImages, predict: Callable, fit_seconds: float) -> dict:
+    """The row of a model trained on ``d``: its test predictions scored, its two costs."""
     start = time.perf_counter()
     report = evaluate(
-        y_test,
-        model.predict(x_test),
-        labels=list(range(train.n_classes)),
-        minority=s["minority_classes"] or None,
+        d.y_test,
+        predict(d.X_test),
+        labels=list(range(d.n_classes)),
+        minority=d.minority or None,
     )
     return {
         "method": cfg.method,
-        "seconds": model.seconds_,
+        "seconds": fit_seconds,
         **report.to_row(),
-        **_cost(model.seconds_, time.perf_counter() - start),
+        **_cost(fit_seconds, time.perf_counter() - start),
     }
+
+
+def _gamo(cfg: RunConfig) -> dict[str, Any]:
+    """GAMO (chapter 5) or its ablations on the run's split: train on it, score the test set."""
+    d = _split_images(cfg)
+    settings = settings_of(cfg)  # only what the config sets: method_config has the rest
+    model_cfg = method_config(cfg.method, seed=cfg.seed, **settings)
+    Xm, ym = method_data(cfg.method, d.X, d.y, cfg.seed)
+    model = train_gamo(Xm, ym, model_cfg)
+    return _scored(cfg, d, model.predict, model.seconds_)
+
+
+def _estimator(cfg: RunConfig) -> dict[str, Any]:
+    """A reader's estimator (:func:`imbnb.experiments.register_estimator`) on the run's split."""
+    d = _split_images(cfg)
+    estimator = catalog.get(cfg.method, "estimator").spec(cfg.seed)
+    start = time.perf_counter()
+    fitted = estimator.fit(d.X, d.y)
+    model = estimator if fitted is None else fitted  # sklearn's fit returns self
+    return _scored(cfg, d, model.predict, time.perf_counter() - start)
 
 
 #: Family name -> the adapter that runs one of its configs.
@@ -214,6 +255,7 @@ ADAPTERS: dict[str, Callable[[RunConfig], dict[str, Any]]] = {
     "dos": _dos,
     "generative": _generative,
     "gamo": _gamo,
+    "estimator": _estimator,
 }
 
 

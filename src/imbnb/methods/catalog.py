@@ -10,7 +10,8 @@ results table uses, by the module of its family when that module is imported:
 * ``dos`` (:mod:`imbnb.methods.dos`, chapter 4): DOS's embedding and a prediction rule;
 * ``generative`` (:mod:`imbnb.methods.deepsmote`, chapters 6-7): an autoencoder and a latent
   sampler; recipe :class:`~imbnb.methods.deepsmote.GenerativeMethod`;
-* ``gamo`` (:mod:`imbnb.methods.gamo`, chapter 5): the changes to GAMO's config.
+* ``gamo`` (:mod:`imbnb.methods.gamo`, chapter 5): the changes to GAMO's config;
+* ``estimator``: a reader's own estimator on images; the recipe is ``build(seed)``.
 
 Each entry also carries its *search space*: the candidate settings that chapter 8's tuning
 protocol tries on validation splits (:mod:`imbnb.experiments.tuning`), the same budget for every
@@ -44,8 +45,9 @@ __all__ = [
     "unregister",
 ]
 
-#: The method families, in the book's order (chapters 3, 9, 4, 6-7, 5).
-FAMILY_NAMES = ("feature_space", "losses", "dos", "generative", "gamo")
+#: The method families, in the book's order (chapters 3, 9, 4, 6-7, 5), then a reader's own
+#: estimators (:func:`imbnb.experiments.register_estimator`).
+FAMILY_NAMES = ("feature_space", "losses", "dos", "generative", "gamo", "estimator")
 
 Candidates = tuple[Mapping[str, Any], ...]
 
