@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 
 from imbnb import paths
+from imbnb.book.gamo_chapter import paper_value
+from imbnb.methods import catalog
 from imbnb.methods.deepsmote import METHODS as GENERATIVE
 from imbnb.methods.feature_space import METHODS as FEATURE_SPACE
 from imbnb.published import COLUMNS, load_published, published_path
@@ -85,3 +87,35 @@ def test_loader_filters_and_errors() -> None:
         load_published(year=2019)
     with pytest.raises(ValueError, match="no published row with paper='nobody'"):
         load_published(paper="nobody")
+
+
+def test_quoted_tables_keep_the_papers_labels() -> None:
+    """A quoted table keeps its paper's labels; a chapter maps them to the book's one name.
+
+    GAMO's Table 1 is matched through each registry entry's ``paper_name`` (chapter 5's
+    :func:`~imbnb.book.gamo_chapter.paper_value`). Cao et al.'s plain cross-entropy row is their
+    "ERM", which chapter 9 shows as CNN-CE through a one-entry mapping in its cell: the row is
+    not called "BL", the name of chapter 3's different method (an MLP head on deep features).
+    """
+    gamo = load_published(paper="mullick2019gamo", table="Table 1")
+    labels = {m.rsplit(" (", 1)[0] for m in gamo["method"]}
+    for name in catalog.names("gamo"):
+        assert catalog.get(name).paper_name in labels, name
+    assert not {"GAMO-CN", "GAMO-SMOTE+CN", "GAMO-noD"} & labels  # the book's names, not quoted
+    ldam = load_published(paper="cao2019ldam", table="Table 2")
+    assert set(ldam["method"]) == {"ERM", "LDAM-DRW"}
+    assert ldam.loc[ldam.method == "ERM", "note"].str.contains("CNN-CE").all()
+    assert catalog.get("CNN-CE", "losses") and catalog.get("LDAM-DRW", "losses")
+    with pytest.raises(ValueError):
+        catalog.get("ERM")  # a paper's label, never a method's name
+
+
+def test_gamo_rows_are_found_through_paper_names() -> None:
+    pub = load_published(paper="mullick2019gamo", table="Table 1")
+    assert paper_value(pub, "fashion_mnist", "CE", "GAMO-noD", "acsa") == "0.81 ± 0.01"
+    assert paper_value(pub, "fashion_mnist", "LS", "GAMO", "gmean") == "0.81 ± 0.01"
+    assert paper_value(pub, "mnist5k", "CE", "GAMO-SMOTE+CN", "acsa") == "0.88 ± 0.02"
+    assert paper_value(pub, "fashion_mnist", "CE", "GAMO-SMOTE+CN", "acsa") == "–"  # Augment+CN
+    assert paper_value(pub, "fashion_mnist", "CE", "GAMO-CN", "acsa") == "0.82 ± 0.01"
+    with pytest.raises(ValueError, match="unknown method 'CN'"):
+        paper_value(pub, "fashion_mnist", "CE", "CN", "acsa")

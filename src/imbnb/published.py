@@ -6,7 +6,11 @@ read from, ``metric`` an :mod:`imbnb.metrics` summary name where one exists (``a
 ``gmean``, ``recall_macro``, ``f1_min``...; ``*_std`` for a published spread). The ADOS
 thesis's Table 7.2 groups (majority / minority / average) are folded into the metric name
 (``recall_maj``, ``f1_min``, ``gmean_avg``). Numbers are transcribed from the papers; no text.
-Chapters read the table through :func:`load_published` instead of retyping numbers.
+``method`` is the paper's own label (a quoted table keeps its labels, e.g. GAMO's "GAMO\\D (CE)",
+Cao et al.'s "ERM"); a chapter that sets a row beside its own maps the label to the book's one
+name, through the registry's ``paper_name`` (:mod:`imbnb.methods.catalog`) or, where none is
+set, a mapping in the chapter. Chapters read the table through :func:`load_published` instead
+of retyping numbers.
 """
 
 from __future__ import annotations

@@ -5,7 +5,10 @@ The chapter narrates and calls; the computing lives here so that each of its cel
 * :func:`figure1_toy` trains the four systems of the paper's Figure 1 on 2-D data and
   :func:`toy_numbers` reads the values the prose quotes from its table;
 * :class:`Table1Plan` and :func:`run_table1` run the Table 1 comparison (every dataset, seed,
-  loss and method), :func:`table1_numbers` computes what the prose quotes from it;
+  loss and method), :func:`table1_numbers` computes what the prose quotes from it and
+  :func:`paper_value` finds the published number of a method through its registry entry's
+  ``paper_name`` (the paper's CN, SMOTE+CN, GAMO\\D are the book's GAMO-CN, GAMO-SMOTE+CN,
+  GAMO-noD);
 * :func:`boundary_analysis` measures how far generated, real and SMOTE points sit from the
   other classes, :func:`plot_boundary_distances` and :func:`boundary_numbers` show and quote it;
 * :func:`plot_gamo2pix` trains GAMO2pix decoders and shows real beside decoded images.
@@ -25,12 +28,13 @@ import seaborn as sns
 
 from imbnb.data import load_dataset
 from imbnb.imbalance import COUNT_PRESETS, make_imbalanced, select_test
+from imbnb.methods import catalog
 from imbnb.methods.gamo import (
     GAMO,
     GAMOConfig,
     method_config,
+    method_data,
     nearest_other_distance,
-    smote_balance,
     train_gamo,
     train_gamo2pix,
 )
@@ -39,6 +43,7 @@ from imbnb.oversample import SMOTE
 
 __all__ = [
     "FIGURE1_PANELS",
+    "PAPER_DATASETS",
     "Boundary",
     "Table1Plan",
     "Table1Runs",
@@ -46,6 +51,7 @@ __all__ = [
     "boundary_numbers",
     "counts_for",
     "figure1_toy",
+    "paper_value",
     "plot_boundary_distances",
     "plot_gamo2pix",
     "run_table1",
@@ -60,7 +66,7 @@ __all__ = [
 FIGURE1_PANELS: dict[str, dict[str, Any]] = {
     "(a) M alone": {"generator": None, "discriminator": False},
     "(b) cGAN + M": {"generator": "free", "discriminator": True, "g_vs_m": False},
-    "(c) convex G vs M (GAMO\\D)": {"generator": "convex", "discriminator": False},
+    "(c) convex G vs M (GAMO-noD)": {"generator": "convex", "discriminator": False},
     "(d) G vs M and D (GAMO)": {"generator": "convex", "discriminator": True},
 }
 
@@ -169,7 +175,7 @@ def run_table1(plan: Table1Plan) -> Table1Runs:
 
 
 def _table1_run(plan: Table1Plan, runs: Table1Runs, run: tuple, split: Any) -> dict[str, Any]:
-    """One (dataset, seed, loss, method): train (SMOTE+CN on a balanced set), score, a row."""
+    """One (dataset, seed, loss, method): train on :func:`method_data`'s set, score, a row."""
     name, seed, loss, method = run
     X, y, X_test, y_test = runs.data[name, seed]
     cfg = method_config(
@@ -181,7 +187,7 @@ def _table1_run(plan: Table1Plan, runs: Table1Runs, run: tuple, split: Any) -> d
         lr=plan.lr,
         seed=seed,
     )
-    Xm, ym = smote_balance(X, y, seed=seed) if method == "SMOTE+CN" else (X, y)
+    Xm, ym = method_data(method, X, y, seed)  # SMOTE-balanced for GAMO-SMOTE+CN
     model = runs.models[run] = train_gamo(Xm, ym, cfg)
     report = evaluate(
         y_test, model.predict(X_test), labels=list(range(10)), minority=split.minority_classes
@@ -196,7 +202,8 @@ def _table1_run(plan: Table1Plan, runs: Table1Runs, run: tuple, split: Any) -> d
     }
 
 
-_TAGS = [("CN", "cn"), ("SMOTE+CN", "smote"), ("GAMO\\D", "gamod"), ("GAMO", "gamo")]
+#: The methods the prose quotes, with their glue names' prefixes.
+_TAGS = [("GAMO-CN", "cn"), ("GAMO-SMOTE+CN", "smote"), ("GAMO-noD", "gamod"), ("GAMO", "gamo")]
 
 
 def table1_numbers(plan: Table1Plan, results: pd.DataFrame, summary: pd.DataFrame) -> dict:
@@ -212,16 +219,35 @@ def table1_numbers(plan: Table1Plan, results: pd.DataFrame, summary: pd.DataFram
                 )
     out["main_loss"] = main_loss
     out["gamo_seconds"] = float(results.loc[results.method == "GAMO", "seconds"].mean())
-    out["cn_seconds"] = float(results.loc[results.method == "CN", "seconds"].mean())
+    out["cn_seconds"] = float(results.loc[results.method == "GAMO-CN", "seconds"].mean())
     train = load_dataset(first, "train")
     smallest = int(np.argmin(counts_for(train, plan.count_scale)))
     main_rows = results[(results.dataset == first) & (results.loss == main_loss)]
-    for method, tag in [("CN", "cn"), ("GAMO", "gamo")]:
+    for method, tag in [("GAMO-CN", "cn"), ("GAMO", "gamo")]:
         if method in plan.methods:
             sel = main_rows.loc[main_rows.method == method, f"recall_c{smallest}"]
             out[f"smallest_recall_{tag}"] = float(sel.mean())
     out["smallest_class"] = f"{smallest} ({train.classes[smallest]})"
     return out
+
+
+#: The book's dataset -> the paper's column (its MNIST column is the full MNIST, not MNIST-5k).
+PAPER_DATASETS = {"fashion_mnist": "fashion_mnist", "mnist5k": "mnist"}
+
+
+def paper_value(published: pd.DataFrame, dataset: str, loss: str, method: str, metric: str) -> str:
+    """Table 1's "mean ± std" of ``method`` with ``loss`` ("CE"/"LS"), "–" where not reported.
+
+    The paper's rows are "<its name> (<loss>)"; a method's name there is its registry entry's
+    ``paper_name`` (GAMO-noD is the paper's GAMO\\D).
+    """
+    label = f"{catalog.get(method, 'gamo').paper_name or method} ({loss})"
+    sel = published[
+        (published.dataset == PAPER_DATASETS.get(dataset, dataset)) & (published.method == label)
+    ]
+    mean = sel.loc[sel.metric == metric, "value"]
+    std = sel.loc[sel.metric == f"{metric}_std", "value"]
+    return f"{mean.iloc[0]:.2f} ± {std.iloc[0]:.2f}" if len(mean) else "–"
 
 
 # --------------------------------------------------------------------------------------------
