@@ -75,3 +75,10 @@ def test_a_lookup_alone_sees_every_family() -> None:
     code = "from imbnb.methods import catalog; print(len(catalog.names()))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert int(out.stdout) == len(METHODS)
+
+
+def test_paper_names_map_published_labels_to_the_books_names() -> None:
+    assert catalog.paper_names("losses") == {"ERM": "CNN-CE"}
+    gamo = catalog.paper_names("gamo")
+    assert gamo["GAMO\\D"] == "GAMO-noD" and gamo["CN"] == "GAMO-CN"
+    assert not set(catalog.paper_names()) - {"ERM", "CN", "SMOTE+CN", "GAMO\\D", "GAMO"}

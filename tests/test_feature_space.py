@@ -155,7 +155,7 @@ def test_pipeline_end_to_end_on_fashion_mnist(fmnist, tmp_path: Path) -> None:
     cnn = cnn_reference_rows(
         "fashion_mnist", [100], [0], ExtractorSettings(**SMALL_EXTRACTOR), options
     )
-    assert list(cnn["method"]) == ["CNN plain CE", "CNN weighted CE"]
+    assert list(cnn["method"]) == ["CNN-CE", "CNN-CW"]
     assert len(cache.entries("extractor")) == 2
     assert (cnn["n_train"] == rows["n_train"].iloc[0]).all() and (cnn["n_synthetic"] == 0).all()
     assert (cnn["minority"] == "0,2,5,8").all() and (cnn["ratio"] == 100).all()
@@ -163,6 +163,6 @@ def test_pipeline_end_to_end_on_fashion_mnist(fmnist, tmp_path: Path) -> None:
         assert cnn[m].between(0, 1).all(), m
     assert (cnn["seconds"] > 0).all()
     assert (
-        cnn.set_index("method").loc["CNN weighted CE", "recall_min"]
-        > cnn.set_index("method").loc["CNN plain CE", "recall_min"]
+        cnn.set_index("method").loc["CNN-CW", "recall_min"]
+        > cnn.set_index("method").loc["CNN-CE", "recall_min"]
     )

@@ -337,7 +337,7 @@ def _rows() -> pd.DataFrame:
     return pd.DataFrame(
         [
             {"method": m, "ratio": r, "seed": s, "acsa": rng.random(), "gmean": rng.random()}
-            for m in ["BL", "ADOS", "CNN plain CE"]
+            for m in ["BL", "ADOS", "CNN-CE"]
             for r in [10, 100]
             for s in [0, 1]
         ]
@@ -348,7 +348,7 @@ def test_plot_methods_vs_ratio_one_panel_per_metric() -> None:
     fig = plot_methods_vs_ratio(
         _rows(),
         {"acsa": "ACSA", "gmean": "G-mean"},
-        ["BL", "ADOS", "CNN plain CE"],
+        ["BL", "ADOS", "CNN-CE"],
         [10, 100],
         title="toy",
     )
@@ -367,7 +367,7 @@ def test_plot_pseudo_feature_protocol_one_panel_per_measure() -> None:
     fig = plot_pseudo_feature_protocol(
         pf,
         {"acsa": "accuracy", "gmean": "G-mean"},
-        hue_order=["BL", "ADOS", "CNN plain CE"],
+        hue_order=["BL", "ADOS", "CNN-CE"],
         n_minor=[10, 100],
         title="toy",
     )

@@ -316,7 +316,7 @@ def thesis_comparison(
     data: tuple[Any, Any],
     knn_k: int,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """DOS, chapter 3's Baseline and ADOS on the thesis's ρ protocol: the table (mean over
+    """DOS, chapter 3's BL and ADOS on the thesis's ρ protocol: the table (mean over
     seeds) and the numbers the prose quotes at the first ratio (NaN when ``ratios`` is empty)."""
     if not ratios:
         keys = ["thesis_rho", *[f"thesis_{t}_{c}" for _, t in _THESIS_TAGS for c in _QUOTED]]

@@ -318,7 +318,7 @@ def _shared_part(cfg: RunConfig) -> Any:
         return {k: v for k, v in p.items() if k not in ("rho_d", "head")}
     if family == "dos":  # one DOS training serves DOS, DOS-LR and DOS-kNN
         return p
-    if family == "losses":  # LogitAdj-posthoc re-uses the plain CE network, CNN-CE is BL
+    if family == "losses":  # LogitAdj-posthoc re-uses CNN-CE's network
         spec = catalog.get(cfg.method, "losses").spec
         return {
             "loss": spec.loss,

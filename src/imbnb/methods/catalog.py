@@ -39,6 +39,7 @@ __all__ = [
     "family_search",
     "get",
     "names",
+    "paper_names",
     "register",
     "search_space",
     "specs",
@@ -124,6 +125,11 @@ def names(family: str | None = None) -> tuple[str, ...]:
         return tuple(n for f in FAMILY_NAMES for n in names(f))
     _check_family(family)
     return tuple(n for n, m in REGISTRY.items() if m.family == family)
+
+
+def paper_names(family: str | None = None) -> dict[str, str]:
+    """A published table's label -> the book's name, for the methods a paper names otherwise."""
+    return {m.paper_name: n for n in names(family) if (m := REGISTRY[n]).paper_name is not None}
 
 
 def declare_family(family: str, search: Sequence[Mapping[str, Any]]) -> None:

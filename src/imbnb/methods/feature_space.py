@@ -125,7 +125,7 @@ def run_grid(
 
 
 #: The names the end-to-end CNNs' own classifiers are shown under (plain and weighted CE).
-CNN_CE, CNN_CW = "CNN plain CE", "CNN weighted CE"
+CNN_CE, CNN_CW = "CNN-CE", "CNN-CW"  # the loss-based family's names for the same two CNNs
 #: The two end-to-end CNNs scored beside the heads: name -> the extractor's loss weights.
 CNN_REFERENCES: dict[str, Any] = {CNN_CE: None, CNN_CW: "balanced"}
 

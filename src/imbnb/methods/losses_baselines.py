@@ -132,9 +132,13 @@ _ENTRIES: tuple[tuple[LossMethod, tuple[dict[str, Any], ...] | None], ...] = (
         None,
     ),
 )
+#: What the loss papers' tables call a method of ours (Cao et al. 2019, Menon et al. 2021: ERM).
+_PAPER_NAMES = {"CNN-CE": "ERM"}
 for _spec, _search in _ENTRIES:
     catalog.register(
-        catalog.Method(_spec.name, "losses", _spec.description, _spec, _search),
+        catalog.Method(
+            _spec.name, "losses", _spec.description, _spec, _search, _PAPER_NAMES.get(_spec.name)
+        ),
     )
 #: Name -> :class:`LossMethod`: the loss-based part of :data:`imbnb.methods.catalog.REGISTRY`.
 LOSS_METHODS: Mapping[str, LossMethod] = catalog.specs("losses")
