@@ -12,6 +12,7 @@ import pytest
 
 from imbnb.book import discover_chapters, resolve_parameters
 from imbnb.book.gamo_chapter import Table1Plan, table1_numbers
+from imbnb.book.runner import notebook_parameters
 from imbnb.methods import catalog
 
 #: The names issue 24 retired (chapters 5, 6-7, 9); chapter 3's BL and BL+CW keep theirs.
@@ -28,7 +29,9 @@ CHAPTERS = {c.stem: c for c in discover_chapters()}
 @pytest.mark.parametrize("profile", ["smoke", "quick", "paper"])
 def test_every_method_a_profile_names_is_registered(profile: str) -> None:
     for chapter in CHAPTERS.values():
-        values = resolve_parameters(chapter, profile)
+        defaults = notebook_parameters(chapter.source)
+        values = {k: ast.literal_eval(v["default"]) for k, v in defaults.items()}
+        values.update(resolve_parameters(chapter, profile))  # what the chapter runs with
         for key in METHOD_PARAMETERS:
             for name in values.get(key) or ():
                 assert catalog.get(name).name == name, (chapter.stem, key)
