@@ -20,7 +20,8 @@ from typing import Any
 import pandas as pd
 
 from imbnb.experiments.config import RunConfig
-from imbnb.experiments.registry import family_of
+from imbnb.experiments.cost import COST_COLUMNS, run_costs
+from imbnb.experiments.registry import family_of, shared_key
 
 __all__ = ["ResultsGridSettings", "coverage", "plan", "results_grid"]
 
@@ -157,7 +158,6 @@ def coverage(configs: Sequence[RunConfig], rows: pd.DataFrame) -> pd.DataFrame:
 
 def _stored_costs(done: pd.DataFrame, by_key: Mapping[str, RunConfig]) -> pd.DataFrame:
     """Median network and own seconds per (protocol, method) of the stored runs of a grid."""
-    from imbnb.experiments.cost import COST_COLUMNS, run_costs
 
     frame = pd.DataFrame(
         [
@@ -183,7 +183,6 @@ def plan(configs: Sequence[RunConfig], rows: pd.DataFrame) -> pd.DataFrame:
     trains it; a network that a stored run built counts as cached (a sweep resumed where it
     ran). NaN where a method has no stored run yet.
     """
-    from imbnb.experiments.registry import shared_key
 
     out = coverage(configs, rows)
     cols = ["s network", "s own", "s per run", "s to run"]

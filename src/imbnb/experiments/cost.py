@@ -16,6 +16,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from imbnb.experiments.config import RunConfig
+from imbnb.experiments.registry import shared_key
+
 __all__ = ["COST_COLUMNS", "cost_table", "run_costs"]
 
 #: The two parts of a run's cost, in seconds.
@@ -31,8 +34,6 @@ def _col(rows: pd.DataFrame, name: str) -> pd.Series:
 
 def _groups(rows: pd.DataFrame) -> pd.Series:
     """Each row's shared-network key (:func:`imbnb.experiments.registry.shared_key`)."""
-    from imbnb.experiments.config import RunConfig
-    from imbnb.experiments.registry import shared_key
 
     return pd.Series(
         [shared_key(RunConfig.from_row(r)) for _, r in rows.iterrows()],

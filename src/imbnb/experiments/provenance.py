@@ -27,6 +27,11 @@ from typing import Any
 
 import pandas as pd
 
+from imbnb import paths
+from imbnb.experiments.store import ResultsStore
+from imbnb.train import get_device, gpu_name
+from imbnb.versions import cpu_description, library_versions
+
 __all__ = [
     "finish_sweep",
     "git_commit",
@@ -62,8 +67,6 @@ def provenance_table(store: str | os.PathLike[str]) -> pd.DataFrame:
 
     A relative ``store`` is taken from the repository root (as chapter 8's results_source).
     """
-    from imbnb import paths
-
     path = Path(store)
     path = path if path.is_absolute() else paths.repo_root() / path
     lines = [
@@ -87,8 +90,6 @@ def _runs_added(entry: Mapping[str, Any], store: Path) -> int:
     """An entry's rows; for a sweep that never finished, its rows counted in the table."""
     if entry.get("status") != "running":
         return int(entry["runs_added"])
-    from imbnb.experiments.store import ResultsStore
-
     table = ResultsStore(store).load()
     if "sweep_id" not in table.columns:
         return 0
@@ -105,8 +106,6 @@ def _machine_text(m: dict[str, Any]) -> str:
 
 def git_commit() -> str | None:
     """The checked-out commit (with ``+dirty`` for uncommitted changes), or None outside git."""
-    from imbnb import paths
-
     try:
         root = paths.repo_root()
         head = subprocess.run(
@@ -132,9 +131,6 @@ def git_commit() -> str | None:
 
 def machine() -> dict[str, Any]:
     """The facts about this machine that bear on a run's numbers and wall time."""
-    from imbnb.train import get_device, gpu_name
-    from imbnb.versions import cpu_description, library_versions
-
     return {
         "cpus": os.cpu_count(),
         "cpu": cpu_description(),
@@ -244,8 +240,6 @@ def finish_sweep(
 
 def _locked(store: str | os.PathLike[str]) -> Any:
     """The store's lock: one writer of the provenance file at a time."""
-    from imbnb.experiments.store import ResultsStore
-
     return ResultsStore(store).lock()
 
 
@@ -279,8 +273,6 @@ def merge_results(
     nested. Either way, each entry gains ``merged_from`` and ``merged_utc``. Returns the rows
     added per side.
     """
-    from imbnb.experiments.store import ResultsStore
-
     allowed = {c.key() for c in configs} if configs is not None else None
     loaded = [_load_side(Path(side), allowed) for side in sides]
     main, added_per_side = ResultsStore(into), []
@@ -298,8 +290,6 @@ def merge_results(
 
 def _load_side(side_path: Path, allowed: set[str] | None) -> tuple[Path, pd.DataFrame, list]:
     """A side table's rows and provenance entries, refused by name if unfit to merge."""
-    from imbnb.experiments.store import ResultsStore
-
     if not side_path.is_file() and not ResultsStore(side_path).runs_dir.is_dir():
         raise FileNotFoundError(f"side table {side_path} does not exist")
     entries = read_provenance(side_path)

@@ -23,6 +23,8 @@ from imbnb import paths
 from imbnb.data import ImageDataset, load_dataset
 from imbnb.experiments.config import RunConfig
 from imbnb.imbalance import COUNT_PRESETS, make_imbalanced, select_test
+from imbnb.methods.deepsmote import count_split
+from imbnb.methods.extractor import cap_per_class
 
 __all__ = ["export_split", "export_splits", "read_split", "run_split", "split_name", "splits_dir"]
 
@@ -44,8 +46,6 @@ def run_split(
     cfg: RunConfig, train: ImageDataset | None = None, test: ImageDataset | None = None
 ) -> dict[str, Any]:
     """Train indices, test indices, counts and minority classes of ``cfg``'s split."""
-    from imbnb.methods.deepsmote import count_split
-    from imbnb.methods.extractor import cap_per_class
 
     train = train if train is not None else load_dataset(cfg.dataset, "train")
     test = test if test is not None else load_dataset(cfg.dataset, "test")

@@ -27,6 +27,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from imbnb.experiments.analysis import critical_difference
+
 __all__ = [
     "DRAW",
     "VERDICTS",
@@ -167,8 +169,6 @@ def draw_ranks(rows: pd.DataFrame, metric: str = "acsa", *, alpha: float = 0.05)
     ``attrs`` holds the Friedman p-value, the Nemenyi critical difference for this many
     methods and *draws*, and, with five draws or more, autorank's own result.
     """
-    from imbnb.experiments.analysis import critical_difference
-
     per_draw = draw_table(rows, metric).dropna(axis=1, how="any").groupby(level=DRAW).mean()
     n, k = per_draw.shape
     ranks = per_draw.rank(axis=1, ascending=False)

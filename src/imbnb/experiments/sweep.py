@@ -34,8 +34,11 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
+from imbnb import paths
+from imbnb.cache import cache_dir
+from imbnb.experiments import provenance
 from imbnb.experiments.config import RunConfig
-from imbnb.experiments.extend import registered
+from imbnb.experiments.extend import registered, restore
 from imbnb.experiments.grid import expand_grid, load_grid, parse_where, select_configs
 from imbnb.experiments.registry import needs_gpu, run_config, shared_key
 from imbnb.experiments.store import ResultsStore
@@ -62,8 +65,6 @@ def _run(cfg_dict: dict[str, Any], methods: Mapping[str, Any] | None = None) -> 
     ``methods``: the driver's registered methods (a Ray worker has not seen them).
     """
     if methods:
-        from imbnb.experiments.extend import restore
-
         restore(methods)
     return run_config(RunConfig.from_dict(cfg_dict))
 
@@ -90,8 +91,6 @@ def _init_worker(
     """Pool-worker initializer: die with the driver; cap its GPU share; the user's methods."""
     _die_with_parent(parent)
     if methods:
-        from imbnb.experiments.extend import restore
-
         restore(methods)
     if gpu_share is not None:
         import torch
@@ -272,8 +271,6 @@ def sweep(
     ``gpus_per_run`` (e.g. 0.125) is each run's share of a GPU: Ray schedules by it, and each
     pool worker caps its GPU memory at it, so 1 / share trainings fit on one GPU.
     """
-    from imbnb.experiments import provenance
-
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
     if workers < 1:
@@ -345,9 +342,6 @@ def results_for(
     are returned as they are (``missing="skip"``; :func:`coverage` lists what is absent).
     Either way the rows come in the configs' order, not the order the table gained them.
     """
-    from imbnb import paths
-    from imbnb.cache import cache_dir
-
     if missing not in MISSING:
         raise ValueError(f"missing must be one of {list(MISSING)}, got {missing!r}")
     if source == "compute":

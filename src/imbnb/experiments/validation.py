@@ -28,6 +28,7 @@ import numpy as np
 from imbnb.data import ImageDataset, load_dataset, register_dataset
 from imbnb.experiments.config import RunConfig
 from imbnb.imbalance import make_imbalanced
+from imbnb.methods.extractor import cap_per_class
 
 __all__ = ["held_out", "validation_dataset", "validation_split"]
 
@@ -45,7 +46,6 @@ def held_out(labels: np.ndarray, share: float, seed: int) -> np.ndarray:
 
 def _imbalanced(cfg: RunConfig, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """The seed's pool, the imbalanced training set (indices into ``labels``), minority."""
-    from imbnb.methods.extractor import cap_per_class
 
     pool = cap_per_class(labels, cfg.n_train, cfg.seed)
     split = make_imbalanced(
