@@ -1,4 +1,7 @@
-"""Load every page of the smoke-built book in headless Chromium: images load, no local failures.
+"""Load every page of the smoke-built book in headless Chromium: images load, no local failures,
+no raw TeX in the text, no table or equation wider than the column outside a scroll box, no
+formula left untypeset or failed (see _page_checks.py, whose checks test_page_checks.py proves
+on crafted pages).
 
 Uses Debian's /usr/bin/chromium through Playwright's Python package (nothing downloads a
 browser). Screenshots of every chapter go to test-artifacts/screenshots/ (git-ignored).
@@ -15,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from _page_checks import PAGE_JS, page_problems
 from _smoke_book import ARTIFACTS, smoke_book
 
 from imbnb.book import discover_chapters
@@ -109,94 +113,104 @@ async () => {
 """
 
 
+def _watch(page, base: str, problems: list[str], current: dict[str, str]) -> None:
+    """Refuse other origins and record the book's own failed requests and console errors."""
+    origin = urlsplit(base).netloc
+
+    def is_local(url: str) -> bool:
+        return urlsplit(url).netloc == origin or url.startswith(("data:", "blob:"))
+
+    # other origins (e.g. MathJax's CDN) cannot be reached offline: refuse them up front so
+    # the test does not wait on them; the book's own files are checked below
+    page.route(
+        "**/*", lambda route: route.continue_() if is_local(route.request.url) else route.abort()
+    )
+    page.on(
+        "requestfailed",
+        lambda req: (
+            is_local(req.url)
+            and problems.append(f"{current['page']}: request failed {req.url} ({req.failure})")
+        ),
+    )
+    page.on(
+        "response",
+        lambda res: (
+            is_local(res.url)
+            and res.status >= 400
+            and problems.append(f"{current['page']}: HTTP {res.status} {res.url}")
+        ),
+    )
+
+    def on_console(msg) -> None:
+        if msg.type != "error" or any(p.search(msg.text) for p in IGNORED_CONSOLE):
+            return
+        # an aborted request to another origin (see route above) is not the book's
+        if not is_local(msg.location.get("url", "") or base):
+            return
+        if "Failed to load resource" in msg.text and "ERR_FAILED" in msg.text:
+            return  # our own abort() of an external request, reported as its error
+        problems.append(f"{current['page']}: console error {msg.text}")
+
+    def on_page_error(err) -> None:
+        if not any(p.search(str(err.message)) for p in IGNORED_CONSOLE):
+            problems.append(f"{current['page']}: uncaught {err}")
+
+    page.on("console", on_console)
+    page.on("pageerror", on_page_error)
+
+
+def _open(page, base: str, html: Path, rel: str) -> None:
+    """Load one page (following index.html's redirect) and wait until nothing loads."""
+    if _REDIRECT.search((html / rel).read_text("utf-8")):
+        # index.html is Jupyter Book's redirect to the root page: follow it
+        with page.expect_navigation(url=re.compile(r".*/book/intro\.html$")):
+            page.goto(f"{base}/{rel}", wait_until="commit")
+        page.wait_for_load_state("load")
+    else:
+        response = page.goto(f"{base}/{rel}", wait_until="load")
+        assert response is not None and response.ok, rel
+    # let lazily loaded files (MathJax's fonts) finish before the next goto, which would
+    # abort them and report the book's own file as failed
+    page.wait_for_load_state("networkidle")
+
+
+def _check_page(page, html: Path, rel: str) -> list[str]:
+    """A loaded page's problems: images, formulas, raw TeX, over-wide boxes; screenshot it."""
+    problems = []
+    images = page.evaluate(_IMAGES_JS)
+    if re.match(r"book/chapters/\d\d_", rel) and not images:
+        problems.append(f"{rel}: a chapter page without figures")
+    problems += [f"{rel}: image did not load: {i['src']}" for i in images if i["width"] <= 0]
+    typeset = page.evaluate(_MATH_JS)  # also waits for MathJax to finish
+    if 'class="math' in (html / rel).read_text("utf-8") and typeset <= 0:
+        problems.append(f"{rel}: formulas not typeset offline ({typeset})")
+    # raw $...$, over-wide tables/equations without a scroll box, MathJax errors
+    problems += page_problems(page.evaluate(PAGE_JS), rel)
+    if rel.startswith("book/chapters/") or rel == "index.html":
+        page.screenshot(path=str(SCREENSHOTS / f"{Path(rel).stem}.png"), full_page=True)
+    return problems
+
+
 def test_every_page_loads_with_its_images(site: tuple[str, Path]) -> None:
     base, html = site
-    origin = urlsplit(base).netloc
     pages = _pages(html)
     assert "index.html" in pages and any(p.startswith("book/chapters/") for p in pages)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
-    math_pages: list[str] = []
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
-
-            def is_local(url: str) -> bool:
-                return urlsplit(url).netloc == origin or url.startswith(("data:", "blob:"))
-
-            # other origins (e.g. MathJax's CDN) cannot be reached offline: refuse them up
-            # front so the test does not wait on them; the book's own files are checked below
-            page.route(
-                "**/*",
-                lambda route: route.continue_() if is_local(route.request.url) else route.abort(),
-            )
             current: dict[str, str] = {"page": ""}
-            page.on(
-                "requestfailed",
-                lambda req: (
-                    is_local(req.url)
-                    and problems.append(
-                        f"{current['page']}: request failed {req.url} ({req.failure})"
-                    )
-                ),
-            )
-            page.on(
-                "response",
-                lambda res: (
-                    is_local(res.url)
-                    and res.status >= 400
-                    and problems.append(f"{current['page']}: HTTP {res.status} {res.url}")
-                ),
-            )
-
-            def on_console(msg) -> None:
-                if msg.type != "error" or any(p.search(msg.text) for p in IGNORED_CONSOLE):
-                    return
-                # an aborted request to another origin (see route above) is not the book's
-                if not is_local(msg.location.get("url", "") or base):
-                    return
-                if "Failed to load resource" in msg.text and "ERR_FAILED" in msg.text:
-                    return  # our own abort() of an external request, reported as its error
-                problems.append(f"{current['page']}: console error {msg.text}")
-
-            page.on("console", on_console)
-
-            def on_page_error(err) -> None:
-                if not any(p.search(str(err.message)) for p in IGNORED_CONSOLE):
-                    problems.append(f"{current['page']}: uncaught {err}")
-
-            page.on("pageerror", on_page_error)
+            _watch(page, base, problems, current)
             for rel in pages:
                 current["page"] = rel
-                if _REDIRECT.search((html / rel).read_text("utf-8")):
-                    # index.html is Jupyter Book's redirect to the root page: follow it
-                    with page.expect_navigation(url=re.compile(r".*/book/intro\.html$")):
-                        page.goto(f"{base}/{rel}", wait_until="commit")
-                    page.wait_for_load_state("load")
-                else:
-                    response = page.goto(f"{base}/{rel}", wait_until="load")
-                    assert response is not None and response.ok, rel
-                # let lazily loaded files (MathJax's fonts) finish before the next goto, which
-                # would abort them and report the book's own file as failed
-                page.wait_for_load_state("networkidle")
-                images = page.evaluate(_IMAGES_JS)
-                if re.match(r"book/chapters/\d\d_", rel) and not images:
-                    problems.append(f"{rel}: a chapter page without figures")
-                for img in images:
-                    if img["width"] <= 0:
-                        problems.append(f"{rel}: image did not load: {img['src']}")
-                if 'class="math' in (html / rel).read_text("utf-8"):
-                    math_pages.append(rel)
-                    typeset = page.evaluate(_MATH_JS)
-                    if typeset <= 0:
-                        problems.append(f"{rel}: formulas not typeset offline ({typeset})")
-                if rel.startswith("book/chapters/") or rel == "index.html":
-                    name = Path(rel).stem
-                    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+                _open(page, base, html, rel)
+                problems += _check_page(page, html, rel)
         finally:
             browser.close()
     assert not problems, "\n".join(problems)
+    math_pages = [p for p in pages if 'class="math' in (html / p).read_text("utf-8")]
     assert any(p.startswith("book/chapters/07_") for p in math_pages), math_pages
     for stem in [chapter.stem for chapter in discover_chapters()]:
         assert (SCREENSHOTS / f"{stem}.png").stat().st_size > 10_000

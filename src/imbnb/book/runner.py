@@ -3,8 +3,8 @@
 A chapter is a notebook ``notebooks/NN_topic.ipynb`` whose ``parameters`` cell lists every
 knob. :func:`run_chapters` merges the profile's values (``profiles.yaml``) with overrides,
 refuses unknown names, executes each chapter into ``book/chapters/``, hides papermill's
-injected cell in the rendered book, and reports a failing chapter by name and cell while
-keeping the other chapters' outputs.
+injected cell in the rendered book, collapses bookkeeping cells (:func:`is_bookkeeping`) and
+reports a failing chapter by name and cell while keeping the other chapters' outputs.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ __all__ = [
     "UnknownParameterError",
     "chapter_defaults",
     "discover_chapters",
+    "is_bookkeeping",
     "load_profiles",
     "notebook_parameters",
     "resolve_parameters",
@@ -49,6 +50,13 @@ __all__ = [
 DEFAULT_PROFILE = "quick"
 INJECTED_TAG = "injected-parameters"
 HIDE_TAG = "remove-cell"
+#: Collapsed behind a "show code" toggle in the book; the code stays one click away.
+HIDE_INPUT_TAG = "hide-input"
+# myst-nb's glue, and the calls that only put something already computed on the page
+_GLUE_CALLS = frozenset({"glue", "glue_all"})
+_DISPLAY_CALLS = frozenset({"display", "show"})  # IPython's display(...), plt.show()
+# a glued value's output (myst_nb.glue(..., display=False)): data the reader never sees
+_GLUE_MIME = "application/papermill.record/"
 FAILED_DIRNAME = "failed"
 _CHAPTER_RE = re.compile(r"^(\d{2})_[A-Za-z0-9_]+$")
 
@@ -232,13 +240,108 @@ def _describe_failure(chapter: Chapter, err: PapermillExecutionError, saved: Pat
     )
 
 
+def _call_name(node: ast.AST) -> str | None:
+    """``f`` of a statement ``f(...)`` or ``obj.f(...)``; None for any other statement."""
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+        func = node.value.func
+        if isinstance(func, ast.Name):
+            return func.id
+        if isinstance(func, ast.Attribute):
+            return func.attr
+    return None
+
+
+def _computes(call: ast.Call) -> bool:
+    """A call's arguments call a function (``display(run(x))``), not only methods of values
+    (``display(table.round(3))``): computing, not just showing."""
+    return any(
+        isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name)
+        for arg in [*call.args, *(k.value for k in call.keywords)]
+        for sub in ast.walk(arg)
+    )
+
+
+def _only_shows(statements: list[ast.stmt]) -> bool:
+    """Every statement glues, displays (``display``, ``plt.show``, a bare name) or loops so."""
+    for node in statements:
+        name = _call_name(node)
+        if isinstance(node, ast.For):
+            if node.orelse or not _only_shows(node.body):
+                return False
+        elif name in _DISPLAY_CALLS:
+            if _computes(node.value):  # type: ignore[attr-defined]  # an Expr of a Call
+                return False
+        elif name not in _GLUE_CALLS and not (
+            isinstance(node, ast.Expr) and isinstance(node.value, ast.Name)
+        ):
+            return False
+    return bool(statements)
+
+
+def _has_glue(node: ast.AST) -> bool:
+    """The statement calls ``glue`` or ``glue_all`` somewhere inside it."""
+    return any(
+        isinstance(sub, ast.Call)
+        and (getattr(sub.func, "id", None) or getattr(sub.func, "attr", None)) in _GLUE_CALLS
+        for sub in ast.walk(node)
+    )
+
+
+def _mostly_glue(tree: ast.Module) -> bool:
+    """At least half of the cell's code lines are statements that glue (calls or loops)."""
+    lines = {True: 0, False: 0}
+    for node in tree.body:
+        lines[_has_glue(node)] += (node.end_lineno or node.lineno) - node.lineno + 1
+    return lines[True] > 0 and lines[True] >= lines[False]
+
+
+def _shows_nothing(cell: Mapping[str, Any]) -> bool:
+    """No output a reader sees: only glued values (no figure, table, text or stream)."""
+    return all(
+        out.get("output_type") in ("display_data", "execute_result")
+        and all(key.startswith(_GLUE_MIME) for key in out.get("data", {}))
+        for out in cell.get("outputs", [])
+    )
+
+
+def is_bookkeeping(cell: Mapping[str, Any]) -> bool:
+    """Whether an executed code cell is bookkeeping, collapsed (``hide-input``) in the book.
+
+    The rule: (a) every statement only glues or displays what is already computed
+    (``glue``/``glue_all``, ``display`` of values or their methods but not of a function's
+    result, ``plt.show()``, a bare name, a ``for`` loop of those),
+    or (b) the cell shows the reader nothing but glued values and at least half of its code
+    lines glue (the "numbers quoted in the text" cells). A cell that draws a figure or a
+    table while computing, that mostly runs or imports, defines or registers something, or
+    that is already tagged stays as it is: that is code a reader would lift.
+    """
+    tags = set(cell.get("metadata", {}).get("tags", []))
+    if (
+        cell.get("cell_type") != "code"
+        or tags & {"parameters", INJECTED_TAG}
+        or any(t.startswith(("hide-", "remove-")) for t in tags)
+    ):
+        return False
+    try:
+        tree = ast.parse(cell.get("source", ""))
+    except SyntaxError:  # IPython magics: not plain Python, leave the cell shown
+        return False
+    return _only_shows(tree.body) or (_mostly_glue(tree) and _shows_nothing(cell))
+
+
 def _finish_notebook(path: Path, profile: str, env: Mapping[str, Any]) -> None:
-    """Hide the injected-parameters cell in the book and record profile/device/versions."""
+    """Hide the injected-parameters cell, collapse bookkeeping cells, record the run.
+
+    Only the executed copy in ``book/chapters/`` changes; the source notebook stays as it is.
+    """
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
+        bookkeeping = is_bookkeeping(cell)  # before the injected cell gets its remove tag
         tags = cell.metadata.setdefault("tags", [])
         if INJECTED_TAG in tags and HIDE_TAG not in tags:
             tags.append(HIDE_TAG)
+        if bookkeeping:
+            tags.append(HIDE_INPUT_TAG)
     nb.metadata["imbnb"] = {
         "profile": profile,
         "device": env["device"],
