@@ -1,4 +1,4 @@
-"""Benchmark of the generative methods' autoencoder training (README "The paper table").
+"""Benchmark of the generative methods' autoencoder training (book: "Status").
 
 Prints, in one run, on real Fashion-MNIST images (the Debian package):
 
@@ -22,9 +22,11 @@ Prints, in one run, on real Fashion-MNIST images (the Debian package):
    on an AVX2 machine the two whole-map layers' weight gradients took more than half of the
    conv form's step (oneDNN falls back to im2col there), which the GEMM form removes.
 
-Run: ``python benchmarks/bench_autoencoder.py [--repeats N] [--batches N] [--threads T]``
-(about 1-2 minutes with the defaults on 2 cores; more repeats steady the medians on a busy
-machine).
+Run: ``python benchmarks/bench_autoencoder.py [--repeats N] [--batches N] [--threads T]
+[--record PATH]`` (about 1-2 minutes with the defaults on 2 cores; more repeats steady the
+medians on a busy machine). ``--record benchmarks/records/bench_autoencoder.jsonl`` appends the
+printed figures, with the time, commit and machine, as one JSON line (the book's status page
+shows the newest per machine type).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -49,6 +51,9 @@ VARIANTS = ("deepsmote", "denoising", "sparse", "vae")
 EPOCHS, BATCH = 50, 100
 THESIS_IMAGES = 6 * 6000 + 4 * 6000 // 100  # thesis protocol at rho = 100: 4 classes cut
 GEMM_N = 2048  # square fp32 matmul that measures the machine's GEMM rate
+
+#: a benchmark's printed figures: name -> (value, unit)
+Figures = dict[str, tuple[float, str]]
 
 
 def make_step(images: np.ndarray, width: int, matmul: bool) -> Callable[[int], None]:
@@ -101,7 +106,7 @@ def interleaved(images: np.ndarray, width: int, repeats: int) -> dict[str, float
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
-def headline(images: np.ndarray, width: int, repeats: int, threads: int) -> None:
+def headline(images: np.ndarray, width: int, repeats: int, threads: int) -> Figures:
     """Print the new/old ratio, the step time, hours per autoencoder and the GEMM floor."""
     torch.set_num_threads(threads)
     med = interleaved(images, width, repeats)
@@ -130,6 +135,18 @@ def headline(images: np.ndarray, width: int, repeats: int, threads: int) -> None
         f"{hours(floor):.2f} h per autoencoder; step / floor = {med['new'] / floor:.2f} "
         f"(old: {med['old'] / floor:.2f})"
     )
+    return {
+        f"step, new form, {threads} threads": (med["new"], "s"),
+        f"step, old form, {threads} threads": (med["old"], "s"),
+        "new / old": (med["new"] / med["old"], "x"),
+        "thesis-protocol autoencoder, new form": (hours(med["new"]), "h"),
+        "thesis-protocol autoencoder, old form": (hours(med["old"]), "h"),
+        "GEMM rate": (rate / 1e9, "GFLOP/s"),
+        "GFLOP per step": (flops_new / 1e9, "GFLOP"),
+        "GEMM floor per step": (floor, "s"),
+        "step / floor, new form": (med["new"] / floor, "x"),
+        "step / floor, old form": (med["old"] / floor, "x"),
+    }
 
 
 def per_batch(
@@ -220,9 +237,9 @@ def backward_shares(width: int, matmul: bool, steps: int = 3) -> list[tuple[str,
     return [*sorted(shares, key=lambda item: -item[1]), ("GEMMs", gemm / total)]
 
 
-def grid_hours(one: dict[str, float], train_labels: np.ndarray) -> float:
+def grid_hours(one: dict[str, float], train_labels: np.ndarray) -> tuple[float, Figures]:
     """Print hours per autoencoder (thesis protocol, count list) and for the paper grid;
-    return the seconds of one epoch at rho = 100."""
+    return the seconds of one epoch at rho = 100 and those figures."""
     mean = float(np.mean(list(one.values())))
 
     def hours(n_images: int) -> float:
@@ -235,52 +252,88 @@ def grid_hours(one: dict[str, float], train_labels: np.ndarray) -> float:
     print(f"  {EPOCHS} epochs, count list: {counts:.2f} h per autoencoder, one core")
     total = 15 * sum(thesis.values()) + 15 * counts  # 5 autoencoders x 3 seeds per setting
     print(f"  paper grid (75 autoencoders): {total:.0f} core-hours")
-    return thesis[100] * 3600 / EPOCHS
+    figures: Figures = {
+        f"autoencoder, thesis protocol rho={rho}, one core": (h, "h") for rho, h in thesis.items()
+    }
+    figures["autoencoder, count list, one core"] = (counts, "h")
+    figures["paper grid, 75 autoencoders"] = (total, "core-hours")
+    return thesis[100] * 3600 / EPOCHS, figures
 
 
-def main() -> None:
+def loop_figures(x: np.ndarray, y: np.ndarray, width: int, train_labels: np.ndarray) -> Figures:
+    """Print and return (3)-(6): per-batch times, threads, autocast, hours, checkpoint."""
+    one = {v: per_batch(x, y, v, width, 1) for v in VARIANTS}
+    print(f"  imbnb's training loop, {len(x) // BATCH} batches per timing:")
+    for v, s in one.items():
+        print(f"  {v:10s} 1 thread: {s:.3f} s per batch")
+    two = per_batch(x, y, "deepsmote", width, 2)
+    print(
+        f"  deepsmote  2 threads: {two:.3f} s per batch; "
+        f"1 / 2 threads = {one['deepsmote'] / two:.2f}x"
+    )
+    f32, b16 = autocast_ratio(width)
+    print(
+        f"  reconstruction step: float32 {f32:.3f} s, bfloat16 autocast {b16:.3f} s, "
+        f"ratio {f32 / b16:.2f}x"
+    )
+    epoch, hours = grid_hours(one, train_labels)
+    write = checkpoint_seconds(width)
+    print(
+        f"  checkpoint write {write:.2f} s, one epoch at rho=100 {epoch:.0f} s: "
+        f"{100 * write / epoch:.2f}% per epoch"
+    )
+    return {
+        **{f"batch, {v}, 1 thread": (s, "s") for v, s in one.items()},
+        "batch, deepsmote, 2 threads": (two, "s"),
+        "1 / 2 threads": (one["deepsmote"] / two, "x"),
+        "reconstruction step float32 / bfloat16 autocast": (f32 / b16, "x"),
+        **hours,
+        "checkpoint write": (write, "s"),
+        "checkpoint share of an epoch at rho=100": (100 * write / epoch, "%"),
+    }
+
+
+def shares_figures(width: int) -> Figures:
+    """Print and return (7): each form's backward shares of the whole-map layers and GEMMs."""
+    figures: Figures = {}
+    for matmul, name in ((False, "old (convolutions)"), (True, "new (GEMMs)")):
+        print(f"  {name}: backward pass of each conv layer (input -> output), share of a step:")
+        *convs, (_, gemm) = backward_shares(width, matmul)
+        for shapes, share in convs[:4]:
+            print(f"    {shapes}: {100 * share:.0f}%")
+            figures[f"{name.split()[0]} form, backward {shapes}"] = (100 * share, "% of a step")
+        print(
+            f"    all matrix products (fc layers, and the new form's whole-map layers): "
+            f"{100 * gemm:.0f}%"
+        )
+        figures[f"{name.split()[0]} form, all matrix products"] = (100 * gemm, "% of a step")
+    return figures
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Parse arguments, run the benchmark, and append its figures to ``--record`` if given."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7, help="interleaved new/old steps")
     parser.add_argument("--threads", type=int, default=2, help="threads of the new/old timing")
     parser.add_argument("--batches", type=int, default=5, help="batches timed per variant")
     parser.add_argument("--width", type=int, default=64, help="autoencoder width (paper: 64)")
-    args = parser.parse_args()
+    parser.add_argument("--record", metavar="PATH", help="append the figures as a JSON line")
+    args = parser.parse_args(argv)
     train = load_dataset("fashion_mnist", "train")
     rng = np.random.default_rng(0)
     idx = rng.choice(len(train), size=max(args.batches, 2) * BATCH, replace=False)
     x, y = train.images[idx], train.labels[idx]
 
     print(f"autoencoder width {args.width}, batch {BATCH}, CPU {cpu_description()}")
-    headline(x, args.width, args.repeats, args.threads)
-    one = {v: per_batch(x, y, v, args.width, 1) for v in VARIANTS}
-    print(f"  imbnb's training loop, {args.batches} batches per timing:")
-    for v, s in one.items():
-        print(f"  {v:10s} 1 thread: {s:.3f} s per batch")
-    two = per_batch(x, y, "deepsmote", args.width, 2)
-    print(
-        f"  deepsmote  2 threads: {two:.3f} s per batch; "
-        f"1 / 2 threads = {one['deepsmote'] / two:.2f}x"
-    )
-    f32, b16 = autocast_ratio(args.width)
-    print(
-        f"  reconstruction step: float32 {f32:.3f} s, bfloat16 autocast {b16:.3f} s, "
-        f"ratio {f32 / b16:.2f}x"
-    )
-    epoch = grid_hours(one, train.labels)
-    write = checkpoint_seconds(args.width)
-    print(
-        f"  checkpoint write {write:.2f} s, one epoch at rho=100 {epoch:.0f} s: "
-        f"{100 * write / epoch:.2f}% per epoch"
-    )
-    for matmul, name in ((False, "old (convolutions)"), (True, "new (GEMMs)")):
-        print(f"  {name}: backward pass of each conv layer (input -> output), share of a step:")
-        *convs, (_, gemm) = backward_shares(args.width, matmul)
-        for shapes, share in convs[:4]:
-            print(f"    {shapes}: {100 * share:.0f}%")
-        print(
-            f"    all matrix products (fc layers, and the new form's whole-map layers): "
-            f"{100 * gemm:.0f}%"
-        )
+    figures = headline(x, args.width, args.repeats, args.threads)
+    figures.update(loop_figures(x, y, args.width, train.labels))
+    figures.update(shares_figures(args.width))
+    if args.record:
+        from imbnb.book.status import record_benchmark
+
+        arguments = {k: v for k, v in vars(args).items() if k != "record"}
+        record_benchmark(args.record, "bench_autoencoder", arguments, figures)
+        print(f"  figures appended to {args.record}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Benchmark of imbnb's feature-space oversamplers (README "Performance"; book chapter "ADOS").
+"""Benchmark of imbnb's feature-space oversamplers (book: "Status"; chapter "ADOS").
 
 Prints, in one run, on Fashion-MNIST-embedding-shaped data (60,000 x 120; random Gaussian
 class clusters unless ``--real`` gives an ``.npz`` with arrays ``X`` and ``y``):
@@ -14,7 +14,10 @@ class clusters unless ``--real`` gives an ``.npz`` with arrays ``X`` and ``y``):
    threads: time, ratio, and how far the rows differ;
 5. peak memory (tracemalloc peak per step, and the process's max RSS).
 
-Run: ``python benchmarks/bench_oversample.py [--quick] [--real PATH.npz] [--threads N]``.
+Run: ``python benchmarks/bench_oversample.py [--quick] [--real PATH.npz] [--threads N]
+[--record PATH]``; ``--record benchmarks/records/bench_oversample.jsonl`` appends the printed
+figures, with the time, commit and machine, as one JSON line (the book's status page shows the
+newest per machine type).
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ import tracemalloc
 
 import numpy as np
 from threadpoolctl import threadpool_limits
+
+#: a benchmark's printed figures: name -> (value, unit)
+Figures = dict[str, tuple[float, str]]
 
 
 def _timed(fn, *args, trace: bool = True, **kwargs):
@@ -69,7 +75,7 @@ def imbalance(X, y, rho: int, n_minority: int, seed: int):
     return X[keep], y[keep]
 
 
-def bench_knn(X, n_queries: int, k: int) -> None:
+def bench_knn(X, n_queries: int, k: int) -> Figures:
     """faiss vs sklearn brute-force exact kNN (fit on all of X, query its first rows)."""
     import faiss
     from sklearn.neighbors import NearestNeighbors
@@ -96,6 +102,12 @@ def bench_knn(X, n_queries: int, k: int) -> None:
     print(f"  faiss IndexFlatL2  {t_raw:8.2f} s   peak {m_raw:7.1f} MiB   ({t_sk / t_raw:.2f} x)")
     print(f"  FaissNearestNbrs   {t_fa:8.2f} s   peak {m_fa:7.1f} MiB")
     print(f"  speed-up           {t_sk / t_fa:8.2f} x   (goal >= 3x); same neighbours {agree:.4f}")
+    return {
+        "kNN sklearn brute": (t_sk, "s"),
+        "kNN faiss IndexFlatL2": (t_raw, "s"),
+        "kNN FaissNearestNeighbors": (t_fa, "s"),
+        "kNN faiss speed-up over sklearn": (t_sk / t_fa, "x"),
+    }
 
 
 def gemv_throughput(dim: int, sizes, repeats: int) -> float:
@@ -124,7 +136,7 @@ def ados_work(counts: dict, targets: dict, dim: int) -> float:
     return work
 
 
-def bench_ados(X, y) -> None:
+def bench_ados(X, y) -> Figures:
     """ADOS wall time vs the dense-distance lower bound; SMOTE for reference."""
     from imblearn.over_sampling import SMOTE
 
@@ -150,9 +162,17 @@ def bench_ados(X, y) -> None:
     _, t_sm, _ = _timed(smote.fit_resample, X, y, trace=False)
     _, _, m_sm = _timed(SMOTE(random_state=0).fit_resample, X, y)
     print(f"  imblearn SMOTE     {t_sm:8.2f} s   peak {m_sm:7.1f} MiB   (reference)")
+    return {
+        "ADOS rows generated": (int(ados.is_synthetic_.sum()), "rows"),
+        "gemv throughput": (rate / 1e9, "G multiply-add/s"),
+        "ADOS lower bound": (bound, "s"),
+        "ADOS": (t_ados, "s"),
+        "ADOS / lower bound": (t_ados / bound, "x"),
+        "imblearn SMOTE": (t_sm, "s"),
+    }
 
 
-def bench_calibration(dim: int, counts: tuple[int, ...], seed: int) -> None:
+def bench_calibration(dim: int, counts: tuple[int, ...], seed: int) -> Figures:
     """WeightedCalibration with its one-thread BLAS pin against the caller's thread count."""
     import torch  # noqa: F401  (loaded in every chapter; it changes how BLAS threads behave)
 
@@ -176,6 +196,12 @@ def bench_calibration(dim: int, counts: tuple[int, ...], seed: int) -> None:
     print(f"  caller's threads   {t_free:8.2f} s")
     print(f"  BLAS on 1 thread   {t_pin:8.2f} s   ({t_free / t_pin:.2f} x, as shipped)")
     print(f"  rows differ by     {np.abs(pinned - free).max():8.1e}   (max abs)")
+    return {
+        "WeightedCalibration, caller's threads": (t_free, "s"),
+        "WeightedCalibration, BLAS on 1 thread": (t_pin, "s"),
+        "WeightedCalibration speed-up of the pin": (t_free / t_pin, "x"),
+        "WeightedCalibration rows differ by": (float(np.abs(pinned - free).max()), "max abs"),
+    }
 
 
 def main(argv=None) -> None:
@@ -185,6 +211,7 @@ def main(argv=None) -> None:
     p.add_argument("--real", metavar="NPZ", help=".npz with X (n, d) and y (n,) embeddings")
     p.add_argument("--threads", type=int, default=None, help="BLAS/faiss threads (default all)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--record", metavar="PATH", help="append the figures as a JSON line to PATH")
     args = p.parse_args(argv)
 
     if args.real:
@@ -211,14 +238,23 @@ def main(argv=None) -> None:
         # BLAS call in the process several-fold on a 2-core machine (measured: 2.8 s -> 13 s
         # for ADOS), unless OMP_WAIT_POLICY=PASSIVE or OpenMP is limited to one thread.
         Xi, yi = imbalance(X, y, rho=100, n_minority=4, seed=args.seed)
-        bench_ados(Xi, yi)
-        bench_knn(X, n_queries=n_queries, k=6)
+        figures = bench_ados(Xi, yi)
+        figures.update(bench_knn(X, n_queries=n_queries, k=6))
         counts = (2000, 1000, 500, 250, 150, 100, 60, 40, 30, 20)
-        bench_calibration(
-            128 if args.quick else 300, counts[2:] if args.quick else counts, args.seed
+        figures.update(
+            bench_calibration(
+                128 if args.quick else 300, counts[2:] if args.quick else counts, args.seed
+            )
         )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"[memory] process max RSS {rss:.0f} MiB")
+    figures["process max RSS"] = (rss, "MiB")
+    if args.record:
+        from imbnb.book.status import record_benchmark
+
+        arguments = {k: v for k, v in vars(args).items() if k != "record"}
+        record_benchmark(args.record, "bench_oversample", arguments, figures)
+        print(f"[record] appended to {args.record}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import yaml
 
 from imbnb import paths
 from imbnb.book.provenance import write_provenance_page
+from imbnb.book.status import write_status
 
 __all__ = ["BookBuildError", "build_book", "copy_book_sources", "install_mathjax", "toc_files"]
 
@@ -102,6 +103,7 @@ def build_book(
     """Run ``jupyter-book build`` on ``root`` (default the repo); return ``index.html``."""
     root = Path(root) if root is not None else paths.repo_root()
     write_provenance_page(paths.chapters_dir(root))
+    write_status(root)  # book/_generated/status_tables.md, which book/status.md includes
     missing = _missing(root)
     if missing:
         raise BookBuildError(
