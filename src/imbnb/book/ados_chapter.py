@@ -374,15 +374,16 @@ class NearDuplication:
     mass_ratio: float  # minority / majority total sample weight (ADOS's re-weighting)
 
     def table(self) -> pd.Series:
-        """The five numbers, labelled for the chapter's table."""
+        """The five numbers, labelled for the chapter's table (a count shown as an integer)."""
         return pd.Series(
             {
-                "synthetic rows": self.n_synthetic,
-                "rows per original seed": self.per_seed,
-                "fraction within 1% of NN distance of their seed": self.near_frac,
-                "synthetic spread / original spread": self.spread_ratio,
-                "minority / majority loss mass (ADOS weights)": self.mass_ratio,
-            }
+                "synthetic rows": int(self.n_synthetic),
+                "rows per original seed": round(float(self.per_seed), 1),
+                "fraction within 1% of NN distance of their seed": round(self.near_frac, 3),
+                "synthetic spread / original spread": round(self.spread_ratio, 3),
+                "minority / majority loss mass (ADOS weights)": round(self.mass_ratio, 3),
+            },
+            dtype=object,
         )
 
 

@@ -135,13 +135,13 @@ def plot_toy_overloading(toy: ToyOverloading) -> plt.Figure:
     )
     ax.scatter(*toy.neighbors[0], marker="s", s=80, c="k", label="f(x_i)")
     ax.set_title("overloading one minority image")
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(loc="upper left")
     ax = axes[1]
     for p0, p1 in zip(toy.minor, toy.local_means, strict=True):
         ax.annotate("", xy=p1, xytext=p0, arrowprops={"arrowstyle": "->", "color": "tab:blue"})
     ax.scatter(*toy.local_means.T, s=18, c="tab:blue", label="local means (eq. 3)")
     ax.set_title("every minority point pulled to its local mean")
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(loc="upper left")
     fig.tight_layout()
     return fig
 
@@ -164,7 +164,8 @@ def worked_example() -> pd.DataFrame:
             "ρ'_i (eq. 10)": (raw / raw.sum()).numpy(),
         }
     )
-    return table.round(3).assign(**{"ℓ'_f (eq. 8)": float(loss_f), "ℓ'_g (eq. 9)": float(loss_g)})
+    losses = {"ℓ'_f (eq. 8)": float(loss_f), "ℓ'_g (eq. 9)": float(loss_g)}
+    return table.assign(**losses).round(3)
 
 
 # -- the paper's protocol -----------------------------------------------------------------------

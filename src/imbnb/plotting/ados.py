@@ -112,7 +112,7 @@ def plot_ados_smote_steps(
     if len(resampled) != 2:
         raise ValueError(f"resampled must hold two sets (ADOS, SMOTE), got {list(resampled)}")
     major, minor = X[y == 0], X[y == 1]
-    fig, axes = plt.subplots(2, 2, figsize=(11, 9))
+    fig, axes = plt.subplots(2, 2, figsize=(11, 11.5))
     for ax in axes.flat:
         ax.scatter(*major.T, s=8, c="0.8", label="majority")
         ax.scatter(*minor.T, s=28, c="tab:red", edgecolor="k", lw=0.4, label="minority")
@@ -123,8 +123,14 @@ def plot_ados_smote_steps(
         ax.scatter(*syn.T, s=6, c="tab:green", alpha=0.5, label=f"{len(syn)} synthetic rows")
         ax.set_title(f"{name}, minority grown to the majority size")
     _zoom(axes, marks, minor)
-    for ax in axes.flat:
-        ax.legend(loc="lower left" if ax in axes[0] else "lower right", fontsize=8, frameon=True)
+    for ax in axes[0]:  # below the panel (inside, it would hide the step it explains); the
+        # majority and minority markers are named in the panels underneath
+        pairs = [(h, t) for h, t in zip(*ax.get_legend_handles_labels(), strict=True)
+                 if t not in ("majority", "minority")]  # fmt: skip
+        ax.legend(*zip(*pairs, strict=True), loc="upper left", bbox_to_anchor=(0.0, -0.07),
+                  frameon=False)  # fmt: skip
+    for ax in axes[1]:
+        ax.legend(loc="lower right", frameon=True)
     fig.tight_layout()
     return fig
 
@@ -162,7 +168,7 @@ def _k_points(
         ylabel="k (jittered)" if rng is not None else "k",
         title=title,
     )
-    ax.legend(frameon=True, fontsize=8)
+    ax.legend(frameon=True)
 
 
 def _k_max_bars(

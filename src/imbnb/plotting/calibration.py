@@ -35,7 +35,7 @@ def _mixture_panel(ax: plt.Axes, sampler) -> None:
         ax.plot(*mean, "k+", ms=10)
         covariance_ellipse(ax, mean, cov, color="k", lw=1)
     ax.set_title("(a) partition, mixture components")
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="lower left")
 
 
 def _calibrated_point_panel(
@@ -71,7 +71,7 @@ def _synthetic_panel(ax: plt.Axes, X_res: np.ndarray, sampler) -> None:
             color="crimson" if origin == "calibration" else "darkgreen",
             label=f"{origin} rows",
         )
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="lower left")
     ax.set_title("(c) synthetic rows")
 
 

@@ -54,7 +54,6 @@ def _legend_outside(ax: plt.Axes) -> None:
         names,
         loc="upper left",
         bbox_to_anchor=(1.02, 1.0),
-        fontsize="small",
         frameon=False,
     )
 

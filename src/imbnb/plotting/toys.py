@@ -41,4 +41,4 @@ def plot_decision_panels(
         if name in fakes:
             ax.scatter(*fakes[name].T, marker="+", s=22, color="tab:green", label="generated")
         ax.set(title=name, xlim=(-lim, lim), ylim=(-lim, lim), xticks=[], yticks=[])
-    axes[0].legend(loc="lower left", fontsize=8)
+    axes[0].legend(loc="lower left")
