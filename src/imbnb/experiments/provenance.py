@@ -104,26 +104,24 @@ def _machine_text(m: dict[str, Any]) -> str:
     return f"{m['device']}{gpu}, {cpu}{m['cpus']} CPUs, torch {m['versions'].get('torch', '?')}"
 
 
+def _git(*args: str) -> str:
+    """The output of ``git ARGS`` in the repository, stripped."""
+    done = subprocess.run(
+        ["git", *args],
+        cwd=paths.repo_root(),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=10,
+    )
+    return done.stdout.strip()
+
+
 def git_commit() -> str | None:
     """The checked-out commit (with ``+dirty`` for uncommitted changes), or None outside git."""
     try:
-        root = paths.repo_root()
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
+        head = _git("rev-parse", "HEAD")
+        dirty = _git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError, ValueError):
         return None
     return f"{head}+dirty" if dirty else head
