@@ -21,9 +21,19 @@ from imbnb.experiments import (
     register_sampler,
     sweep,
 )
-from imbnb.experiments.extend import registered
+from imbnb.experiments.extend import registered, unregister
 from imbnb.experiments.tuning import search_space
-from imbnb.losses import ImbalanceLoss
+from imbnb.losses import LOSSES, ImbalanceLoss
+
+
+@pytest.fixture(autouse=True)
+def _forget_registrations():
+    """A test's registrations end with it, so later tests see the book's methods only."""
+    before = set(registered())
+    yield
+    for name in set(registered()) - before:
+        unregister(name)
+
 
 BASE = {"dataset": "fashion_mnist", "protocol": "minority", "n_train": 1000, "n_test": 10}
 PARAMS = {"family:feature_space": {"epochs": 1, "head": {"epochs": 2}}}
@@ -117,3 +127,12 @@ def test_loss_and_estimator_registration_errors_name_the_parameter() -> None:
     with pytest.raises(ValueError, match="method 'GAMO' exists already"):
         register_estimator("GAMO", pixel_logreg)
     assert "X-loss" not in METHODS and "X-est" not in METHODS
+
+
+def test_unregister_removes_a_registration_and_refuses_the_books_methods() -> None:
+    name = register_loss("Gone-test", HalvedCE, replace=True)
+    assert name in METHODS and "registered:Gone-test" in LOSSES
+    unregister(name)
+    assert name not in METHODS and "registered:Gone-test" not in LOSSES
+    with pytest.raises(ValueError, match="'Focal' was not registered by register_sampler"):
+        unregister("Focal")

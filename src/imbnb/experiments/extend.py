@@ -34,7 +34,14 @@ from imbnb.methods import catalog
 from imbnb.methods.feature_methods import MethodSpec
 from imbnb.methods.losses_baselines import LossMethod
 
-__all__ = ["register_estimator", "register_loss", "register_sampler", "registered", "restore"]
+__all__ = [
+    "register_estimator",
+    "register_loss",
+    "register_sampler",
+    "registered",
+    "restore",
+    "unregister",
+]
 
 _REGISTERED: dict[str, dict[str, Any]] = {}
 _WEIGHTINGS = ("none", "class", "sample")
@@ -150,6 +157,17 @@ class _Build:
                 f"build(seed) must return a sampler with fit_resample, got {sampler!r}"
             )
         return sampler
+
+
+def unregister(name: str) -> None:
+    """Remove a method registered here (its registry entry, and a loss's factory); the book's
+    own methods cannot be removed."""
+    if name not in _REGISTERED:
+        raise ValueError(f"{name!r} was not registered by register_sampler/_loss/_estimator")
+    spec = _REGISTERED.pop(name)
+    catalog.unregister(name)
+    if spec["kind"] == "loss":
+        losses.LOSSES.pop(f"registered:{name}", None)
 
 
 def registered() -> dict[str, dict[str, Any]]:
