@@ -4,6 +4,9 @@ moved out of chapters 3 and 9."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -21,9 +24,11 @@ from imbnb.book import (  # noqa: E402
     lookup,
     phrase_list,
     ranked_text,
+    set_book_style,
     threshold_phrase,
 )
 from imbnb.book import motivation_chapter as ch1  # noqa: E402
+from imbnb.book.style import COLUMN_INCHES, MIN_TEXT_PX, smallest_text_px  # noqa: E402
 from imbnb.metrics import evaluate  # noqa: E402
 from imbnb.oversample import ADOS  # noqa: E402
 from imbnb.plotting import (  # noqa: E402
@@ -376,6 +381,16 @@ def test_plot_pseudo_feature_protocol_one_panel_per_measure() -> None:
     plt.close(fig)
 
 
+@contextlib.contextmanager
+def _book_style() -> Iterator[None]:
+    """:func:`set_book_style` for one test: matplotlib's and pandas' settings restored after."""
+    names = ["max_rows", "min_rows", "max_columns", "max_colwidth", "width"]
+    saved = [x for n in names for x in (f"display.{n}", pd.get_option(f"display.{n}"))]
+    with matplotlib.rc_context(), pd.option_context(*saved):
+        set_book_style()
+        yield
+
+
 def test_plot_class_corrections_uses_log_axes_for_counts() -> None:
     corr = pd.DataFrame(
         [
@@ -393,10 +408,17 @@ def test_plot_class_corrections_uses_log_axes_for_counts() -> None:
     )
     fig = plot_class_corrections(corr)
     assert isinstance(fig, plt.Figure) and len(fig.axes) == 4
-    scales = {ax.get_title(): ax.get_yscale() for ax in fig.axes}
-    assert scales == {"n_j (training images)": "log", "LDAM margin Δ_j": "linear"}
-    assert fig.axes[0].get_ylabel() == "thesis,\nρ = 100"
+    axes = np.array(fig.axes).reshape(2, 2)  # a row per correction, a column per protocol
+    assert [ax.get_title() for ax in axes[0]] == ["thesis, ρ = 100", "long tail"]
+    assert [ax.get_title() for ax in axes[1]] == ["", ""]
+    assert [ax.get_ylabel() for ax in axes[:, 0]] == ["n_j\n(training images)", "LDAM margin Δ_j"]
+    assert [ax.get_yscale() for ax in axes[:, 1]] == ["log", "linear"]
+    assert fig.get_size_inches()[0] == pytest.approx(COLUMN_INCHES)
     plt.close(fig)
+    with _book_style():
+        fig = plot_class_corrections(corr)
+        assert smallest_text_px(fig) >= MIN_TEXT_PX
+        plt.close(fig)
 
 
 def test_plot_recall_heatmap_annotates_every_cell() -> None:
@@ -404,6 +426,16 @@ def test_plot_recall_heatmap_annotates_every_cell() -> None:
     ax = plot_recall_heatmap(recalls, title="toy")
     assert isinstance(ax, plt.Axes) and ax.get_title() == "toy"
     assert sorted(t.get_text() for t in ax.texts) == ["0.10", "0.50", "0.80", "0.90"]
+    assert ax.figure.get_size_inches()[0] == pytest.approx(COLUMN_INCHES)
     plt.close(ax.figure)
+    ten = pd.DataFrame(
+        np.full((9, 10), 0.5),
+        index=[f"method {i}" for i in range(9)],
+        columns=[f"{c} class name*\nn={5000 // (c + 1)}" for c in range(10)],
+    )
+    with _book_style():
+        ax = plot_recall_heatmap(ten, title="ten classes, nine methods (chapter 9's size)")
+        assert smallest_text_px(ax.figure) >= MIN_TEXT_PX
+        plt.close(ax.figure)
     with pytest.raises(ValueError, match="empty"):
         plot_recall_heatmap(recalls.iloc[:0], title="toy")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -11,6 +14,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
+from imbnb.book import set_book_style  # noqa: E402
+from imbnb.book.style import COLUMN_INCHES, MIN_TEXT_PX, column_figsize, smallest_text_px  # noqa: E402
 from imbnb.methods.deepsmote import LatentOversampling, neighbour_agreement  # noqa: E402
 from imbnb.oversample import WeightedCalibration  # noqa: E402
 from imbnb.plotting import (  # noqa: E402
@@ -22,6 +27,16 @@ from imbnb.plotting import (  # noqa: E402
 from imbnb.toys import calibration_toy  # noqa: E402
 
 
+@contextlib.contextmanager
+def _book_style() -> Iterator[None]:
+    """:func:`set_book_style` for one test: matplotlib's and pandas' settings restored after."""
+    names = ["max_rows", "min_rows", "max_columns", "max_colwidth", "width"]
+    saved = [x for n in names for x in (f"display.{n}", pd.get_option(f"display.{n}"))]
+    with matplotlib.rc_context(), pd.option_context(*saved):
+        set_book_style()
+        yield
+
+
 def test_calibration_toy_has_the_three_partitions() -> None:
     X, y = calibration_toy(0)
     assert X.shape == (562, 2) and np.bincount(y).tolist() == [400, 150, 12]
@@ -31,6 +46,27 @@ def test_calibration_toy_has_the_three_partitions() -> None:
     fig, axes = plt.subplots(1, 3)
     plot_calibration_steps(X, y, X_res, wc, int(np.flatnonzero(y == 2)[0]), axes)
     assert len(axes[0].patches) == len(wc.means_)  # one ellipse per saved component
+    plt.close(fig)
+
+
+def test_plot_calibration_steps_gives_a_colour_one_meaning_and_fits_the_column() -> None:
+    X, y = calibration_toy(0)
+    wc = WeightedCalibration(k=3, max_components=3, random_state=0)
+    X_res, y_res = wc.fit_resample(X, y)
+    with _book_style():
+        fig = plt.figure(figsize=column_figsize(2, aspect=0.72))
+        mosaic = fig.subplot_mosaic([["a", "a", "b", "b"], [".", "c", "c", "."]])
+        axes = [mosaic[k] for k in "abc"]
+        point = int(np.flatnonzero(y == 2)[0])
+        plot_calibration_steps(X, y, X_res, wc, point, axes, y_res=y_res)
+        fig.tight_layout()
+        assert smallest_text_px(fig) >= MIN_TEXT_PX
+    assert all(ax.get_legend() is not None for ax in axes)  # (b) explains its marks too
+    legend_b = [t.get_text() for t in axes[1].get_legend().get_texts()]
+    assert "calibrated mean" in legend_b and "to a nearest saved component" in legend_b
+    smote = [c for c in axes[2].collections if c.get_label() == "SMOTE rows (class 1)"]
+    median_colour = axes[0].collections[1].get_facecolor()[0][:3]  # class 1's points in (a)
+    assert len(smote) == 1 and smote[0].get_facecolor()[0][:3] == pytest.approx(median_colour)
     plt.close(fig)
     with pytest.raises(ValueError, match="at least 2"):
         calibration_toy(0, n_minority=1)
@@ -116,6 +152,23 @@ def test_plot_vs_ratio_gives_each_family_a_row_read_against_the_reference() -> N
     dashed = [line for line in axes[1, 0].get_lines() if line.get_linestyle() == "--"]
     bl = rows[rows.method == "BL"].groupby("ratio")["acsa"].mean()
     assert len(dashed) == 1 and dashed[0].get_ydata().tolist() == pytest.approx(bl.tolist())
+    assert fig.get_size_inches()[0] == pytest.approx(COLUMN_INCHES)  # the book's column
+    plt.close(fig)
+    fig = plot_vs_ratio(rows.replace({"ratio": {100: 20}}), ["acsa", "gmean"])  # one decade
+    fig.canvas.draw()
+    top = [t for ax in fig.axes[:2] for t in ax.xaxis.get_ticklabels(which="both")]
+    assert not [t.get_text() for t in top if t.get_visible() and t.get_text()]  # none: only
+    assert [t.get_text() for t in fig.axes[-1].get_xticklabels()] == ["10", "20"]  # the last
+    plt.close(fig)
+    with _book_style():
+        fig = plot_vs_ratio(rows, ["acsa", "gmean"])
+        assert smallest_text_px(fig) >= MIN_TEXT_PX
+    plt.close(fig)
+    fig = plot_vs_ratio(rows, ["acsa"], max_methods=1)  # a family of two wraps onto two rows
+    labels = [ax.get_ylabel() for ax in fig.axes]
+    assert labels == ["feature space 1/2", "feature space 2/2", "dos 1/2", "dos 2/2"]
+    legend = [[t.get_text() for t in ax.get_legend().get_texts()] for ax in fig.axes]
+    assert legend[1] == ["FS-SMOTE", "BL (reference)"]  # BL is in the first row, not this one
     plt.close(fig)
     fig = plot_vs_ratio(rows, ["acsa"], reference=None)
     assert all(line.get_linestyle() != "--" for ax in fig.axes for line in ax.get_lines())
@@ -142,6 +195,8 @@ def test_plot_vs_ratio_names_what_is_wrong() -> None:
         plot_vs_ratio(rows.iloc[:0], ["acsa"])
     with pytest.raises(ValueError, match="at least one"):
         plot_vs_ratio(rows, [])
+    with pytest.raises(ValueError, match="max_methods must be at least 1"):
+        plot_vs_ratio(rows, ["acsa"], max_methods=0)
 
 
 def test_plot_ranks_puts_the_best_on_top_within_the_possible_ranks() -> None:
