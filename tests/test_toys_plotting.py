@@ -256,3 +256,13 @@ def test_log_ticks_labels_plain_numbers_as_dense_as_fit() -> None:
     with pytest.raises(ValueError, match="positive limits"):
         log_ticks(ax)
     plt.close(fig)
+
+
+def test_a_wide_family_wraps_onto_evenly_filled_rows() -> None:
+    from imbnb.plotting.results import _row_groups
+
+    def sizes(n: int) -> list[int]:
+        rows = pd.DataFrame({"family": ["fs"] * n, "method": [f"m{i}" for i in range(n)]})
+        return [len(part) for _, part in _row_groups(rows, "family", 4)]
+
+    assert sizes(9) == [3, 3, 3] and sizes(5) == [3, 2] and sizes(8) == [4, 4] and sizes(4) == [4]

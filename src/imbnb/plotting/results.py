@@ -117,12 +117,15 @@ def _vs_ratio_grid(
 
 def _row_groups(rows: pd.DataFrame, by: str, max_methods: int) -> list[tuple[str, pd.DataFrame]]:
     """(row label, rows) per ``by`` group, a group of more than ``max_methods`` methods split
-    over several rows ("feature space 1/2", ...) so that its bands do not pile up."""
+    over as few rows as fit, evenly ("feature space 1/2", ...), so its bands do not pile up."""
     out = []
     for group in dict.fromkeys(rows[by]):
         sub = rows[rows[by] == group]
         methods = list(dict.fromkeys(sub["method"]))
-        parts = [methods[i : i + max_methods] for i in range(0, len(methods), max_methods)]
+        n_parts = -(-len(methods) // max_methods)  # as few rows as fit, filled evenly
+        size, extra = divmod(len(methods), n_parts)
+        bounds = [k * size + min(k, extra) for k in range(n_parts + 1)]
+        parts = [methods[bounds[k] : bounds[k + 1]] for k in range(n_parts)]
         name = str(group).replace("_", " ")
         for k, part in enumerate(parts, 1):
             label = name if len(parts) == 1 else f"{name} {k}/{len(parts)}"
