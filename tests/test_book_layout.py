@@ -6,9 +6,6 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -22,8 +19,8 @@ from imbnb.book.style import (  # noqa: E402
     COLUMN_INCHES,
     COLUMN_PX,
     MIN_TEXT_PX,
+    book_style,
     column_figsize,
-    set_book_style,
     smallest_text_px,
 )
 
@@ -35,18 +32,6 @@ GLUED = nbformat.v4.new_output(
 TABLE = nbformat.v4.new_output("execute_result", data={"text/html": "<table></table>"})
 FIGURE = nbformat.v4.new_output("display_data", data={"image/png": "iVBOR"})
 STREAM = nbformat.v4.new_output("stream", name="stdout", text="hello\n")
-
-
-@contextlib.contextmanager
-def _book_style() -> Iterator[None]:
-    """:func:`set_book_style` for one test: matplotlib's and pandas' settings restored after."""
-    import pandas as pd
-
-    names = ["max_rows", "min_rows", "max_columns", "max_colwidth", "width"]
-    saved = [x for n in names for x in (f"display.{n}", pd.get_option(f"display.{n}"))]
-    with matplotlib.rc_context(), pd.option_context(*saved):
-        set_book_style()
-        yield
 
 
 def _cell(source: str, outputs: list | None = None, tags: list[str] | None = None):
@@ -125,7 +110,7 @@ def test_finish_notebook_tags_only_the_executed_copy(tmp_path) -> None:
 
 
 def test_book_figures_fill_the_column_with_readable_text() -> None:
-    with _book_style():
+    with book_style():
         fig, ax = plt.subplots()
         ax.plot([0, 1], [0, 1])
         ax.set(title="recall", xlabel="ρ")
@@ -160,7 +145,7 @@ def test_notebook_display_uses_whole_number_labels() -> None:
 
     shell = InteractiveShell.instance()
     try:
-        with _book_style():
+        with book_style():
             table = pd.DataFrame({"acsa": [0.5]}, index=pd.Index([20.0], name="ratio"))
             data, _ = shell.display_formatter.format(table)
         assert "<th>20</th>" in data["text/html"] and "20.0" not in data["text/html"]

@@ -4,9 +4,6 @@ moved out of chapters 3 and 9."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -24,11 +21,15 @@ from imbnb.book import (  # noqa: E402
     lookup,
     phrase_list,
     ranked_text,
-    set_book_style,
     threshold_phrase,
 )
 from imbnb.book import motivation_chapter as ch1  # noqa: E402
-from imbnb.book.style import COLUMN_INCHES, MIN_TEXT_PX, smallest_text_px  # noqa: E402
+from imbnb.book.style import (  # noqa: E402
+    COLUMN_INCHES,
+    MIN_TEXT_PX,
+    book_style,
+    smallest_text_px,
+)
 from imbnb.metrics import evaluate  # noqa: E402
 from imbnb.oversample import ADOS  # noqa: E402
 from imbnb.plotting import (  # noqa: E402
@@ -381,16 +382,6 @@ def test_plot_pseudo_feature_protocol_one_panel_per_measure() -> None:
     plt.close(fig)
 
 
-@contextlib.contextmanager
-def _book_style() -> Iterator[None]:
-    """:func:`set_book_style` for one test: matplotlib's and pandas' settings restored after."""
-    names = ["max_rows", "min_rows", "max_columns", "max_colwidth", "width"]
-    saved = [x for n in names for x in (f"display.{n}", pd.get_option(f"display.{n}"))]
-    with matplotlib.rc_context(), pd.option_context(*saved):
-        set_book_style()
-        yield
-
-
 def test_plot_class_corrections_uses_log_axes_for_counts() -> None:
     corr = pd.DataFrame(
         [
@@ -415,7 +406,7 @@ def test_plot_class_corrections_uses_log_axes_for_counts() -> None:
     assert [ax.get_yscale() for ax in axes[:, 1]] == ["log", "linear"]
     assert fig.get_size_inches()[0] == pytest.approx(COLUMN_INCHES)
     plt.close(fig)
-    with _book_style():
+    with book_style():
         fig = plot_class_corrections(corr)
         assert smallest_text_px(fig) >= MIN_TEXT_PX
         plt.close(fig)
@@ -433,7 +424,7 @@ def test_plot_recall_heatmap_annotates_every_cell() -> None:
         index=[f"method {i}" for i in range(9)],
         columns=[f"{c} class name*\nn={5000 // (c + 1)}" for c in range(10)],
     )
-    with _book_style():
+    with book_style():
         ax = plot_recall_heatmap(ten, title="ten classes, nine methods (chapter 9's size)")
         assert smallest_text_px(ax.figure) >= MIN_TEXT_PX
         plt.close(ax.figure)

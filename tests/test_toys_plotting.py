@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -14,8 +11,13 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from imbnb.book import set_book_style  # noqa: E402
-from imbnb.book.style import COLUMN_INCHES, MIN_TEXT_PX, column_figsize, smallest_text_px  # noqa: E402
+from imbnb.book.style import (  # noqa: E402
+    COLUMN_INCHES,
+    MIN_TEXT_PX,
+    book_style,
+    column_figsize,
+    smallest_text_px,
+)
 from imbnb.methods.deepsmote import LatentOversampling, neighbour_agreement  # noqa: E402
 from imbnb.oversample import WeightedCalibration  # noqa: E402
 from imbnb.plotting import (  # noqa: E402
@@ -25,16 +27,6 @@ from imbnb.plotting import (  # noqa: E402
     tile,
 )
 from imbnb.toys import calibration_toy  # noqa: E402
-
-
-@contextlib.contextmanager
-def _book_style() -> Iterator[None]:
-    """:func:`set_book_style` for one test: matplotlib's and pandas' settings restored after."""
-    names = ["max_rows", "min_rows", "max_columns", "max_colwidth", "width"]
-    saved = [x for n in names for x in (f"display.{n}", pd.get_option(f"display.{n}"))]
-    with matplotlib.rc_context(), pd.option_context(*saved):
-        set_book_style()
-        yield
 
 
 def test_calibration_toy_has_the_three_partitions() -> None:
@@ -53,7 +45,7 @@ def test_plot_calibration_steps_gives_a_colour_one_meaning_and_fits_the_column()
     X, y = calibration_toy(0)
     wc = WeightedCalibration(k=3, max_components=3, random_state=0)
     X_res, y_res = wc.fit_resample(X, y)
-    with _book_style():
+    with book_style():
         fig = plt.figure(figsize=column_figsize(2, aspect=0.72))
         mosaic = fig.subplot_mosaic([["a", "a", "b", "b"], [".", "c", "c", "."]])
         axes = [mosaic[k] for k in "abc"]
@@ -160,7 +152,7 @@ def test_plot_vs_ratio_gives_each_family_a_row_read_against_the_reference() -> N
     assert not [t.get_text() for t in top if t.get_visible() and t.get_text()]  # none: only
     assert [t.get_text() for t in fig.axes[-1].get_xticklabels()] == ["10", "20"]  # the last
     plt.close(fig)
-    with _book_style():
+    with book_style():
         fig = plot_vs_ratio(rows, ["acsa", "gmean"])
         assert smallest_text_px(fig) >= MIN_TEXT_PX
     plt.close(fig)

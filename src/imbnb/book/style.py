@@ -16,6 +16,8 @@ will read on the page (the book aims at :data:`MIN_TEXT_PX` or more).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -147,3 +149,16 @@ def set_book_style() -> None:
     pd.set_option("display.max_colwidth", None)
     pd.set_option("display.width", None)
     _show_whole_labels()
+
+
+@contextlib.contextmanager
+def book_style() -> Iterator[None]:
+    """:func:`set_book_style` for one block only: matplotlib's and pandas' settings come back
+    after it (a test, or a figure drawn the book's way inside another project)."""
+    import matplotlib
+
+    names = ["max_rows", "min_rows", "max_columns", "max_colwidth", "width"]
+    saved = [x for n in names for x in (f"display.{n}", pd.get_option(f"display.{n}"))]
+    with matplotlib.rc_context(), pd.option_context(*saved):
+        set_book_style()
+        yield

@@ -94,6 +94,16 @@ def _slot(cfg: RunConfig) -> tuple[str, Any]:
     return cfg.method, cfg.ratio
 
 
+def _draw_keys(
+    cfg: RunConfig, params: Mapping[str, Any], draws: Sequence[int], validation: float
+) -> list[str]:
+    """The config hashes of one candidate's validation runs, one per tuning draw."""
+    return [
+        dataclasses.replace(cfg, seed=int(s), validation=validation, params=dict(params)).key()
+        for s in draws
+    ]
+
+
 def select(
     configs: Iterable[RunConfig],
     rows: pd.DataFrame,
@@ -120,10 +130,7 @@ def select(
         best, best_score = None, float("-inf")
         for candidate in space:
             params = _merge(cfg.params, candidate)
-            keys = [
-                dataclasses.replace(cfg, seed=int(s), validation=validation, params=params).key()
-                for s in draws
-            ]
+            keys = _draw_keys(cfg, params, draws, validation)
             missing = [k for k in keys if k not in by_hash.index]
             if missing:
                 raise ValueError(f"{cfg.method} at ratio {cfg.ratio}: {len(missing)} runs missing")
@@ -157,10 +164,7 @@ def validation_scores(
         scores = []
         for i, candidate in enumerate(search_space(cfg.method)):
             params = _merge(cfg.params, candidate)
-            keys = [
-                dataclasses.replace(cfg, seed=int(s), validation=validation, params=params).key()
-                for s in draws
-            ]
+            keys = _draw_keys(cfg, params, draws, validation)
             if not all(k in by_hash.index for k in keys):
                 scores = []
                 break
