@@ -10,6 +10,19 @@ import pandas as pd
 __all__ = ["plot_methods_vs_ratio", "plot_pseudo_feature_protocol"]
 
 
+def _long_form(
+    table: pd.DataFrame, ids: list[str], metrics: Mapping[str, str], subject: str
+) -> pd.DataFrame:
+    """``table`` in long form (one row per id and measure, measures by their labels); a
+    missing column is refused in a sentence that starts with ``subject`` ("rows lack")."""
+    absent = sorted({*ids, *metrics} - set(table.columns))
+    if absent:
+        raise ValueError(f"{subject} the columns {absent}")
+    long = table.melt(id_vars=ids, value_vars=list(metrics), var_name="measure", value_name="value")
+    long["measure"] = long["measure"].map(metrics)
+    return long
+
+
 def plot_methods_vs_ratio(
     rows: pd.DataFrame,
     metrics: Mapping[str, str],
@@ -27,16 +40,7 @@ def plot_methods_vs_ratio(
     """
     import seaborn as sns
 
-    absent = sorted({"method", "ratio", "seed", *metrics} - set(rows.columns))
-    if absent:
-        raise ValueError(f"rows lack the columns {absent}")
-    long = rows.melt(
-        id_vars=["method", "ratio", "seed"],
-        value_vars=list(metrics),
-        var_name="measure",
-        value_name="value",
-    )
-    long["measure"] = long["measure"].map(metrics)
+    long = _long_form(rows, ["method", "ratio", "seed"], metrics, "rows lack")
     colors = sns.color_palette("tab10") + sns.color_palette("dark", 10)  # distinct up to 20
     palette = dict(zip(order, colors[: len(order)], strict=True))
     dashes = {m: (2, 2) if m.startswith(dashed_prefix) else "" for m in order}
@@ -83,16 +87,7 @@ def plot_pseudo_feature_protocol(
     """
     import seaborn as sns
 
-    absent = sorted({"name", "n_minor", "seed", *metrics} - set(pf.columns))
-    if absent:
-        raise ValueError(f"pf lacks the columns {absent}")
-    pf_long = pf.melt(
-        id_vars=["name", "n_minor", "seed"],
-        value_vars=list(metrics),
-        var_name="measure",
-        value_name="value",
-    )
-    pf_long["measure"] = pf_long["measure"].map(metrics)
+    pf_long = _long_form(pf, ["name", "n_minor", "seed"], metrics, "pf lacks")
     grid = sns.relplot(
         data=pf_long,
         x="n_minor",
