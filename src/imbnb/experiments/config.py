@@ -15,12 +15,21 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from imbnb.cache import canonical_config, config_hash
+from imbnb.imbalance_presets import LONGTAIL_PRESETS
 
 __all__ = ["PROTOCOLS", "RunConfig"]
 
 #: ``minority``: the ADOS thesis's protocol (``n_minority`` classes cut to ``n_max / ratio``);
-#: ``counts``: the count list of GAMO / DeepSMOTE ``[4000, ..., 40]`` times ``count_scale``.
-PROTOCOLS: tuple[str, ...] = ("minority", "counts")
+#: ``counts``: the count list of GAMO / DeepSMOTE ``[4000, ..., 40]`` times ``count_scale``;
+#: ``longtail``: the loss papers' exponential profile ``n_i = n_max · ratio^(-i/(C-1))``
+#: (``lt_preset`` fixes ``n_max``, e.g. 6000 for ``fashion_mnist_lt``; classes with at most
+#: ``n_max / lt_rho_prime`` images count as minority; chapter 9).
+PROTOCOLS: tuple[str, ...] = ("minority", "counts", "longtail")
+
+#: Fields that only the long-tail protocol reads (left out of other runs' keys), and the
+#: fields it ignores (left out of its keys), so every run keeps one identity.
+_LONGTAIL_ONLY = ("lt_preset", "lt_rho_prime")
+_NOT_LONGTAIL = ("n_minority", "count_scale")
 
 
 _INT = numbers.Integral
@@ -39,6 +48,8 @@ _FIELD_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "n_test": ((_INT, _NONE), "an integer or null"),
     "profile": ((str,), "a profile name (text)"),
     "validation": ((_REAL,), "a share in [0, 1): 0 scores the test set"),
+    "lt_preset": ((str, _NONE), f"one of {list(LONGTAIL_PRESETS)} or null"),
+    "lt_rho_prime": ((_REAL,), "a number >= 1"),
 }
 
 
@@ -58,6 +69,8 @@ class RunConfig:
     params: dict[str, Any] = field(default_factory=dict)  # the method's settings
     profile: str = "quick"
     validation: float = 0.0  # > 0: hold out this share of the training set and score it instead
+    lt_preset: str | None = None  # longtail protocol: n_max's preset (None: the capped pool's)
+    lt_rho_prime: float = 10.0  # longtail protocol: minority when n_i <= n_max / lt_rho_prime
 
     def __post_init__(self) -> None:
         """Check each field's type, the protocol and its parameters, naming what is allowed."""
@@ -71,6 +84,8 @@ class RunConfig:
             raise ValueError(f"the minority protocol needs ratio >= 1, got {self.ratio!r}")
         if self.protocol == "counts" and not float(self.count_scale) > 0:
             raise ValueError(f"count_scale must be > 0, got {self.count_scale!r}")
+        if self.protocol == "longtail":
+            self._check_longtail()
         if not 0 <= float(self.validation) < 1:
             raise ValueError(f"validation must lie in [0, 1), got {self.validation!r}")
         if self.validation and self.protocol != "minority":
@@ -78,6 +93,17 @@ class RunConfig:
         if not isinstance(self.params, dict):
             raise ValueError(f"params must be a dict, got {type(self.params).__name__}")
         canonical_config(self.params)  # JSON-able, or a clear error now rather than mid-sweep
+
+    def _check_longtail(self) -> None:
+        """The long-tail protocol's own parameters, refused by name."""
+        if self.ratio is None or float(self.ratio) < 1:
+            raise ValueError(f"the longtail protocol needs ratio >= 1, got {self.ratio!r}")
+        if self.lt_preset is not None and self.lt_preset not in LONGTAIL_PRESETS:
+            raise ValueError(
+                f"lt_preset must be one of {list(LONGTAIL_PRESETS)} or null, got {self.lt_preset!r}"
+            )
+        if not float(self.lt_rho_prime) >= 1:
+            raise ValueError(f"lt_rho_prime must be a number >= 1, got {self.lt_rho_prime!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of every field (JSON-able)."""
@@ -90,6 +116,13 @@ class RunConfig:
             d["validation"] = float(self.validation)
         else:
             del d["validation"]  # a test run's key is what it was before validation runs existed
+        if self.protocol == "longtail":
+            d["lt_rho_prime"] = float(self.lt_rho_prime)
+            for name in _NOT_LONGTAIL:
+                del d[name]
+        else:  # the other protocols' keys are what they were before the long tail existed
+            for name in _LONGTAIL_ONLY:
+                del d[name]
         return d
 
     def key(self) -> str:
@@ -100,10 +133,13 @@ class RunConfig:
     def from_row(cls, row: Mapping[str, Any]) -> RunConfig:
         """Rebuild the config of a results-table row (its fields, ``params`` as JSON text)."""
         d: dict[str, Any] = {}
+        optional = ("validation", *_LONGTAIL_ONLY, *_NOT_LONGTAIL)  # absent from some rows' keys
         for name in cls.__dataclass_fields__:
-            value = row.get(name) if name == "validation" else row[name]
-            if name == "validation":
-                value = 0.0 if value is None or value != value else float(value)  # NaN: a test run
+            value = row.get(name) if name in optional else row[name]
+            if name in optional and (value is None or value != value):  # NaN: not in its key
+                continue  # the field's default
+            if name in ("validation", "lt_rho_prime", "count_scale"):
+                value = float(value)
             elif name == "params":
                 value = json.loads(value) if isinstance(value, str) else dict(value)
             elif value is None or (isinstance(value, float) and math.isnan(value)):

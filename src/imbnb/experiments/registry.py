@@ -129,10 +129,12 @@ def _losses(cfg: RunConfig) -> dict[str, Any]:
     own = p["loss_params"]  # the loss's own knobs (gamma, beta, max_m, tau, ...)
     settings = LossRunSettings(
         loss_params={spec.loss: own} if own else None,
-        protocol="minority",
+        protocol=cfg.protocol,  # the thesis's minority protocol or the loss papers' long tail
         ratio=cfg.ratio,
         seed=cfg.seed,
         n_minority=cfg.n_minority,
+        lt_preset=cfg.lt_preset,
+        lt_rho_prime=cfg.lt_rho_prime,
         epochs=p["epochs"],
         batch_size=p["batch_size"],
         lr=p["lr"],
@@ -290,8 +292,12 @@ class _Methods(Mapping[str, str]):
 
 FAMILIES: Mapping[str, tuple[tuple[str, ...], Callable[[RunConfig], dict[str, Any]]]] = _Families()
 METHODS: Mapping[str, str] = _Methods()
-#: Families whose runs need the count-list protocol or the minority one.
-_MINORITY_ONLY = {"feature_space", "losses", "dos"}
+#: The protocols each family runs on (the rest: minority and counts).
+_PROTOCOLS_OF = {
+    "feature_space": ("minority",),
+    "dos": ("minority",),
+    "losses": ("minority", "longtail"),
+}
 
 
 def family_of(method: str) -> str:
@@ -352,8 +358,12 @@ def run_config(cfg: RunConfig) -> dict[str, Any]:
     parallelism from running several configs side by side.
     """
     family = family_of(cfg.method)
-    if family in _MINORITY_ONLY and cfg.protocol != "minority":
-        raise ValueError(f"method {cfg.method!r} ({family}) runs on protocol 'minority' only")
+    allowed = _PROTOCOLS_OF.get(family, ("minority", "counts"))
+    if cfg.protocol not in allowed:
+        raise ValueError(
+            f"method {cfg.method!r} ({family}) runs on protocol {' or '.join(map(repr, allowed))}"
+            f", not {cfg.protocol!r}"
+        )
     start = time.perf_counter()
     inner, extra = validation_dataset(cfg) if cfg.validation else (cfg, {})
     with torch_threads(1):  # same numbers on every backend: float sums depend on threads

@@ -36,7 +36,10 @@ def splits_dir() -> Path:
 
 def split_name(cfg: RunConfig) -> str:
     """File stem of a split: dataset, protocol and its parameter, seed, caps."""
-    what = f"ratio{cfg.ratio:g}" if cfg.protocol == "minority" else f"scale{cfg.count_scale:g}"
+    what = f"scale{cfg.count_scale:g}" if cfg.protocol == "counts" else f"ratio{cfg.ratio:g}"
+    if cfg.protocol == "longtail":
+        what += f"_{cfg.lt_preset}" if cfg.lt_preset else ""
+        what += f"_rhoprime{cfg.lt_rho_prime:g}" if cfg.lt_rho_prime != 10 else ""
     caps = f"_train{cfg.n_train}" if cfg.n_train else ""
     caps += f"_test{cfg.n_test}" if cfg.n_test else ""
     return f"{cfg.dataset}_{cfg.protocol}_{what}_seed{cfg.seed}{caps}"
@@ -49,15 +52,9 @@ def run_split(
 
     train = train if train is not None else load_dataset(cfg.dataset, "train")
     test = test if test is not None else load_dataset(cfg.dataset, "test")
-    if cfg.protocol == "minority":
+    if cfg.protocol in ("minority", "longtail"):
         pool = cap_per_class(train.labels, cfg.n_train, cfg.seed)
-        split = make_imbalanced(
-            train.labels[pool],
-            "minority",
-            ratio=cfg.ratio,
-            n_minority=cfg.n_minority,
-            seed=cfg.seed,
-        )
+        split = make_imbalanced(train.labels[pool], cfg.protocol, **_protocol_options(cfg))
         train_idx = pool[split.indices]
     else:
         split = count_split(train.labels, cfg.count_scale, cfg.seed)
@@ -71,6 +68,25 @@ def run_split(
     }
 
 
+def _protocol_options(cfg: RunConfig) -> dict[str, Any]:
+    """The cut's parameters: the thesis's minority classes, or the long tail's profile."""
+    if cfg.protocol == "minority":
+        return {"ratio": cfg.ratio, "n_minority": cfg.n_minority, "seed": cfg.seed}
+    return {
+        "ratio": cfg.ratio,
+        "preset": cfg.lt_preset,
+        "rho_prime": cfg.lt_rho_prime,
+        "seed": cfg.seed,
+    }
+
+
+def _parameters(cfg: RunConfig) -> dict[str, Any]:
+    """The protocol's parameters as written in an exported split."""
+    if cfg.protocol == "counts":
+        return {"count_scale": cfg.count_scale, "count_list": COUNT_PRESETS["mnist"]}
+    return {k: v for k, v in _protocol_options(cfg).items() if k != "seed"}
+
+
 def export_split(cfg: RunConfig, folder: str | os.PathLike[str] | None = None) -> Path:
     """Write ``cfg``'s split to ``<folder>/<split_name>.json.gz`` atomically; return the path."""
     folder = Path(folder) if folder is not None else splits_dir()
@@ -79,9 +95,7 @@ def export_split(cfg: RunConfig, folder: str | os.PathLike[str] | None = None) -
     doc = {
         "dataset": cfg.dataset,
         "protocol": cfg.protocol,
-        "parameters": {"ratio": cfg.ratio, "n_minority": cfg.n_minority}
-        if cfg.protocol == "minority"
-        else {"count_scale": cfg.count_scale, "count_list": COUNT_PRESETS["mnist"]},
+        "parameters": _parameters(cfg),
         "seed": cfg.seed,
         "n_train_per_class_cap": cfg.n_train,
         "n_test_per_class": cfg.n_test,

@@ -1,0 +1,147 @@
+"""Chapter 9's runs: its parameters written as run configs, its rows computed or read from tables.
+
+Under ``quick`` the chapter trains its networks itself (:func:`imbnb.methods.losses_baselines.
+run_loss_grid`, with the fixed minority classes of its parameters cell). Under ``paper`` it
+reads committed sweeps: :func:`loss_configs` writes each run of a :class:`LossGrid` as the
+:class:`~imbnb.experiments.RunConfig` a sweep stores it under, leaving out every knob equal to
+its default, so the thesis protocol's runs are chapter 8's rows of ``book/data/results/
+paper.parquet`` (same config hash) and nothing is trained twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+
+from imbnb.experiments import RunConfig, results_for
+from imbnb.experiments.registry import SETTINGS
+from imbnb.methods.losses_baselines import (
+    DEFAULT_LOSS_PARAMS,
+    LOSS_METHODS,
+    LossGrid,
+    LossRunSettings,
+    RunOptions,
+    run_loss_grid,
+)
+
+__all__ = ["chapter_grids", "chapter_rows", "loss_configs", "missing_runs"]
+
+_DEFAULTS = SETTINGS["losses"]  # the experiment layer's defaults for a loss-based run
+_ARCH = LossRunSettings().arch  # the one network a run config trains
+
+
+def chapter_grids(p: Mapping[str, Any]) -> dict[str, LossGrid]:
+    """The chapter's two grids from its parameter values ``p``: the thesis protocol (four
+    minority classes at each of ``ratios``) and the loss papers' long tail (``lt_ratio``)."""
+    loss_params = {
+        "focal": {"gamma": p["focal_gamma"]},
+        "cb": {"beta": p["cb_beta"]},
+        "ldam_drw": {"max_m": p["ldam_max_m"], "s": p["ldam_s"], "beta": p["cb_beta"]},
+        "logit_adjusted": {"tau": p["tau"]},
+    }
+    shared = {k: p[k] for k in ("arch", "epochs", "batch_size", "lr", "n_test")}
+    thesis = LossRunSettings(
+        protocol="minority", n_minority=p["n_minority"], minority_classes=p["minority_classes"],
+        n_train=p["n_train"], loss_params=loss_params, **shared,
+    )  # fmt: skip
+    longtail = LossRunSettings(
+        protocol="longtail", lt_preset=p["lt_preset"], lt_rho_prime=p["lt_rho_prime"],
+        n_train=p["lt_n_train"], loss_params=loss_params, **shared,
+    )  # fmt: skip
+    methods, seeds, tau = list(p["methods"]), list(p["seeds"]), p["tau"]
+    return {
+        "thesis": LossGrid(methods, list(p["ratios"]), seeds, thesis, tau),
+        "longtail": LossGrid(methods, [p["lt_ratio"]], seeds, longtail, tau),
+    }
+
+
+def _readable(run: LossRunSettings) -> None:
+    """Refuse, by parameter name, settings a run config cannot express."""
+    if run.protocol == "minority" and run.minority_classes is not None:
+        raise ValueError(
+            f"minority_classes must be None to read committed runs (a run config draws the "
+            f"minority classes by seed), got {list(run.minority_classes)}"
+        )
+    if run.arch != _ARCH:
+        raise ValueError(f"arch must be {_ARCH!r} to read committed runs, got {run.arch!r}")
+
+
+def _params(name: str, run: LossRunSettings, tau: float) -> dict[str, Any]:
+    """One method's ``params``: epochs and batch always (as chapter 8's grid), the rest only
+    where they differ from the defaults, so equal runs get equal config hashes."""
+    spec = LOSS_METHODS[name]
+    params: dict[str, Any] = {"epochs": run.epochs, "batch_size": run.batch_size}
+    if run.lr != _DEFAULTS["lr"]:
+        params["lr"] = run.lr
+    given = (run.loss_params or {}).get(spec.loss, {})
+    own = {k: v for k, v in given.items() if DEFAULT_LOSS_PARAMS[spec.loss].get(k) != v}
+    if own:
+        params["loss_params"] = own
+    if spec.posthoc and tau != _DEFAULTS["tau"]:
+        params["tau"] = tau
+    return params
+
+
+def _fields(run: LossRunSettings, ratio: float, seed: int) -> dict[str, Any]:
+    """The run config's split fields under ``run``'s protocol."""
+    fields: dict[str, Any] = {"protocol": run.protocol, "ratio": float(ratio), "seed": seed}
+    fields |= {"n_train": run.n_train, "n_test": run.n_test}
+    if run.protocol == "longtail":
+        return fields | {"lt_preset": run.lt_preset, "lt_rho_prime": float(run.lt_rho_prime)}
+    return fields | {"n_minority": run.n_minority}
+
+
+def loss_configs(dataset: str, grid: LossGrid, profile: str) -> list[RunConfig]:
+    """Every run of ``grid`` as a run config, in the order :func:`run_loss_grid` makes them
+    (seed, then ratio, then method)."""
+    _readable(grid.run)
+    return [
+        RunConfig(
+            method=name,
+            dataset=dataset,
+            params=_params(name, grid.run, grid.tau),
+            profile=profile,
+            **_fields(grid.run, ratio, seed),
+        )
+        for seed in grid.seeds
+        for ratio in grid.ratios
+        for name in grid.methods
+    ]
+
+
+def chapter_rows(
+    dataset: str,
+    grid: LossGrid,
+    *,
+    source: str = "compute",
+    profile: str = "quick",
+    allow_missing: bool = False,
+    options: RunOptions | None = None,
+) -> pd.DataFrame:
+    """The grid's rows: trained here (``source="compute"``) or read from a committed table
+    (``allow_missing``: the rows it holds; :func:`missing_runs` names the rest); the column
+    ``from_table`` says which."""
+    if source == "compute":
+        return run_loss_grid(dataset, grid=grid, options=options).assign(from_table=False)
+    configs = loss_configs(dataset, grid, profile)
+    rows = results_for(configs, source, missing="skip" if allow_missing else "error")
+    return rows.assign(from_table=True, from_cache=rows["from_cache"].astype(bool))
+
+
+def missing_runs(
+    dataset: str, grids: Iterable[LossGrid], rows: pd.DataFrame, profile: str
+) -> pd.DataFrame:
+    """Per protocol and method, the runs of ``grids`` that ``rows`` lacks (empty: none)."""
+    have = set(rows["config_hash"]) if "config_hash" in rows else set()
+    missing = [
+        {"protocol": c.protocol, "method": c.method, "ratio": c.ratio, "seed": c.seed}
+        for grid in grids
+        for c in loss_configs(dataset, grid, profile)
+        if c.key() not in have
+    ]
+    frame = pd.DataFrame(missing, columns=["protocol", "method", "ratio", "seed"])
+    return frame.groupby(["protocol", "method"], sort=False).agg(
+        runs=("seed", "size"), seeds=("seed", lambda s: sorted(set(s)))
+    )
