@@ -1,0 +1,208 @@
+"""Chapter 3's runs: its grids written as run configs, its rows computed or read from tables.
+
+Under ``quick`` the chapter trains its extractors and heads itself (:func:`imbnb.methods.
+feature_space.run_grid`, fixed minority classes). Under ``paper`` it reads committed sweeps:
+the thesis protocol's heads are chapter 8's rows of ``book/data/results/paper.parquet`` (same
+config hash), the end-to-end CNNs are chapter 8's ``CNN-CE`` and ``CNN-CW`` (the same recipe,
+trained by chapter 9's code rather than as this chapter's extractor), and the pseudo-feature
+protocol is ``book/grids/chapters.yaml``'s block, swept into ``chapters.parquet``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from imbnb.book.loss_chapter import loss_configs
+from imbnb.experiments import RunConfig, results_for
+from imbnb.experiments.registry import SETTINGS
+from imbnb.methods.extractor import ExtractorSettings
+from imbnb.methods.feature_methods import head_options
+from imbnb.methods.feature_space import (
+    CNN_CE,
+    CNN_CW,
+    FeatureGrid,
+    PseudoFeatureGrid,
+    cnn_reference_rows,
+    run_grid,
+    run_pseudo_feature_protocol,
+)
+from imbnb.methods.losses_baselines import LossGrid, LossRunSettings
+from imbnb.methods.options import RunOptions
+
+__all__ = [
+    "chapter_grids",
+    "cnn_rows",
+    "feature_configs",
+    "grid_rows",
+    "pf_rows",
+    "pseudo_feature_configs",
+]
+
+_DEFAULTS = SETTINGS["feature_space"]  # the experiment layer's defaults for a head's run
+_ARCH = ExtractorSettings().arch
+
+
+def chapter_grids(p: Mapping[str, Any]) -> dict[str, Any]:
+    """The chapter's grids from its parameter values ``p``: the thesis protocol's heads on the
+    weighted extractor, and the pseudo-feature protocol's on plain cross-entropy ones."""
+    head = {
+        "hidden": p["head_hidden"],
+        "epochs": p["head_epochs"],
+        "batch_size": p["head_batch_size"],
+    }
+    extractor = ExtractorSettings(  # the thesis protocol's extractor; ratio and seed set per run
+        protocol="minority", n_minority=p["n_minority"], minority_classes=p["minority_classes"],
+        arch=p["arch"], epochs=p["epochs"], batch_size=p["batch_size"], lr=p["lr"],
+        n_train=p["n_train"], n_test=p["n_test"],
+    )  # fmt: skip
+    weighted = extractor.replace(class_weight=p["extractor_weight"])
+    pf_extractor = extractor.replace(  # plain cross-entropy (the paper's Step 1)
+        ratio=p["pf_ratio"], epochs=p["pf_epochs"], n_train=p["pf_n_train"]
+    )
+    seeds = list(p["seeds"])
+    return {
+        "head": head,
+        "extractor": extractor,
+        "thesis": FeatureGrid(p["methods"], p["ratios"], seeds, weighted, p["rho_d"], head),
+        "pseudo": PseudoFeatureGrid(p["pf_methods"], p["pf_n_minor"], seeds, pf_extractor, head),
+    }
+
+
+def _readable(ex: ExtractorSettings) -> None:
+    """Refuse, by parameter name, settings a run config cannot express."""
+    if ex.minority_classes is not None:
+        raise ValueError(
+            f"minority_classes must be None to read committed runs (a run config draws the "
+            f"minority classes by seed), got {list(ex.minority_classes)}"
+        )
+    if ex.arch != _ARCH:
+        raise ValueError(f"arch must be {_ARCH!r} to read committed runs, got {ex.arch!r}")
+
+
+def _params(ex: ExtractorSettings, rho_d: float, head: Any) -> dict[str, Any]:
+    """A head run's ``params``: epochs and batch always (as chapter 8's grid), the rest only
+    where they differ from the defaults, so equal runs get equal config hashes."""
+    params: dict[str, Any] = {"epochs": ex.epochs, "batch_size": ex.batch_size}
+    changed = {
+        "lr": ex.lr,
+        "extractor_weight": ex.class_weight,
+        "rho_d": float(rho_d),
+    }
+    params |= {k: v for k, v in changed.items() if v != _DEFAULTS[k]}
+    opts = head_options(head)
+    own = {k: v for k, v in opts.items() if v != head_options(None)[k]}
+    if own:  # only the options that differ from DEFAULT_HEAD
+        params["head"] = {k: list(v) if k == "hidden" else v for k, v in own.items()}
+    return params
+
+
+def feature_configs(dataset: str, grid: FeatureGrid, profile: str) -> list[RunConfig]:
+    """Every head run of ``grid`` as a run config, in :func:`run_grid`'s order."""
+    ex = grid.extractor
+    _readable(ex)
+    params = _params(ex, grid.rho_d, grid.head)
+    return [
+        RunConfig(
+            method=name,
+            dataset=dataset,
+            ratio=float(ratio),
+            n_minority=ex.n_minority,
+            seed=seed,
+            n_train=ex.n_train,
+            n_test=ex.n_test,
+            params=params,
+            profile=profile,
+        )  # fmt: skip
+        for seed in grid.seeds
+        for ratio in grid.ratios
+        for name in grid.methods
+    ]
+
+
+def pseudo_feature_configs(dataset: str, grid: PseudoFeatureGrid, profile: str) -> list[RunConfig]:
+    """Every run of the pseudo-feature protocol as a run config (``k`` minor classes is the
+    config's ``n_minority``), in :func:`run_pseudo_feature_protocol`'s order."""
+    ex = grid.extractor
+    _readable(ex)
+    params = _params(ex, 1.0, grid.head)
+    return [
+        RunConfig(
+            method=name,
+            dataset=dataset,
+            ratio=float(ex.ratio),
+            n_minority=int(k),
+            seed=seed,
+            n_train=ex.n_train,
+            n_test=ex.n_test,
+            params=params,
+            profile=profile,
+        )  # fmt: skip
+        for seed in grid.seeds
+        for k in grid.n_minor
+        for name in grid.methods
+    ]
+
+
+def _read(configs: list[RunConfig], source: str, allow_missing: bool) -> pd.DataFrame:
+    """The configs' rows from a committed table, marked as read."""
+    rows = results_for(configs, source, missing="skip" if allow_missing else "error")
+    return rows.assign(from_table=True)
+
+
+def grid_rows(
+    dataset: str,
+    grid: FeatureGrid,
+    *,
+    source: str = "compute",
+    profile: str = "quick",
+    allow_missing: bool = False,
+    options: RunOptions | None = None,
+) -> pd.DataFrame:
+    """The thesis protocol's head rows: trained here or read from a committed table."""
+    if source == "compute":
+        return run_grid(dataset, grid=grid, options=options).assign(from_table=False)
+    return _read(feature_configs(dataset, grid, profile), source, allow_missing)
+
+
+def cnn_rows(
+    dataset: str,
+    grid: FeatureGrid,
+    *,
+    source: str = "compute",
+    profile: str = "quick",
+    allow_missing: bool = False,
+    options: RunOptions | None = None,
+) -> pd.DataFrame:
+    """The end-to-end CNNs' rows on ``grid``'s splits: this chapter's extractors' own
+    classifiers, or chapter 8's ``CNN-CE``/``CNN-CW`` runs of the same recipe from a table."""
+    ex = grid.extractor
+    if source == "compute":
+        rows = cnn_reference_rows(dataset, grid.ratios, grid.seeds, ex, options)
+        return rows.assign(from_table=False)
+    _readable(ex)
+    run = LossRunSettings(
+        protocol="minority", n_minority=ex.n_minority, n_train=ex.n_train, n_test=ex.n_test,
+        epochs=ex.epochs, batch_size=ex.batch_size, lr=ex.lr,
+    )  # fmt: skip
+    losses = LossGrid([CNN_CE, CNN_CW], grid.ratios, grid.seeds, run)
+    return _read(loss_configs(dataset, losses, profile), source, allow_missing)
+
+
+def pf_rows(
+    dataset: str,
+    grid: PseudoFeatureGrid,
+    *,
+    source: str = "compute",
+    profile: str = "quick",
+    allow_missing: bool = False,
+    options: RunOptions | None = None,
+) -> pd.DataFrame:
+    """The pseudo-feature protocol's rows (with ``n_minor``): trained here or read."""
+    if source == "compute":
+        rows = run_pseudo_feature_protocol(dataset, grid=grid, options=options)
+        return rows.assign(from_table=False)
+    rows = _read(pseudo_feature_configs(dataset, grid, profile), source, allow_missing)
+    return rows.assign(n_minor=rows["n_minority"].astype(int))

@@ -1,0 +1,86 @@
+"""Chapter 3 under `paper` reads committed runs: its grids as run configs, the same rows."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from imbnb import paths
+from imbnb.book.ados_runs import (
+    chapter_grids,
+    cnn_rows,
+    feature_configs,
+    grid_rows,
+    pf_rows,
+    pseudo_feature_configs,
+)
+from imbnb.book.runner import chapter_defaults, load_profiles
+from imbnb.experiments import load_grid, sweep
+from imbnb.methods.options import RunOptions
+from imbnb.train import torch_threads
+
+RESULTS = paths.book_dir() / "data" / "results"
+PAPER = "book/data/results/paper.parquet"
+
+
+def _values(profile: str = "paper", **changes) -> dict:
+    """Chapter 3's parameter values under ``profile``: its defaults, the profile's on top."""
+    chapter = "03_ados"
+    return {
+        **chapter_defaults(chapter),
+        **load_profiles()[profile]["chapters"].get(chapter, {}),
+        "profile": profile,
+        **changes,
+    }
+
+
+def test_paper_heads_and_cnns_are_chapter_8s_committed_rows() -> None:
+    grids = chapter_grids(_values())
+    stored = set(pd.read_parquet(RESULTS / "paper.parquet")["config_hash"])
+    heads = feature_configs("fashion_mnist", grids["thesis"], "paper")
+    assert len(heads) == 9 * 4 * 3 and {c.key() for c in heads} <= stored
+    cnns = cnn_rows("fashion_mnist", grids["thesis"], source=PAPER, profile="paper")
+    assert len(cnns) == 2 * 4 * 3 and set(cnns["method"]) == {"CNN-CE", "CNN-CW"}
+    rows = grid_rows("fashion_mnist", grids["thesis"], source=PAPER, profile="paper")
+    assert len(rows) == 108 and rows["from_table"].all()
+
+
+def test_pseudo_feature_grid_file_is_chapter_3s_protocol_under_paper() -> None:
+    grids = chapter_grids(_values())
+    configs = pseudo_feature_configs("fashion_mnist", grids["pseudo"], "paper")
+    grid_file = {c.key() for c in load_grid(paths.book_dir() / "grids" / "chapters.yaml")}
+    assert len(configs) == 5 * 9 * 3 and {c.key() for c in configs} <= grid_file
+    assert all(c.params["extractor_weight"] is None for c in configs)  # plain cross-entropy
+
+
+def test_a_changed_head_or_extractor_changes_the_keys() -> None:
+    base = {
+        c.key() for c in feature_configs("fashion_mnist", chapter_grids(_values())["thesis"], "x")
+    }
+    for change in ({"head_epochs": 12}, {"extractor_weight": None}, {"rho_d": 0.5}):
+        grid = chapter_grids(_values(**change))["thesis"]
+        assert not base & {c.key() for c in feature_configs("fashion_mnist", grid, "x")}
+
+
+def test_reading_tables_refuses_fixed_minority_classes() -> None:
+    grid = chapter_grids(_values(minority_classes=[0, 2, 5, 8]))["thesis"]
+    with pytest.raises(ValueError, match="minority_classes must be None"):
+        grid_rows("fashion_mnist", grid, source=PAPER)
+
+
+def test_a_table_row_is_the_row_the_chapter_computes(tmp_path, monkeypatch) -> None:
+    """The pseudo-feature protocol swept as run configs gives the chapter's own numbers."""
+    monkeypatch.setenv("IMBNB_CACHE", str(tmp_path / "sweep-cache"))
+    tiny = _values(
+        profile="smoke", seeds=[0], pf_n_minor=[2], pf_methods=["BL", "FS-SMOTE"],
+        pf_n_train=300, n_test=10, pf_epochs=1, head_epochs=1, minority_classes=None,
+    )  # fmt: skip
+    grid = chapter_grids(tiny)["pseudo"]
+    table = tmp_path / "t.parquet"
+    sweep(pseudo_feature_configs("fashion_mnist", grid, "smoke"), table, progress=False)
+    read = pf_rows("fashion_mnist", grid, source=str(table), profile="smoke")
+    monkeypatch.setenv("IMBNB_CACHE", str(tmp_path / "chapter-cache"))  # trained again
+    with torch_threads(1):  # as a sweep's runs
+        computed = pf_rows("fashion_mnist", grid, options=RunOptions(progress=False))
+    cols = ["method", "n_minor", "accuracy", "gmean", "recall_min", "recall_worst", "recall_c0"]
+    pd.testing.assert_frame_equal(read[cols], computed[cols], check_dtype=False)
