@@ -15,6 +15,7 @@ from imbnb.book.ados_runs import (
     pseudo_feature_configs,
 )
 from imbnb.book.runner import chapter_defaults, load_profiles
+from imbnb.book.table_source import Source
 from imbnb.experiments import load_grid, sweep
 from imbnb.methods.options import RunOptions
 from imbnb.train import torch_threads
@@ -39,9 +40,9 @@ def test_paper_heads_and_cnns_are_chapter_8s_committed_rows() -> None:
     stored = set(pd.read_parquet(RESULTS / "paper.parquet")["config_hash"])
     heads = feature_configs("fashion_mnist", grids["thesis"], "paper")
     assert len(heads) == 9 * 4 * 3 and {c.key() for c in heads} <= stored
-    cnns = cnn_rows("fashion_mnist", grids["thesis"], source=PAPER, profile="paper")
+    cnns = cnn_rows("fashion_mnist", grids["thesis"], source=Source(PAPER, "paper"))
     assert len(cnns) == 2 * 4 * 3 and set(cnns["method"]) == {"CNN-CE", "CNN-CW"}
-    rows = grid_rows("fashion_mnist", grids["thesis"], source=PAPER, profile="paper")
+    rows = grid_rows("fashion_mnist", grids["thesis"], source=Source(PAPER, "paper"))
     assert len(rows) == 108 and rows["from_table"].all()
 
 
@@ -65,7 +66,7 @@ def test_a_changed_head_or_extractor_changes_the_keys() -> None:
 def test_reading_tables_refuses_fixed_minority_classes() -> None:
     grid = chapter_grids(_values(minority_classes=[0, 2, 5, 8]))["thesis"]
     with pytest.raises(ValueError, match="minority_classes must be None"):
-        grid_rows("fashion_mnist", grid, source=PAPER)
+        grid_rows("fashion_mnist", grid, Source(PAPER))
 
 
 def test_a_table_row_is_the_row_the_chapter_computes(tmp_path, monkeypatch) -> None:
@@ -78,7 +79,7 @@ def test_a_table_row_is_the_row_the_chapter_computes(tmp_path, monkeypatch) -> N
     grid = chapter_grids(tiny)["pseudo"]
     table = tmp_path / "t.parquet"
     sweep(pseudo_feature_configs("fashion_mnist", grid, "smoke"), table, progress=False)
-    read = pf_rows("fashion_mnist", grid, source=str(table), profile="smoke")
+    read = pf_rows("fashion_mnist", grid, Source(str(table), "smoke"))
     monkeypatch.setenv("IMBNB_CACHE", str(tmp_path / "chapter-cache"))  # trained again
     with torch_threads(1):  # as a sweep's runs
         computed = pf_rows("fashion_mnist", grid, options=RunOptions(progress=False))

@@ -8,11 +8,13 @@ import pytest
 from imbnb import paths
 from imbnb.book.loss_chapter import chapter_grids, chapter_rows, loss_configs, missing_runs
 from imbnb.book.runner import chapter_defaults, load_profiles
+from imbnb.book.table_source import Source
 from imbnb.experiments import RunConfig, load_grid
 from imbnb.experiments.registry import run_config
 from imbnb.experiments.splits import run_split, split_name
 
 RESULTS = paths.book_dir() / "data" / "results"
+PAPER = "book/data/results/paper.parquet"
 
 
 def _paper_values(**changes) -> dict:
@@ -68,14 +70,12 @@ def test_a_changed_knob_changes_only_the_runs_it_reaches() -> None:
 def test_reading_tables_refuses_settings_a_run_config_cannot_hold(change, message) -> None:
     grid = chapter_grids(_paper_values(**change))["thesis"]
     with pytest.raises(ValueError, match=message):
-        chapter_rows("fashion_mnist", grid, source="book/data/results/paper.parquet")
+        chapter_rows("fashion_mnist", grid, Source(PAPER))
 
 
 def test_rows_from_a_table_and_the_runs_it_lacks(tmp_path) -> None:
     grids = chapter_grids(_paper_values(seeds=[0]))
-    rows = chapter_rows(
-        "fashion_mnist", grids["thesis"], source="book/data/results/paper.parquet", profile="paper"
-    )
+    rows = chapter_rows("fashion_mnist", grids["thesis"], Source(PAPER, "paper"))
     assert len(rows) == 36 and rows["from_table"].all()
     assert list(rows["method"][:9]) == list(grids["thesis"].methods)  # the grid's order
     missing = missing_runs("fashion_mnist", grids.values(), rows.iloc[1:], "paper")

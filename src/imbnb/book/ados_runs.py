@@ -16,7 +16,8 @@ from typing import Any
 import pandas as pd
 
 from imbnb.book.loss_chapter import loss_configs
-from imbnb.experiments import RunConfig, results_for
+from imbnb.book.table_source import COMPUTE, Source, check_readable, read_rows
+from imbnb.experiments import RunConfig
 from imbnb.experiments.registry import SETTINGS
 from imbnb.methods.extractor import ExtractorSettings
 from imbnb.methods.feature_methods import head_options
@@ -73,13 +74,7 @@ def chapter_grids(p: Mapping[str, Any]) -> dict[str, Any]:
 
 def _readable(ex: ExtractorSettings) -> None:
     """Refuse, by parameter name, settings a run config cannot express."""
-    if ex.minority_classes is not None:
-        raise ValueError(
-            f"minority_classes must be None to read committed runs (a run config draws the "
-            f"minority classes by seed), got {list(ex.minority_classes)}"
-        )
-    if ex.arch != _ARCH:
-        raise ValueError(f"arch must be {_ARCH!r} to read committed runs, got {ex.arch!r}")
+    check_readable(ex.arch, _ARCH, ex.minority_classes)
 
 
 def _params(ex: ExtractorSettings, rho_d: float, head: Any) -> dict[str, Any]:
@@ -146,40 +141,22 @@ def pseudo_feature_configs(dataset: str, grid: PseudoFeatureGrid, profile: str) 
     ]
 
 
-def _read(configs: list[RunConfig], source: str, allow_missing: bool) -> pd.DataFrame:
-    """The configs' rows from a committed table, marked as read."""
-    rows = results_for(configs, source, missing="skip" if allow_missing else "error")
-    return rows.assign(from_table=True)
-
-
 def grid_rows(
-    dataset: str,
-    grid: FeatureGrid,
-    *,
-    source: str = "compute",
-    profile: str = "quick",
-    allow_missing: bool = False,
-    options: RunOptions | None = None,
+    dataset: str, grid: FeatureGrid, source: Source = COMPUTE, options: RunOptions | None = None
 ) -> pd.DataFrame:
-    """The thesis protocol's head rows: trained here or read from a committed table."""
-    if source == "compute":
+    """The thesis protocol's head rows: trained here or read from ``source``'s table."""
+    if source.computes:
         return run_grid(dataset, grid=grid, options=options).assign(from_table=False)
-    return _read(feature_configs(dataset, grid, profile), source, allow_missing)
+    return read_rows(feature_configs(dataset, grid, source.profile), source)
 
 
 def cnn_rows(
-    dataset: str,
-    grid: FeatureGrid,
-    *,
-    source: str = "compute",
-    profile: str = "quick",
-    allow_missing: bool = False,
-    options: RunOptions | None = None,
+    dataset: str, grid: FeatureGrid, source: Source = COMPUTE, options: RunOptions | None = None
 ) -> pd.DataFrame:
     """The end-to-end CNNs' rows on ``grid``'s splits: this chapter's extractors' own
     classifiers, or chapter 8's ``CNN-CE``/``CNN-CW`` runs of the same recipe from a table."""
     ex = grid.extractor
-    if source == "compute":
+    if source.computes:
         rows = cnn_reference_rows(dataset, grid.ratios, grid.seeds, ex, options)
         return rows.assign(from_table=False)
     _readable(ex)
@@ -188,21 +165,18 @@ def cnn_rows(
         epochs=ex.epochs, batch_size=ex.batch_size, lr=ex.lr,
     )  # fmt: skip
     losses = LossGrid([CNN_CE, CNN_CW], grid.ratios, grid.seeds, run)
-    return _read(loss_configs(dataset, losses, profile), source, allow_missing)
+    return read_rows(loss_configs(dataset, losses, source.profile), source)
 
 
 def pf_rows(
     dataset: str,
     grid: PseudoFeatureGrid,
-    *,
-    source: str = "compute",
-    profile: str = "quick",
-    allow_missing: bool = False,
+    source: Source = COMPUTE,
     options: RunOptions | None = None,
 ) -> pd.DataFrame:
     """The pseudo-feature protocol's rows (with ``n_minor``): trained here or read."""
-    if source == "compute":
+    if source.computes:
         rows = run_pseudo_feature_protocol(dataset, grid=grid, options=options)
         return rows.assign(from_table=False)
-    rows = _read(pseudo_feature_configs(dataset, grid, profile), source, allow_missing)
+    rows = read_rows(pseudo_feature_configs(dataset, grid, source.profile), source)
     return rows.assign(n_minor=rows["n_minority"].astype(int))

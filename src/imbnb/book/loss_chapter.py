@@ -15,7 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from imbnb.experiments import RunConfig, results_for
+from imbnb.book.table_source import COMPUTE, Source, check_readable, read_rows
+from imbnb.experiments import RunConfig
 from imbnb.experiments.registry import SETTINGS
 from imbnb.methods.losses_baselines import (
     DEFAULT_LOSS_PARAMS,
@@ -59,13 +60,8 @@ def chapter_grids(p: Mapping[str, Any]) -> dict[str, LossGrid]:
 
 def _readable(run: LossRunSettings) -> None:
     """Refuse, by parameter name, settings a run config cannot express."""
-    if run.protocol == "minority" and run.minority_classes is not None:
-        raise ValueError(
-            f"minority_classes must be None to read committed runs (a run config draws the "
-            f"minority classes by seed), got {list(run.minority_classes)}"
-        )
-    if run.arch != _ARCH:
-        raise ValueError(f"arch must be {_ARCH!r} to read committed runs, got {run.arch!r}")
+    classes = run.minority_classes if run.protocol == "minority" else None
+    check_readable(run.arch, _ARCH, classes)
 
 
 def _params(name: str, run: LossRunSettings, tau: float) -> dict[str, Any]:
@@ -112,22 +108,14 @@ def loss_configs(dataset: str, grid: LossGrid, profile: str) -> list[RunConfig]:
 
 
 def chapter_rows(
-    dataset: str,
-    grid: LossGrid,
-    *,
-    source: str = "compute",
-    profile: str = "quick",
-    allow_missing: bool = False,
-    options: RunOptions | None = None,
+    dataset: str, grid: LossGrid, source: Source = COMPUTE, options: RunOptions | None = None
 ) -> pd.DataFrame:
-    """The grid's rows: trained here (``source="compute"``) or read from a committed table
-    (``allow_missing``: the rows it holds; :func:`missing_runs` names the rest); the column
+    """The grid's rows: trained here, or read from ``source``'s committed table (with
+    ``allow_missing``, the rows it holds; :func:`missing_runs` names the rest); the column
     ``from_table`` says which."""
-    if source == "compute":
+    if source.computes:
         return run_loss_grid(dataset, grid=grid, options=options).assign(from_table=False)
-    configs = loss_configs(dataset, grid, profile)
-    rows = results_for(configs, source, missing="skip" if allow_missing else "error")
-    return rows.assign(from_table=True, from_cache=rows["from_cache"].astype(bool))
+    return read_rows(loss_configs(dataset, grid, source.profile), source)
 
 
 def missing_runs(
