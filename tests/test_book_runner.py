@@ -168,6 +168,11 @@ def test_banner_states_profile_seeds_version_and_changes_only() -> None:
     assert "Re-run it" not in same  # only with the chapter named
     assert "seed 0" in same and "the chapter's defaults" in same
     assert "\n" not in text
+    assert "results computed by this execution" in text
+    read = banner_text(
+        "paper", [0], {"results_source": "a.parquet", "lt_results_source": "b.parquet"}, {}
+    )
+    assert "results read from `a.parquet`, `b.parquet`" in read
 
 
 def test_cpu_is_named_by_model_and_instruction_set(tmp_path: Path) -> None:

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 from imbnb import paths
-from imbnb.book.loss_chapter import chapter_grids, chapter_rows, loss_configs, missing_runs
+from imbnb.book.loss_chapter import chapter_grids, chapter_rows, loss_configs
 from imbnb.book.runner import chapter_defaults, load_profiles
-from imbnb.book.table_source import Source
+from imbnb.book.table_source import Source, missing_runs
 from imbnb.experiments import RunConfig, load_grid
 from imbnb.experiments.registry import run_config
 from imbnb.experiments.splits import run_split, split_name
@@ -78,9 +78,11 @@ def test_rows_from_a_table_and_the_runs_it_lacks(tmp_path) -> None:
     rows = chapter_rows("fashion_mnist", grids["thesis"], Source(PAPER, "paper"))
     assert len(rows) == 36 and rows["from_table"].all()
     assert list(rows["method"][:9]) == list(grids["thesis"].methods)  # the grid's order
-    missing = missing_runs("fashion_mnist", grids.values(), rows.iloc[1:], "paper")
-    assert missing.loc[("minority", "CNN-CE"), "runs"] == 1
-    assert missing.loc[("longtail", "Focal"), "runs"] == 1
+    configs = [c for g in grids.values() for c in loss_configs("fashion_mnist", g, "paper")]
+    missing = missing_runs(configs, rows.iloc[1:])
+    assert missing.loc[("minority", "losses", "CNN-CE"), "missing"] == 1
+    assert missing.loc[("longtail", "losses", "Focal"), "missing"] == 1
+    assert ("minority", "losses", "Focal") not in missing.index  # complete: not listed
 
 
 def test_longtail_config_keys_and_refusals() -> None:

@@ -10,7 +10,7 @@ paper.parquet`` (same config hash) and nothing is trained twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -27,7 +27,7 @@ from imbnb.methods.losses_baselines import (
     run_loss_grid,
 )
 
-__all__ = ["chapter_grids", "chapter_rows", "loss_configs", "missing_runs"]
+__all__ = ["chapter_grids", "chapter_rows", "loss_configs"]
 
 _DEFAULTS = SETTINGS["losses"]  # the experiment layer's defaults for a loss-based run
 _ARCH = LossRunSettings().arch  # the one network a run config trains
@@ -116,20 +116,3 @@ def chapter_rows(
     if source.computes:
         return run_loss_grid(dataset, grid=grid, options=options).assign(from_table=False)
     return read_rows(loss_configs(dataset, grid, source.profile), source)
-
-
-def missing_runs(
-    dataset: str, grids: Iterable[LossGrid], rows: pd.DataFrame, profile: str
-) -> pd.DataFrame:
-    """Per protocol and method, the runs of ``grids`` that ``rows`` lacks (empty: none)."""
-    have = set(rows["config_hash"]) if "config_hash" in rows else set()
-    missing = [
-        {"protocol": c.protocol, "method": c.method, "ratio": c.ratio, "seed": c.seed}
-        for grid in grids
-        for c in loss_configs(dataset, grid, profile)
-        if c.key() not in have
-    ]
-    frame = pd.DataFrame(missing, columns=["protocol", "method", "ratio", "seed"])
-    return frame.groupby(["protocol", "method"], sort=False).agg(
-        runs=("seed", "size"), seeds=("seed", lambda s: sorted(set(s)))
-    )

@@ -89,6 +89,17 @@ def _format_value(value: Any) -> str:
     return repr(value)
 
 
+def _results_part(params: Mapping[str, Any]) -> str:
+    """Where the chapter's results come from: the committed tables its ``*results_source``
+    parameters name, or this execution."""
+    tables = sorted(
+        {str(v) for k, v in params.items() if k.endswith("results_source") and v != "compute"}
+    )
+    if not tables:
+        return "results computed by this execution"
+    return "results read from " + ", ".join(f"`{t}`" for t in tables)
+
+
 def banner_text(
     profile: str,
     seeds: int | Sequence[int],
@@ -98,7 +109,8 @@ def banner_text(
     device: str | None = None,
     chapter: str | None = None,
 ) -> str:
-    """The banner as a Markdown string: profile, seeds, device, version, changed parameters.
+    """The banner as a Markdown string: profile, seeds, device, version, changed parameters,
+    and where the results come from (computed, or read from committed tables).
 
     With ``chapter`` (its notebook's stem) a second line shows the plain papermill command that
     re-runs it with these parameters, and names its source notebook.
@@ -117,6 +129,7 @@ def banner_text(
         f"imbnb {__version__}",
         "parameters: " + (", ".join(changed) if changed else "the chapter's defaults"),
     ]
+    parts.append(_results_part(params))
     text = "🛈 " + " · ".join(parts)
     if chapter is not None:
         text += f"  \nRe-run it: `{rerun_command(chapter, params, defaults)}`"

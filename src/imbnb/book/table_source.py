@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from imbnb.experiments import RunConfig, results_for
+from imbnb.experiments import RunConfig, coverage, results_for
 
-__all__ = ["COMPUTE", "Source", "check_readable", "read_rows"]
+__all__ = ["COMPUTE", "Source", "check_readable", "missing_runs", "read_rows"]
 
 
 @dataclass(frozen=True)
@@ -55,3 +55,10 @@ def read_rows(configs: Sequence[RunConfig], source: Source) -> pd.DataFrame:
     if "from_cache" in rows:  # a sweep's own cache hits (only some families record them)
         rows["from_cache"] = rows["from_cache"].fillna(False).astype(bool)
     return rows
+
+
+def missing_runs(configs: Sequence[RunConfig], rows: pd.DataFrame) -> pd.DataFrame:
+    """Per protocol, family and method, the runs of ``configs`` that ``rows`` lacks (only
+    methods with some missing), so a chapter rendered from a partly swept table says so."""
+    table = coverage(configs, rows)
+    return table[table["missing"] > 0]
