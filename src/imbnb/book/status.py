@@ -47,6 +47,7 @@ GENERATED = "book/_generated/status_tables.md"
 RESULTS = "book/data/results"
 RECORDS = "benchmarks/records"
 PAPER_GRID = "book/grids/paper.yaml"
+CHAPTERS_GRID = "book/grids/chapters.yaml"
 VERDICTS_GRID = "book/grids/verdicts.yaml"
 TUNING_DRAWS = (0, 1, 2)
 #: the benchmark scripts the page reports on, recorded or not
@@ -194,6 +195,13 @@ def _paper_missing(root: Path) -> pd.DataFrame:
     sweep = f"imbnb sweep {PAPER_GRID} --store {RESULTS}/paper.parquet --only"
     configs, rows = load_grid(root / PAPER_GRID), _load(root / RESULTS / "paper.parquet")
     return missing_table(configs, rows, lambda c: f"{sweep} {family_of(c.method)}")
+
+
+def _chapters_missing(root: Path) -> pd.DataFrame:
+    """The chapters' own table against ``book/grids/chapters.yaml``, one line per protocol."""
+    sweep = f"imbnb sweep {CHAPTERS_GRID} --store {RESULTS}/chapters.parquet --where protocol="
+    configs, rows = load_grid(root / CHAPTERS_GRID), _load(root / RESULTS / "chapters.parquet")
+    return missing_table(configs, rows, lambda c: f"{sweep}{c.protocol}")
 
 
 def _tune_command(family: str) -> str:
@@ -399,6 +407,7 @@ def benchmarks_markdown(
 #: per table: what it is measured against, the grid that must exist, the builder
 _MISSING = (
     ("paper", f"`{PAPER_GRID}`", PAPER_GRID, _paper_missing),
+    ("chapters", f"`{CHAPTERS_GRID}` (chapters 3 and 9)", CHAPTERS_GRID, _chapters_missing),
     ("tuning", "`imbnb tune`'s validation runs (draws 0-2)", VERDICTS_GRID, _tuning_missing),
     ("verdicts", "the final grids (`verdicts-final-*.yaml`)", VERDICTS_GRID, _verdicts_missing),
 )
