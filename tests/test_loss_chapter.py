@@ -101,7 +101,7 @@ def test_longtail_config_keys_and_refusals() -> None:
             RunConfig("CNN-CE", protocol="longtail", **{"ratio": 10, **bad})
 
 
-@pytest.mark.parametrize("table", ["paper", "tuning", "verdicts"])
+@pytest.mark.parametrize("table", ["paper", "chapters", "tuning", "verdicts"])
 def test_committed_rows_keep_their_keys(table: str) -> None:
     rows = pd.read_parquet(RESULTS / f"{table}.parquet")
     for row in rows.to_dict("records"):
@@ -120,3 +120,10 @@ def test_a_longtail_run_trains_on_the_exponential_profile(tmp_path, monkeypatch)
     assert split_name(cfg) == "fashion_mnist_longtail_ratio20_seed0_train200_test10"
     with pytest.raises(ValueError, match="runs on protocol 'minority', not 'longtail'"):
         run_config(RunConfig("FS-SMOTE", protocol="longtail", ratio=20))
+
+
+def test_committed_chapters_table_belongs_to_its_grid() -> None:
+    grid = {c.key() for c in load_grid(paths.book_dir() / "grids" / "chapters.yaml")}
+    rows = pd.read_parquet(RESULTS / "chapters.parquet")
+    assert len(rows) and set(rows["config_hash"]) <= grid
+    assert rows["config_hash"].is_unique
