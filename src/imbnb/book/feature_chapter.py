@@ -18,6 +18,7 @@ import seaborn as sns
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
+from imbnb.book.style import column_figsize
 from imbnb.classifiers import FeatureClassifier
 from imbnb.metrics import evaluate
 
@@ -48,10 +49,13 @@ def plot_embeddings(
     """One panel per training (its 2-d points), majority classes grey, each minority coloured.
 
     ``panels``: a title (the training's label and ratio) -> the 2-d points of the images ``y``
-    labels. The legend, beside the last panel, names the minority classes.
+    labels. The legend, below the panels, names the minority classes; the figure is the
+    text column wide, so its text reads at its set size.
     """
     palette = dict(zip(minority, sns.color_palette("bright", len(minority)), strict=True))
-    fig, axes = plt.subplots(1, len(panels), figsize=(11, 5))
+    aspect = 0.9 / len(panels)  # square-ish panels side by side
+    fig, axes = plt.subplots(1, len(panels), figsize=column_figsize(aspect=aspect), squeeze=False)
+    axes = axes[0]
     for ax, (name, xy) in zip(axes, panels.items(), strict=True):
         major = ~np.isin(y, minority)
         ax.scatter(xy[major, 0], xy[major, 1], s=6, c="0.75", label="majority classes")
@@ -61,9 +65,12 @@ def plot_embeddings(
                 xy[sel, 0], xy[sel, 1], s=10, color=palette[c], label=f"{c} {class_names[c]}"
             )
         ax.set(title=name, xticks=[], yticks=[])
-    axes[-1].legend(loc="center left", bbox_to_anchor=(1.0, 0.5), markerscale=2, frameon=False)
     fig.suptitle(title)
     fig.tight_layout()
+    handles, labels = axes[-1].get_legend_handles_labels()
+    ncol = min(3, len(labels))
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=ncol,
+               markerscale=2, frameon=False)  # fmt: skip
     return fig
 
 

@@ -11,7 +11,10 @@ the book shows whole-number labels as integers ("20"), without changing the tabl
 A figure wider than the book's text column is shrunk by the browser, and its text with it: a
 figure drawn :data:`COLUMN_INCHES` wide at :data:`FIGURE_DPI` shows at its own size, so its
 text reads at the size it was set in. :func:`smallest_text_px` says how small a figure's text
-will read on the page (the book aims at :data:`MIN_TEXT_PX` or more).
+will read on the page (the book aims at :data:`MIN_TEXT_PX` or more); :func:`facet_height` sizes
+a seaborn grid's facets to fill the column. With ``IMBNB_FIGURE_AUDIT`` set,
+:func:`set_book_style` records every figure a chapter renders
+(:mod:`imbnb.book.figure_audit`), which the smoke book's test checks against that minimum.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from imbnb.book.figure_audit import install_figure_audit
+
 __all__ = [
     "COLUMN_INCHES",
     "COLUMN_PX",
@@ -30,8 +35,10 @@ __all__ = [
     "MAX_TABLE_ROWS",
     "MIN_TEXT_PX",
     "column_figsize",
+    "facet_height",
     "integral_labels",
     "set_book_style",
+    "smallest_text",
     "smallest_text_px",
 ]
 
@@ -72,23 +79,49 @@ def column_figsize(rows: float = 1.0, aspect: float = 0.6) -> tuple[float, float
     return COLUMN_INCHES, COLUMN_INCHES * aspect * rows
 
 
-def smallest_text_px(fig: Any, column_px: float = COLUMN_PX) -> float:
-    """The smallest visible text of a drawn ``fig`` in CSS pixels, once shown on the page.
+def facet_height(n_cols: int, aspect: float, beside: float = 0.0) -> float:
+    """The ``height`` (inches) of a seaborn facet so that ``n_cols`` facets of ``aspect``,
+    plus ``beside`` inches of labels or legend next to them, fill the text column."""
+    return (COLUMN_INCHES - beside) / n_cols / aspect
+
+
+def _renderer(fig: Any) -> Any:
+    """A renderer for ``fig``: its canvas's, or an Agg one for a figure made without pyplot."""
+    if hasattr(fig.canvas, "get_renderer"):
+        return fig.canvas.get_renderer()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = fig.canvas
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.set_canvas(canvas)  # FigureCanvasAgg(fig) took the figure over; give it back
+    return renderer
+
+
+def smallest_text(fig: Any, column_px: float = COLUMN_PX) -> tuple[float, str]:
+    """The on-page size in CSS pixels of a drawn ``fig``'s smallest visible text, and the text.
 
     The page shows a PNG at one pixel per CSS pixel, shrunk to ``column_px`` when wider; the
     PNG is cropped to the drawn content (``bbox_inches="tight"``, as the notebook does).
+    ``(inf, "")`` for a figure without text.
     """
-    renderer = fig.canvas.get_renderer()
+    renderer = _renderer(fig)
     fig.draw(renderer)
     dpi = fig.dpi
     width_px = fig.get_tightbbox(renderer).width * dpi
     scale = min(1.0, column_px / width_px) if width_px > 0 else 1.0
-    sizes = [
-        text.get_fontsize()
+    texts = [
+        (text.get_fontsize(), text.get_text().strip())
         for text in fig.findobj(lambda a: hasattr(a, "get_text") and hasattr(a, "get_fontsize"))
         if text.get_visible() and text.get_text().strip()
     ]
-    return min(sizes, default=float("inf")) * dpi / 72 * scale
+    size, label = min(texts, key=lambda t: t[0], default=(float("inf"), ""))
+    return size * dpi / 72 * scale, label
+
+
+def smallest_text_px(fig: Any, column_px: float = COLUMN_PX) -> float:
+    """The smallest visible text of a drawn ``fig`` in CSS pixels, once shown on the page
+    (:func:`smallest_text` without the text)."""
+    return smallest_text(fig, column_px)[0]
 
 
 def _whole(labels: pd.Index) -> pd.Index:
@@ -139,7 +172,8 @@ def _show_whole_labels() -> None:
 def set_book_style() -> None:
     """Seaborn's whitegrid theme with figures a column wide and fonts that read at that size,
     and pandas showing every row (up to ``MAX_TABLE_ROWS``), column and cell's whole text,
-    with whole-number float labels as integers."""
+    with whole-number float labels as integers; with ``IMBNB_FIGURE_AUDIT`` set, every rendered
+    figure's smallest text is recorded (:mod:`imbnb.book.figure_audit`)."""
     import seaborn as sns  # here, not at import: the `imbnb` command needs no plotting
 
     sns.set_theme(style="whitegrid", context="notebook", rc=_FIGURE_RC)
@@ -149,6 +183,7 @@ def set_book_style() -> None:
     pd.set_option("display.max_colwidth", None)
     pd.set_option("display.width", None)
     _show_whole_labels()
+    install_figure_audit()  # only when IMBNB_FIGURE_AUDIT names a file (the smoke book's check)
 
 
 @contextlib.contextmanager

@@ -13,6 +13,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from imbnb.book.style import column_figsize
+
 __all__ = ["AdaptiveKCurve", "AdosSmoteMarks", "plot_adaptive_k", "plot_ados_smote_steps"]
 
 
@@ -112,7 +114,7 @@ def plot_ados_smote_steps(
     if len(resampled) != 2:
         raise ValueError(f"resampled must hold two sets (ADOS, SMOTE), got {list(resampled)}")
     major, minor = X[y == 0], X[y == 1]
-    fig, axes = plt.subplots(2, 2, figsize=(11, 11.5))
+    fig, axes = plt.subplots(2, 2, figsize=column_figsize(2, aspect=0.62))  # the column wide
     for ax in axes.flat:
         ax.scatter(*major.T, s=8, c="0.8", label="majority")
         ax.scatter(*minor.T, s=28, c="tab:red", edgecolor="k", lw=0.4, label="minority")
@@ -121,16 +123,17 @@ def plot_ados_smote_steps(
     for ax, (name, Xr) in zip(axes[1], resampled.items(), strict=True):
         syn = Xr[len(X) :]
         ax.scatter(*syn.T, s=6, c="tab:green", alpha=0.5, label=f"{len(syn)} synthetic rows")
-        ax.set_title(f"{name}, minority grown to the majority size")
+        ax.set_title(f"{name}, minority grown\nto the majority size")  # fits half the column
     _zoom(axes, marks, minor)
-    for ax in axes[0]:  # below the panel (inside, it would hide the step it explains); the
-        # majority and minority markers are named in the panels underneath
-        pairs = [(h, t) for h, t in zip(*ax.get_legend_handles_labels(), strict=True)
-                 if t not in ("majority", "minority")]  # fmt: skip
-        ax.legend(*zip(*pairs, strict=True), loc="upper left", bbox_to_anchor=(0.0, -0.07),
-                  frameon=False)  # fmt: skip
-    for ax in axes[1]:
-        ax.legend(loc="lower right", frameon=True)
+    # each legend below its panel (inside, it would hide what the panel shows), the left ones
+    # from the left edge and the right ones from the right so that they never meet; the
+    # majority and minority markers are named under the panels of the bottom row
+    for r, row in enumerate(axes):
+        for ax, (loc, x) in zip(row, [("upper left", 0.0), ("upper right", 1.0)], strict=True):
+            pairs = [(h, t) for h, t in zip(*ax.get_legend_handles_labels(), strict=True)
+                     if r == 1 or t not in ("majority", "minority")]  # fmt: skip
+            ax.legend(*zip(*pairs, strict=True), loc=loc, bbox_to_anchor=(x, -0.09),
+                      frameon=False)  # fmt: skip
     fig.tight_layout()
     return fig
 
@@ -201,7 +204,14 @@ def plot_adaptive_k(
         raise ValueError(f"d_x and ks differ in length: {len(curve.d_x)} != {len(curve.ks)}")
     if curve.cls not in curve.k_max:
         raise ValueError(f"class {curve.cls} has no k_max; classes: {sorted(curve.k_max)}")
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [2, 1]})
+    # stacked, each the column wide: side by side they would shrink every label on the page
+    n_classes = len(curve.k_max)
+    fig, (ax1, ax2) = plt.subplots(
+        2,
+        1,
+        figsize=(column_figsize()[0], 3.6 + 0.3 * n_classes + 1.2),
+        gridspec_kw={"height_ratios": [3.6, 0.3 * n_classes + 0.6]},
+    )
     title = f"{class_names[curve.cls]}, ρ = {ratio}: k_max = {curve.k_max[curve.cls]}"
     _k_points(ax1, curve, title, rng)
     _k_max_bars(ax2, curve.k_max, class_names, minority)

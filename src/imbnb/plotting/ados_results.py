@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import pandas as pd
+
+from imbnb.book.style import facet_height
 
 __all__ = ["plot_methods_vs_ratio", "plot_pseudo_feature_protocol"]
 
@@ -21,6 +24,16 @@ def _long_form(
     long = table.melt(id_vars=ids, value_vars=list(metrics), var_name="measure", value_name="value")
     long["measure"] = long["measure"].map(metrics)
     return long
+
+
+def _legend_below(grid: Any) -> None:
+    """The grid's legend under its panels in three columns: beside them it would make the
+    figure wider than the text column and shrink every label on the page."""
+    import seaborn as sns
+
+    sns.move_legend(
+        grid, "upper center", bbox_to_anchor=(0.5, 0.0), ncol=3, title=None, frameon=False
+    )
 
 
 def plot_methods_vs_ratio(
@@ -59,10 +72,11 @@ def plot_methods_vs_ratio(
         hue_order=order,
         style_order=order,
         errorbar="sd",
-        height=3.3,
+        height=facet_height(2, 1.35, beside=0.4),  # two facets a row, the column wide
         aspect=1.35,
-        facet_kws={"sharey": False},
+        facet_kws={"sharey": False, "legend_out": False},
     )
+    _legend_below(grid)
     grid.set(xscale="log", xlabel="imbalance ratio ρ", ylabel="")
     for ax in grid.axes.flat:
         ax.set_xticks(ratios, labels=[str(r) for r in ratios])
@@ -99,11 +113,12 @@ def plot_pseudo_feature_protocol(
         kind="line",
         markers=True,
         errorbar="sd",
-        height=3.2,
+        height=facet_height(2, 1.35, beside=0.4),  # two facets a row, the column wide
         aspect=1.35,
-        facet_kws={"sharey": False},
+        facet_kws={"sharey": False, "legend_out": False},
         hue_order=hue_order,
     )
+    _legend_below(grid)
     grid.set(xlabel="number of minor classes", ylabel="")
     for ax in grid.axes.flat:
         ax.set_xticks(n_minor)

@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from imbnb.book.style import column_figsize
 from imbnb.plotting.toys import covariance_ellipse
 
 __all__ = ["CALIBRATED_COLOUR", "COMPONENT_COLOUR", "plot_calibration_steps", "plot_knob_sweep"]
@@ -149,11 +150,14 @@ def plot_knob_sweep(
     absent = sorted({"knob", "value", *metrics} - set(sweep.columns))
     if absent:
         raise ValueError(f"sweep lacks the columns {absent}")
-    fig, axes = plt.subplots(1, len(knobs), figsize=(5.5 * len(knobs), 3.4), squeeze=False)
-    for ax, knob in zip(axes[0], knobs, strict=True):
+    # a column wide (text at its set size on the page); one legend, on the first panel
+    size = column_figsize(aspect=0.5 if len(knobs) > 1 else 0.6)
+    fig, axes = plt.subplots(1, len(knobs), figsize=size, squeeze=False, sharey=True)
+    for i, (ax, knob) in enumerate(zip(axes[0], knobs, strict=True)):
         part = sweep[sweep.knob == knob].groupby("value")[list(metrics)].mean()
-        part.plot(ax=ax, marker="o", logx=True)
-        ax.set(xlabel=knob, ylabel="score", ylim=(0, 1))
+        part.plot(ax=ax, marker="o", logx=True, legend=i == 0)
+        ax.set(xlabel=knob, ylabel="score" if i == 0 else "", ylim=(0, 1))
         ax.set_xticks(part.index, labels=[f"{v:g}" for v in part.index])  # ticks at the values run
         ax.minorticks_off()
+    fig.tight_layout()
     return fig

@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
+from imbnb.book.style import COLUMN_INCHES
+
 __all__ = ["image_grid", "tile"]
 
 
@@ -30,12 +32,19 @@ def image_grid(
     row_height: float = 0.9,
     axes: Sequence[plt.Axes] | None = None,
 ) -> plt.Figure:
-    """One labelled strip of up to ``n`` images per row (e.g. real vs synthetic per class)."""
+    """One labelled strip of up to ``n`` images per row (e.g. real vs synthetic per class).
+
+    The figure is at most the text column wide (the labels keep their size on the page);
+    images of a long strip get smaller than ``row_height`` to fit.
+    """
     if not rows:
         raise ValueError("rows is empty: give at least one label -> images entry")
     if axes is None:
+        label_in = max(len(label) for label in rows) * 0.11 + 0.3  # 12 pt labels on the left
+        side = min(row_height, (COLUMN_INCHES - label_in) / n)  # one image's side (inches)
+        width = min(COLUMN_INCHES, label_in + side * n)
         fig, axes = plt.subplots(
-            len(rows), 1, figsize=(1.0 * n, row_height * len(rows) + 0.4), squeeze=False
+            len(rows), 1, figsize=(width, side * len(rows) + 0.4), squeeze=False
         )
         axes = axes[:, 0]
     fig = axes[0].figure

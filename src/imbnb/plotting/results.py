@@ -242,7 +242,7 @@ def plot_ranks(ranks: pd.DataFrame, *, ax: plt.Axes | None = None) -> plt.Axes:
     if ranks.empty:
         raise ValueError("ranks is empty: no method ran in every setting")
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 0.3 * len(ranks) + 1))
+        _, ax = plt.subplots(figsize=(COLUMN_INCHES, 0.3 * len(ranks) + 1), layout="constrained")
     y = np.arange(len(ranks))
     ax.errorbar(ranks["average rank"], y, xerr=cd / 2, fmt="o", capsize=3)
     ax.set(
