@@ -33,7 +33,7 @@ from imbnb.book.style import (  # noqa: E402
     column_figsize,
     smallest_text_px,
 )
-from imbnb.plotting import image_grid, plot_knob_sweep  # noqa: E402
+from imbnb.plotting import image_grid, plot_knob_sweep, plot_methods_by_setting  # noqa: E402
 
 
 @pytest.fixture
@@ -127,8 +127,24 @@ def _long_image_grid() -> Figure:
     return image_grid({label: images for label in labels}, n=10, row_height=0.8)
 
 
-@pytest.mark.parametrize("draw", [lambda: plot_knob_sweep(_sweep()), _long_image_grid])
-def test_chapter_7_and_6_figures_fit_the_column(draw) -> None:
+def _loss_overview() -> Figure:
+    """Chapter 9's overview: nine methods, five settings, four measures, three seeds."""
+    rng = np.random.default_rng(0)
+    methods = ["CNN-CE", "CNN-CW", "Focal", "CB", "LDAM-DRW", "LogitAdj", "LogitAdj-posthoc",
+               "BalancedSoftmax", "BL+balanced-sampler"]  # fmt: skip
+    settings = [f"4 minority classes, ρ = {r}" for r in (10, 20, 40, 100)] + ["long tail"]
+    metrics = {"acsa": "ACSA", "gmean": "GMean", "recall_min": "min. recall", "f1_min": "min. F1"}
+    rows = pd.DataFrame(
+        [{"method": m, "setting": st, "seed": sd, **{k: rng.uniform(0.3, 0.9) for k in metrics}}
+         for m in methods for st in settings for sd in range(3)]
+    )  # fmt: skip
+    return plot_methods_by_setting(rows, metrics, methods, settings, title="overview")
+
+
+@pytest.mark.parametrize(
+    "draw", [lambda: plot_knob_sweep(_sweep()), _long_image_grid, _loss_overview]
+)
+def test_chapter_7_6_and_9_figures_fit_the_column(draw) -> None:
     with book_style():
         fig = draw()
         assert fig.get_size_inches()[0] <= COLUMN_INCHES + 1e-9

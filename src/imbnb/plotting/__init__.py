@@ -21,7 +21,11 @@ from imbnb.plotting.ados import (
 from imbnb.plotting.ados_results import plot_methods_vs_ratio, plot_pseudo_feature_protocol
 from imbnb.plotting.calibration import plot_calibration_steps, plot_knob_sweep
 from imbnb.plotting.images import image_grid, tile
-from imbnb.plotting.losses import plot_class_corrections, plot_recall_heatmap
+from imbnb.plotting.losses import (
+    plot_class_corrections,
+    plot_methods_by_setting,
+    plot_recall_heatmap,
+)
 from imbnb.plotting.results import plot_ranks, plot_vs_ratio
 from imbnb.plotting.ticks import log_ticks
 from imbnb.plotting.toys import covariance_ellipse, plot_decision_panels
@@ -36,6 +40,7 @@ __all__ = [
     "plot_ados_smote_steps",
     "plot_calibration_steps",
     "plot_class_corrections",
+    "plot_methods_by_setting",
     "plot_decision_panels",
     "plot_knob_sweep",
     "plot_methods_vs_ratio",

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from imbnb.book.style import COLUMN_INCHES
+from imbnb.book.style import COLUMN_INCHES, facet_height
 from imbnb.plotting.ticks import log_ticks
 
-__all__ = ["plot_class_corrections", "plot_recall_heatmap"]
+__all__ = ["plot_class_corrections", "plot_methods_by_setting", "plot_recall_heatmap"]
 
 
 def _wrap(label: str, width: int = 16) -> str:
@@ -108,3 +108,55 @@ def plot_recall_heatmap(
     if own_figure:
         ax.figure.tight_layout()  # the method names inside the column
     return ax
+
+
+_MARKERS = ("o", "s", "D", "^", "v", "P", "X", "*")
+
+
+def plot_methods_by_setting(
+    rows: pd.DataFrame,
+    metrics: dict[str, str],
+    order: Sequence[str],
+    settings: Sequence[str],
+    *,
+    reference: str = "CNN-CE",
+    title: str = "",
+) -> plt.Figure:
+    """Each method's mean ± std over seeds of each metric (a facet per metric on its own
+    range, two per row), one marker per setting, ``reference``'s row shaded: chapter 9's
+    overview, column wide.
+
+    ``rows``: one per run with ``setting``, ``method``, ``seed`` and the ``metrics`` columns.
+    The legend sits below the facets so they keep the column's width.
+    """
+    import seaborn as sns
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
+
+    long = rows.melt(id_vars=["setting", "method", "seed"], value_vars=list(metrics),
+                     var_name="measure", value_name="value")  # fmt: skip
+    long["measure"] = long["measure"].map(metrics)
+    markers = list(_MARKERS[: len(settings)])
+    grid = sns.catplot(
+        data=long, y="method", x="value", hue="setting", col="measure", col_wrap=2,
+        kind="point", order=list(order), hue_order=list(settings), errorbar="sd",
+        linestyle="none", dodge=0.4, markers=markers, palette="deep", legend=False,
+        height=facet_height(2, 1.3), aspect=1.3,  # the column wide, method names inside it
+        sharex=False,  # each measure on its own range: the gaps show
+    )  # fmt: skip
+    grid.set_titles("{col_name}")
+    grid.set(xlabel="", ylabel="")
+    for ax in grid.axes.flat:
+        ax.xaxis.set_major_locator(MaxNLocator(3))
+        if reference in order:
+            ax.axhline(list(order).index(reference), color="0.85", lw=6, zorder=0)
+    colours = sns.color_palette("deep", len(settings))
+    handles = [
+        Line2D([], [], marker=m, color=c, linestyle="none", markersize=8)
+        for m, c in zip(markers, colours, strict=True)
+    ]
+    grid.figure.legend(handles, list(settings), loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                       ncol=2, frameon=False)  # fmt: skip
+    if title:
+        grid.figure.suptitle(title, y=1.02)
+    return grid.figure
