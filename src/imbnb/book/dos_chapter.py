@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
+from scipy.spatial import ConvexHull, Delaunay
 from sklearn.decomposition import PCA
 
 from imbnb.book.dos_tables import (
@@ -69,6 +70,7 @@ __all__ = [
     "table_7",
     "thesis_comparison",
     "toy_overloading",
+    "toy_round_numbers",
     "variance_by_round",
     "variance_numbers",
     "variance_per_class",
@@ -115,31 +117,85 @@ def toy_overloading(rng: np.random.Generator, k: int = 5, r: int = 8) -> ToyOver
     return ToyOverloading(k, r, major, minor, n_i, w @ n_i, local_means, 1 - after / before)
 
 
-def plot_toy_overloading(toy: ToyOverloading) -> plt.Figure:
-    """Left: one minority image overloaded; right: every minority point to its local mean."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), sharex=True, sharey=True)
-    for ax in axes:
-        ax.scatter(*toy.major.T, s=8, c="0.8", label="majority (k = 0)")
-        ax.scatter(*toy.minor.T, s=30, c="tab:red", edgecolor="k", lw=0.4, label="minority")
-    ax = axes[0]
+def toy_round_numbers(toy: ToyOverloading) -> dict[str, Any]:
+    """What the prose says about the toy figure, measured on it (glue name -> value)."""
+    centre = toy.minor.mean(axis=0)
+    closer = np.linalg.norm(toy.local_means - centre, axis=1) < np.linalg.norm(
+        toy.minor - centre, axis=1
+    )
+    inside = int((Delaunay(toy.neighbors).find_simplex(toy.targets) >= 0).sum())
+    return {
+        "toy_k": toy.k,
+        "toy_r": toy.r,
+        "toy_var_drop": toy.var_drop,
+        "toy_closer": int(closer.sum()),
+        "toy_n_minor": len(toy.minor),
+        "toy_inside_text": f"all {inside}" if inside == toy.r else f"{inside} of the {toy.r}",
+    }
+
+
+def _draw_neighbourhood(ax: plt.Axes, toy: ToyOverloading, *, zoom: bool) -> None:
+    """N(x_i) of one minority image, its hull (in the zoom) and its r targets above f(x_i)."""
+    if zoom:
+        hull = toy.neighbors[ConvexHull(toy.neighbors).vertices]
+        ax.fill(*hull.T, color="tab:orange", alpha=0.15, lw=0, label="hull of N(x_i)")
     ax.scatter(
         *toy.neighbors[1:].T,
-        s=160,
+        s=160 if zoom else 110,
         facecolor="none",
         edgecolor="tab:orange",
         lw=1.5,
         label=f"its k = {toy.k} in-class neighbours",
     )
     ax.scatter(
-        *toy.targets.T, marker="x", s=50, c="tab:green", label=f"r = {toy.r} targets Σ w_i v_i"
+        *toy.neighbors[0],
+        marker="s",
+        s=70,
+        facecolor="none",
+        edgecolor="k",
+        lw=1.5,
+        label="f(x_i)",
+        zorder=3,
+    )  # hollow and under the targets, so that none hides behind it
+    ax.scatter(
+        *toy.targets.T,
+        marker="x",
+        s=50 if zoom else 30,
+        c="tab:green",
+        lw=1.5,
+        zorder=4,
+        label=f"r = {toy.r} targets Σ w_i v_i",
     )
-    ax.scatter(*toy.neighbors[0], marker="s", s=80, c="k", label="f(x_i)")
+
+
+def _add_zoom(ax: plt.Axes, toy: ToyOverloading) -> None:
+    """An inset that enlarges the overloaded image's neighbourhood (lower right of ``ax``)."""
+    inset = ax.inset_axes([0.6, 0.03, 0.38, 0.46])
+    _draw_neighbourhood(inset, toy, zoom=True)
+    lo, hi = toy.neighbors.min(axis=0), toy.neighbors.max(axis=0)
+    pad = 0.2 * (hi - lo).max()
+    inset.set(xlim=(lo[0] - pad, hi[0] + pad), ylim=(lo[1] - pad, hi[1] + pad))
+    inset.set(xticks=[], yticks=[], facecolor="white")
+    ax.indicate_inset_zoom(inset, edgecolor="0.3")
+
+
+def plot_toy_overloading(toy: ToyOverloading) -> plt.Figure:
+    """Left: one minority image overloaded (its neighbourhood enlarged in an inset); right:
+    every minority point moved to its local mean, and the minority's centre."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), sharex=True, sharey=True)
+    for ax in axes:
+        ax.scatter(*toy.major.T, s=8, c="0.8", label="majority (k = 0)")
+        ax.scatter(*toy.minor.T, s=30, c="tab:red", edgecolor="k", lw=0.4, label="minority")
+    ax = axes[0]
+    _draw_neighbourhood(ax, toy, zoom=False)
     ax.set_title("overloading one minority image")
     ax.legend(loc="upper left")
+    _add_zoom(ax, toy)
     ax = axes[1]
     for p0, p1 in zip(toy.minor, toy.local_means, strict=True):
         ax.annotate("", xy=p1, xytext=p0, arrowprops={"arrowstyle": "->", "color": "tab:blue"})
     ax.scatter(*toy.local_means.T, s=18, c="tab:blue", label="local means (eq. 3)")
+    ax.scatter(*toy.minor.mean(axis=0), marker="P", s=120, c="k", zorder=4, label="minority centre")
     ax.set_title("every minority point pulled to its local mean")
     ax.legend(loc="upper left")
     fig.tight_layout()
@@ -222,12 +278,21 @@ def runs_table(runs: Mapping[tuple[str, int, float, int], DOSRun]) -> pd.DataFra
 def protocol_numbers(
     first: DOSRun, runs: Mapping[Any, DOSRun], run_seconds: float
 ) -> dict[str, Any]:
-    """The cost numbers the prose quotes (glue name -> value)."""
+    """The cost numbers the prose quotes (glue name -> value): times, and a round against an
+    epoch in items (quadruplets per round / training images) and in seconds."""
+    dos_seconds = float(first.dos.seconds_)
+    cnn_seconds = float(first.extractor.history.get("seconds", _NAN))
+    rounds, epochs = first.config["dos"]["rounds"], first.config["dos"]["init_epochs"]
+    quadruplets = first.history[0]["n_quadruplets"] if first.history else _NAN
     return {
         "run_seconds": run_seconds,
         "n_runs": len(runs),
-        "dos_seconds": float(first.dos.seconds_),
-        "cnn_seconds": float(first.extractor.history.get("seconds", _NAN)),
+        "dos_seconds": dos_seconds,
+        "cnn_seconds": cnn_seconds,
+        "round_items_ratio": quadruplets / len(first.extractor.y_train),
+        "round_seconds_ratio": (dos_seconds / rounds) / (cnn_seconds / epochs)
+        if rounds and epochs
+        else _NAN,
     }
 
 

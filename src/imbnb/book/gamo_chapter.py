@@ -11,7 +11,10 @@ The chapter narrates and calls; the computing lives here so that each of its cel
   GAMO-noD);
 * :func:`boundary_analysis` measures how far generated, real and SMOTE points sit from the
   other classes, :func:`plot_boundary_distances` and :func:`boundary_numbers` show and quote it;
-* :func:`plot_gamo2pix` trains GAMO2pix decoders and shows real beside decoded images.
+* :func:`gamo2pix_tiles` trains GAMO2pix decoders, decodes generated vectors and measures the
+  tiles; :func:`plot_gamo2pix_tiles` shows real beside decoded images and
+  :func:`gamo2pix_numbers` says what they show; these
+  live in :mod:`imbnb.book.gamo_pix` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -26,6 +29,14 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from imbnb.book.gamo_pix import (
+    Gamo2pixTiles,
+    gamo2pix_numbers,
+    gamo2pix_tiles,
+    plot_gamo2pix_tiles,
+)
+from imbnb.book.prose import threshold_phrase
+from imbnb.book.style import facet_height
 from imbnb.data import load_dataset
 from imbnb.imbalance import COUNT_PRESETS, make_imbalanced, select_test
 from imbnb.methods import catalog
@@ -36,7 +47,6 @@ from imbnb.methods.gamo import (
     method_data,
     nearest_other_distance,
     train_gamo,
-    train_gamo2pix,
 )
 from imbnb.metrics import evaluate
 from imbnb.oversample import SMOTE
@@ -45,15 +55,19 @@ __all__ = [
     "FIGURE1_PANELS",
     "PAPER_DATASETS",
     "Boundary",
+    "Gamo2pixTiles",
     "Table1Plan",
     "Table1Runs",
     "boundary_analysis",
     "boundary_numbers",
     "counts_for",
     "figure1_toy",
+    "gamo2pix_numbers",
+    "gamo2pix_tiles",
     "paper_value",
     "plot_boundary_distances",
-    "plot_gamo2pix",
+    "plot_gamo2pix_tiles",
+    "plot_table1_bars",
     "run_table1",
     "table1_numbers",
     "toy_numbers",
@@ -108,14 +122,23 @@ def figure1_toy(
     return models, fakes, pd.DataFrame(rows).set_index("system")
 
 
-def toy_numbers(table: pd.DataFrame) -> dict[str, float]:
-    """Glue name -> value: each panel's recalls and (but for (a)) its bleeding share."""
-    out = {}
+def toy_numbers(table: pd.DataFrame) -> dict[str, Any]:
+    """Glue name -> value: each panel's recalls and (but for (a)) its bleeding share, and how
+    far D has pulled GAMO's points back, from the bleeding of (d) against (c)."""
+    out: dict[str, Any] = {}
     for key, name in zip("abcd", FIGURE1_PANELS, strict=True):
         out[f"toy_{key}_min"] = float(table.loc[name, "minority recall"])
         out[f"toy_{key}_maj"] = float(table.loc[name, "majority recall"])
         if key != "a":
             out[f"toy_{key}_bleed"] = float(table.loc[name, "bleeding"])
+    out["toy_pull_text"] = threshold_phrase(
+        out["toy_c_bleed"] - out["toy_d_bleed"],
+        [
+            (0.01, "has not yet pulled the points back onto the crescent"),
+            (0.3, "has only begun to pull the points back onto the crescent"),
+        ],
+        "has pulled many of the points back onto the crescent",
+    )
     return out
 
 
@@ -228,7 +251,65 @@ def table1_numbers(plan: Table1Plan, results: pd.DataFrame, summary: pd.DataFram
             sel = main_rows.loc[main_rows.method == method, f"recall_c{smallest}"]
             out[f"smallest_recall_{tag}"] = float(sel.mean())
     out["smallest_class"] = f"{smallest} ({train.classes[smallest]})"
+    out["smote_rank_text"] = _rank_text(summary, first, main_loss, "GAMO-SMOTE+CN")
+    zero = int((results.loc[results.dataset == first, "gmean"] == 0).sum())
+    n_runs = int((results.dataset == first).sum())
+    out["zero_gm_text"] = (
+        "here no run has a GM of zero"
+        if not zero
+        else (f"here all {n_runs} runs" if zero == n_runs else f"here {zero} of the {n_runs} runs")
+        + (" have a GM of zero" if zero > 1 else " has a GM of zero")
+    )
+    gain = out.get("smallest_recall_gamo", np.nan) - out.get("smallest_recall_cn", np.nan)
+    out["smallest_verdict"] = (
+        "is where GAMO's generated points matter most"
+        if gain > 0.01
+        else "is where GAMO's generated points should matter most, though not in this run"
+    )
     return out
+
+
+def _rank_text(summary: pd.DataFrame, dataset: str, loss: str, method: str) -> str:
+    """Where ``method`` ranks by mean ACSA among the methods run (with ``loss``), in words."""
+    acsa = summary.xs((dataset, loss), level=("dataset", "loss"))["acsa_mean"]
+    if method not in acsa.index:
+        return "not run"
+    rank = int((acsa > acsa[method]).sum())
+    words = ["the best", "the second best", "the third best"]
+    place = words[rank] if rank < len(words) else f"number {rank + 1}"
+    return f"{place} of the {len(acsa)} by ACSA"
+
+
+def plot_table1_bars(results: pd.DataFrame, methods: Sequence[str]) -> sns.FacetGrid:
+    """ACSA and GM per method and loss (bars: mean over seeds, whiskers: their spread)."""
+    long = results.melt(
+        id_vars=["dataset", "loss", "method", "seed"],
+        value_vars=["acsa", "gmean"],
+        var_name="measure",
+    )
+    long["measure"] = long["measure"].map({"acsa": "ACSA", "gmean": "GM"})
+    grid = sns.catplot(
+        data=long,
+        x="method",
+        y="value",
+        hue="loss",
+        col="measure",
+        row="dataset",
+        kind="bar",
+        height=facet_height(2, 1.3),  # two measures across the column
+        aspect=1.3,
+        errorbar="sd",
+        order=list(methods),
+        legend_out=False,  # the legend goes above, not beside
+    )
+    sns.move_legend(grid, "lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
+    grid.set(ylim=(0, 1), xlabel="", ylabel="")
+    grid.set_titles("{row_name}, {col_name}")
+    for ax in grid.axes.flat:  # the methods' names would overlap
+        ax.tick_params(axis="x", labelrotation=30)
+        for label in ax.get_xticklabels():
+            label.set_horizontalalignment("right")
+    return grid
 
 
 #: The book's dataset -> the paper's column (its MNIST column is the full MNIST, not MNIST-5k).
@@ -302,7 +383,8 @@ def plot_boundary_distances(ax: plt.Axes, boundary: Boundary, class_name: str) -
 
 
 def boundary_numbers(boundary: Boundary, class_name: str) -> dict[str, Any]:
-    """Glue name -> value: the class, the three medians and the sentence on GAMO's shift."""
+    """Glue name -> value: the class, the three medians, the sentence on GAMO's shift, and the
+    spread (interquartile range) of GAMO's distances against the real points'."""
     medians = boundary.medians
     out: dict[str, Any] = {"boundary_name": f"{boundary.cls} ({class_name})"}
     for name in ["real", "GAMO", "SMOTE"]:
@@ -315,37 +397,20 @@ def boundary_numbers(boundary: Boundary, class_name: str) -> dict[str, Any]:
         else f"In this run GAMO's median lies {shift:.3f} farther from the other classes than "
         "SMOTE's: the preference does not show"
     )
-    return out
-
-
-# --------------------------------------------------------------------------------------------
-# GAMO2pix
-
-
-def plot_gamo2pix(
-    gamo: GAMO,
-    X: np.ndarray,
-    y: np.ndarray,
-    classes: Sequence[int],
-    *,
-    steps: int,
-    batch_size: int,
-    seed: int,
-    n_show: int = 8,
-) -> plt.Figure:
-    """Per class, train its GAMO2pix and show ``n_show`` real images beside decoded ones."""
-    fig, axes = plt.subplots(
-        len(classes), 2, figsize=(10, 0.95 * len(classes) + 0.5), squeeze=False
+    q = boundary.distances.groupby("points")["distance"].quantile([0.25, 0.75]).unstack()
+    iqr = q[0.75] - q[0.25]
+    out["iqr_real"], out["iqr_gamo"] = float(iqr["real"]), float(iqr["GAMO"])
+    out["iqr_text"] = threshold_phrase(
+        out["iqr_gamo"] / out["iqr_real"],
+        [
+            (
+                0.5,
+                "a band less than half as wide as the class's own: the generator covers only "
+                "part of the class, and its curve is the narrow peak of the figure",
+            ),
+            (0.8, "a narrower band than the class's own"),
+            (1.25, "a band about as wide as the class's own"),
+        ],
+        "a wider band than the class's own",
     )
-    for row, c in zip(axes, classes, strict=True):
-        imgs = X[y == c]
-        pix = train_gamo2pix(gamo, imgs, steps=steps, batch_size=batch_size, seed=seed)
-        made = pix.decode_features(gamo.generate(np.full(n_show, c), seed=seed + 1))
-        real_imgs = imgs[:n_show, 0] / 255.0
-        for ax, tiles, label in [(row[0], real_imgs, "real"), (row[1], made[:, 0], "GAMO2pix")]:
-            ax.imshow(np.concatenate(list(tiles), axis=1), cmap="gray_r", vmin=0, vmax=1)
-            ax.set(xticks=[], yticks=[])
-            ax.set_ylabel(f"class {c}", rotation=0, ha="right", va="center")
-            ax.set_title(label if c == classes[0] else "")
-    fig.tight_layout()
-    return fig
+    return out

@@ -1,0 +1,139 @@
+"""Chapter 5 (GAMO): GAMO2pix images, real beside decoded, and what the decoded tiles show.
+
+:func:`gamo2pix_tiles` trains one GAMO2pix decoder per class (cached), decodes GAMO's generated
+vectors and measures the tiles (intensity, spread between tiles, GAMO's classifier's verdict);
+:func:`plot_gamo2pix_tiles` draws them and :func:`gamo2pix_numbers` puts the measures in words.
+Re-exported by :mod:`imbnb.book.gamo_chapter`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from imbnb.book.prose import threshold_phrase
+from imbnb.methods.gamo import GAMO, train_gamo2pix
+
+__all__ = [
+    "Gamo2pixTiles",
+    "gamo2pix_numbers",
+    "gamo2pix_tiles",
+    "plot_gamo2pix_tiles",
+]
+
+
+@dataclass
+class Gamo2pixTiles:
+    """GAMO2pix per class: real and decoded tiles (intensities in [0, 1]) and what they show."""
+
+    classes: list[int]
+    real: dict[int, np.ndarray]  # the first n_show real images of each class
+    made: dict[int, np.ndarray]  # n_show images decoded from GAMO's generated vectors
+    measures: pd.DataFrame  # per class: intensity and spread of real and decoded, M's verdict
+
+
+def _tile_measures(gamo: GAMO, X: np.ndarray, y: np.ndarray, c: int, made: np.ndarray) -> dict:
+    """Mean intensity (0: empty), spread between tiles (pixel-wise std, averaged) and the share
+    of decoded tiles GAMO's classifier puts in class ``c``, beside the real images'."""
+    real = X[y == c][:, 0] / 255.0
+    pred = gamo.predict(made[:, None].astype(np.float32))
+    return {
+        "class": c,
+        "real intensity": float(real.mean()),
+        "decoded intensity": float(made.mean()),
+        "real spread": float(real[: len(made)].std(axis=0).mean()),
+        "decoded spread": float(made.std(axis=0).mean()),
+        "decoded as the class": float(np.mean(pred == c)),
+        "most common prediction": int(np.bincount(pred).argmax()),
+    }
+
+
+def gamo2pix_tiles(
+    gamo: GAMO,
+    X: np.ndarray,
+    y: np.ndarray,
+    classes: Sequence[int],
+    *,
+    steps: int,
+    batch_size: int,
+    seed: int,
+    n_show: int = 8,
+) -> Gamo2pixTiles:
+    """Per class, train its GAMO2pix (cached), decode ``n_show`` generated vectors, and measure
+    the tiles against the class's real images (:func:`_tile_measures`)."""
+    real, made = {}, {}
+    for c in classes:
+        imgs = X[y == c]
+        pix = train_gamo2pix(gamo, imgs, steps=steps, batch_size=batch_size, seed=seed)
+        made[c] = pix.decode_features(gamo.generate(np.full(n_show, c), seed=seed + 1))[:, 0]
+        real[c] = imgs[:n_show, 0] / 255.0
+    rows = [_tile_measures(gamo, X, y, c, made[c]) for c in classes]
+    return Gamo2pixTiles(list(classes), real, made, pd.DataFrame(rows).set_index("class"))
+
+
+def plot_gamo2pix_tiles(tiles: Gamo2pixTiles) -> plt.Figure:
+    """Real beside decoded tiles, one row per class, on one grey scale and one pixel size."""
+    classes = tiles.classes
+    fig, axes = plt.subplots(
+        len(classes), 2, figsize=(10, 0.95 * len(classes) + 0.7), squeeze=False
+    )
+    width = 28 * max(len(t) for t in [*tiles.real.values(), *tiles.made.values()])
+    for row, c in zip(axes, classes, strict=True):
+        for ax, strip, label in [
+            (row[0], tiles.real[c], "real"),
+            (row[1], tiles.made[c], "GAMO2pix"),
+        ]:
+            ax.imshow(np.concatenate(list(strip), axis=1), cmap="gray_r", vmin=0, vmax=1)
+            ax.set(xticks=[], yticks=[], xlim=(-0.5, width - 0.5))  # one pixel size for all
+            ax.set_ylabel(f"class {c}", rotation=0, ha="right", va="center")
+            ax.set_title(label if c == classes[0] else "")
+    fig.suptitle("every tile on one grey scale: white = 0 (empty), black = 1", fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def _share_text(share: float) -> str:
+    """ "all", "none" or a percentage, for a share of tiles."""
+    return "all" if share == 1 else ("none" if share == 0 else f"{share:.0%}")
+
+
+def gamo2pix_numbers(tiles: Gamo2pixTiles, class_names: Sequence[str]) -> dict[str, Any]:
+    """Glue name -> value: per class what its decoded tiles show (intensity, what GAMO's
+    classifier calls them), and how much the tiles of a class differ from one another."""
+    parts = []
+    for c, m in tiles.measures.iterrows():
+        called = class_names[int(m["most common prediction"])]
+        verdict = f"GAMO's classifier takes {_share_text(m['decoded as the class'])} of them for"
+        verdict += " the class" if called == class_names[c] else f" the class (most for {called})"
+        parts.append(
+            f"for class {c} ({class_names[c]}) the decoded tiles have a mean intensity of "
+            f"{m['decoded intensity']:.2f} against {m['real intensity']:.2f} for all its real "
+            f"images, and {verdict}"
+        )
+    ratio = tiles.measures["decoded spread"] / tiles.measures["real spread"]
+    lo, hi = f"{ratio.min():.0%}", f"{ratio.max():.0%}"
+    spread = f"{lo} of the real tiles'" if lo == hi else f"{lo} to {hi} of the real tiles'"
+    spread_text = threshold_phrase(
+        float(ratio.max()),
+        [
+            (
+                0.5,
+                f"Within a class the decoded tiles are near copies of one another (their "
+                f"pixel-wise spread is {spread}): the decoder draws one smooth, average item per "
+                "class rather than different garments",
+            ),
+            (
+                0.8,
+                f"The decoded tiles of a class vary less than the real ones (their pixel-wise "
+                f"spread is {spread})",
+            ),
+        ],
+        f"The decoded tiles of a class vary about as much as the real ones (their pixel-wise "
+        f"spread is {spread})",
+    )
+    return {"pix_text": "; ".join(parts), "pix_spread_text": spread_text}
