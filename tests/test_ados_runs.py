@@ -15,7 +15,7 @@ from imbnb.book.ados_runs import (
     pseudo_feature_configs,
 )
 from imbnb.book.runner import chapter_defaults, load_profiles
-from imbnb.book.table_source import Source
+from imbnb.book.table_source import Source, missing_runs
 from imbnb.experiments import load_grid, sweep
 from imbnb.methods.options import RunOptions
 from imbnb.train import torch_threads
@@ -44,6 +44,11 @@ def test_paper_heads_and_cnns_are_chapter_8s_committed_rows() -> None:
     assert len(cnns) == 2 * 4 * 3 and set(cnns["method"]) == {"CNN-CE", "CNN-CW"}
     rows = grid_rows("fashion_mnist", grids["thesis"], source=Source(PAPER, "paper"))
     assert len(rows) == 108 and rows["from_table"].all()
+    assert rows["n_train"].notna().all() and (cnns["n_synthetic"] == 0).all()  # as computed
+    pf = pseudo_feature_configs("fashion_mnist", grids["pseudo"], "paper")
+    missing = missing_runs({"thesis": heads, "pseudo-feature": pf}, rows)
+    assert set(missing.index.get_level_values("comparison")) == {"pseudo-feature"}
+    assert missing["missing"].sum() == 135  # counted apart from the thesis heads they resemble
 
 
 def test_pseudo_feature_grid_file_is_chapter_3s_protocol_under_paper() -> None:

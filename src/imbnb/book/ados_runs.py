@@ -165,7 +165,8 @@ def cnn_rows(
         epochs=ex.epochs, batch_size=ex.batch_size, lr=ex.lr,
     )  # fmt: skip
     losses = LossGrid([CNN_CE, CNN_CW], grid.ratios, grid.seeds, run)
-    return read_rows(loss_configs(dataset, losses, source.profile), source)
+    rows = read_rows(loss_configs(dataset, losses, source.profile), source)
+    return rows.assign(n_synthetic=0, n_resampled=rows["n_train"])  # trained on the data as is
 
 
 def pf_rows(

@@ -8,7 +8,7 @@ cannot hold, and :func:`read_rows` reads.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -48,17 +48,26 @@ def check_readable(arch: str, default_arch: str, minority_classes: Sequence[int]
 
 
 def read_rows(configs: Sequence[RunConfig], source: Source) -> pd.DataFrame:
-    """The configs' rows from ``source``'s table, in the configs' order, marked ``from_table``."""
+    """The configs' rows from ``source``'s table, in the configs' order, marked ``from_table``,
+    with the columns a chapter's own computation gives (``n_train``: images trained on)."""
     missing = "skip" if source.allow_missing else "error"
     rows = results_for(list(configs), source.path, missing=missing)
     rows = rows.assign(from_table=True)
+    if "train_size" in rows:  # a stored row's images trained on: a computed row's n_train
+        rows["n_train"] = rows["train_size"]
     if "from_cache" in rows:  # a sweep's own cache hits (only some families record them)
         rows["from_cache"] = rows["from_cache"].fillna(False).astype(bool)
     return rows
 
 
-def missing_runs(configs: Sequence[RunConfig], rows: pd.DataFrame) -> pd.DataFrame:
+def missing_runs(
+    configs: Sequence[RunConfig] | Mapping[str, Sequence[RunConfig]], rows: pd.DataFrame
+) -> pd.DataFrame:
     """Per protocol, family and method, the runs of ``configs`` that ``rows`` lacks (only
-    methods with some missing), so a chapter rendered from a partly swept table says so."""
+    methods with some missing), so a chapter rendered from a partly swept table says so.
+    ``configs`` by name (a chapter's comparisons) counts each apart, the name first."""
+    if isinstance(configs, Mapping):
+        parts = {name: missing_runs(part, rows) for name, part in configs.items()}
+        return pd.concat(parts, names=["comparison"]) if parts else coverage([], rows)
     table = coverage(configs, rows)
     return table[table["missing"] > 0]

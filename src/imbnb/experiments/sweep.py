@@ -354,7 +354,7 @@ def results_for(
         )
     path = Path(source)
     path = path if path.is_absolute() else paths.repo_root() / path
-    if not path.exists():
+    if not path.exists() and not ResultsStore(path).runs_dir.is_dir():  # unfolded rows count
         raise ValueError(
             f"results_source {source!r}: no such file; use 'compute' or a Parquet results table"
         )
