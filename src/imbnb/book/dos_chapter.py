@@ -41,6 +41,7 @@ from imbnb.book.dos_tables import (
     table_7,
     thesis_comparison,
 )
+from imbnb.book.style import column_figsize
 from imbnb.methods.dos import (
     DOSConfig,
     DOSRun,
@@ -180,9 +181,9 @@ def _add_zoom(ax: plt.Axes, toy: ToyOverloading) -> None:
 
 
 def plot_toy_overloading(toy: ToyOverloading) -> plt.Figure:
-    """Left: one minority image overloaded (its neighbourhood enlarged in an inset); right:
-    every minority point moved to its local mean, and the minority's centre."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), sharex=True, sharey=True)
+    """Top: one minority image overloaded (its neighbourhood enlarged in an inset); bottom:
+    every minority point moved to its local mean, and the minority's centre (column wide)."""
+    fig, axes = plt.subplots(2, 1, figsize=column_figsize(2, 0.55), sharex=True, sharey=True)
     for ax in axes:
         ax.scatter(*toy.major.T, s=8, c="0.8", label="majority (k = 0)")
         ax.scatter(*toy.minor.T, s=30, c="tab:red", edgecolor="k", lw=0.4, label="minority")
@@ -340,8 +341,8 @@ def variance_per_class(
 def plot_variance(
     variance: pd.DataFrame, per_class: pd.DataFrame, rounds: int, p_max: float
 ) -> plt.Figure:
-    """Variance over the rounds (left) and per class group before / after (right)."""
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    """Variance over the rounds (top) and per class group before / after (bottom), column wide."""
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=column_figsize(2, 0.45))
     style = "dataset" if variance["dataset"].nunique() > 1 else None
     sns.lineplot(
         data=variance,
@@ -398,7 +399,7 @@ def plot_embeddings(
     y_shown = ex.y_test[shown]
     minority = ex.minority_classes
     palette = dict(zip(minority, sns.color_palette("bright", len(minority)), strict=True))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 5))
+    fig, axes = plt.subplots(1, 2, figsize=column_figsize(1, 0.62))
     panels = [("CNN (initialisation)", ex.z_test), (dos_label, run.z_test)]
     for ax, (label, z) in zip(axes, panels, strict=True):
         xy = PCA(n_components=2, random_state=seed).fit_transform(z[shown])
@@ -408,7 +409,9 @@ def plot_embeddings(
             sel = y_shown == c
             ax.scatter(xy[sel, 0], xy[sel, 1], s=10, color=palette[c], label=f"{c} {classes[c]}")
         ax.set(title=label, xticks=[], yticks=[])
-    axes[1].legend(loc="center left", bbox_to_anchor=(1.0, 0.5), markerscale=2, frameon=False)
     fig.suptitle(f"Test embeddings f(x), PCA of {len(shown)} images, p = {p}")
     fig.tight_layout()
+    handles, labels = axes[1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3,
+               markerscale=2, frameon=False)  # fmt: skip
     return fig

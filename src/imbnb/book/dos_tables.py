@@ -18,6 +18,7 @@ import pandas as pd
 import seaborn as sns
 
 from imbnb.book.runner import chapter_defaults, load_profiles
+from imbnb.book.style import column_figsize
 from imbnb.methods.dos import DOSConfig, ratio_from_fraction, run_dos
 from imbnb.methods.extractor import ExtractorSettings
 from imbnb.methods.feature_space import CNN_CE, FeatureGrid, run_grid
@@ -140,7 +141,8 @@ def plot_six_classifiers(results: pd.DataFrame, k_main: int, dataset: str) -> pl
     """Minority F1 and AUPRC and majority F1 of the six classifiers over p (mean over seeds)."""
     long = results[(results.k.isna()) | (results.k == k_main)].copy()
     long["model"] = long.method
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), sharey=True)
+    fig, grid = plt.subplots(2, 2, figsize=column_figsize(2, 0.42), sharey=True)
+    axes = grid.flat[:3]  # three measures; the fourth cell holds the legend
     for ax, metric in zip(axes, ["f1_min", "auprc_min", "f1_maj"], strict=True):
         sns.pointplot(
             data=long,
@@ -155,9 +157,10 @@ def plot_six_classifiers(results: pd.DataFrame, k_main: int, dataset: str) -> pl
             dodge=0.3,  # equal scores stay visible
         )
         ax.set(title=metric.replace("_", " "), ylim=(0, 1.02), ylabel="")
-        if ax is not axes[-1]:
-            ax.get_legend().remove()
-    axes[-1].legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+        handles, labels = ax.get_legend_handles_labels()
+        ax.get_legend().remove()
+    grid.flat[3].axis("off")
+    grid.flat[3].legend(handles, labels, loc="center", frameon=False)
     fig.suptitle(f"{dataset}: six classifiers over p (k = {k_main}, mean over seeds)")
     fig.tight_layout()
     return fig
