@@ -86,7 +86,7 @@ def test_config_key_is_stable_and_validated() -> None:
         == RunConfig("DeepSMOTE", protocol="counts", ratio=50).key()
     )
     with pytest.raises(ValueError, match="protocol must be one of"):
-        RunConfig("BL", protocol="longtail")
+        RunConfig("BL", protocol="exponential")
     with pytest.raises(ValueError, match="ratio >= 1"):
         RunConfig("BL", ratio=0.5)
     with pytest.raises(ValueError, match="unknown run setting"):
@@ -119,7 +119,7 @@ def test_expand_grid_crosses_and_applies_params() -> None:
 
 
 def test_run_config_errors_name_the_problem(cache) -> None:
-    with pytest.raises(ValueError, match="runs on protocol 'minority' only"):
+    with pytest.raises(ValueError, match="runs on protocol 'minority', not 'counts'"):
         run_config(RunConfig("ADOS", protocol="counts"))
     with pytest.raises(ValueError, match=r"unknown setting\(s\) \['depth'\]"):
         run_config(
