@@ -11,22 +11,16 @@ import argparse
 import datetime as _dt
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from imbnb import paths
-from imbnb.experiments.book_grid import plan
-from imbnb.experiments.config import RunConfig
-from imbnb.experiments.cost import run_costs
-from imbnb.experiments.grid import load_grid
+from imbnb.book.status_missing import MISSING, RESULTS, hours, load_table, missing_table
 from imbnb.experiments.provenance import git_commit, machine, read_provenance
 from imbnb.experiments.registry import family_of
-from imbnb.experiments.store import ResultsStore
-from imbnb.experiments.tuning import tuning_configs
-from imbnb.experiments.verdicts import final_grids
 
 __all__ = [
     "GENERATED",
@@ -44,12 +38,8 @@ __all__ = [
 
 #: where :func:`write_status` writes by default (relative to the root; git-ignored)
 GENERATED = "book/_generated/status_tables.md"
-RESULTS = "book/data/results"
 RECORDS = "benchmarks/records"
-PAPER_GRID = "book/grids/paper.yaml"
 CHAPTERS_GRID = "book/grids/chapters.yaml"
-VERDICTS_GRID = "book/grids/verdicts.yaml"
-TUNING_DRAWS = (0, 1, 2)
 #: the benchmark scripts the page reports on, recorded or not
 BENCHMARKS = ("bench_autoencoder", "bench_oversample")
 
@@ -82,10 +72,6 @@ def _number(value: float) -> str:
     return f"{value:.3g}"
 
 
-def _hours(seconds: float) -> str:
-    return f"{seconds / 3600:.2f}"
-
-
 def contents_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Per family, method, protocol and evaluation set: runs, class draws (seeds) and ratios."""
     cols = ["family", "method", "protocol", "evaluated on", "runs", "draws", "ratios"]
@@ -111,134 +97,6 @@ def _ratios(values: pd.Series) -> str:
 def _grids_served(entries: Iterable[Mapping[str, Any]]) -> list[str]:
     """The grid files a table's sweeps ran (nested merge entries included), in order."""
     return list(dict.fromkeys(e["grid"] for e in _flat(entries) if e.get("grid")))
-
-
-def missing_table(
-    configs: Sequence[RunConfig],
-    rows: pd.DataFrame,
-    command: Callable[[RunConfig], str],
-    pace: Mapping[tuple[str, str], float] | None = None,
-) -> pd.DataFrame:
-    """Per family and filling command: runs expected, stored, missing, which methods miss
-    runs, and the hours still to run at the pace of the stored runs (:func:`plan`); a method
-    with none is paced by ``pace`` (seconds per run by protocol and method) where given."""
-    cols = ["family", "expected", "stored", "missing", "methods missing runs", "hours to run"]
-    if not configs:
-        return pd.DataFrame(columns=[*cols, "command"])
-    planned = plan(configs, rows).reset_index()
-    slots = list(zip(planned["protocol"], planned["method"], strict=True))
-    pace = pace or {}
-    planned["paced"] = planned["s to run"].isna().to_numpy() & [s in pace for s in slots]
-    for i in planned.index[planned["paced"]]:
-        planned.loc[i, "s to run"] = planned.loc[i, "missing"] * pace[slots[i]]
-    by_slot = {(c.protocol, c.method): command(c) for c in configs}
-    planned["command"] = [by_slot[s] for s in slots]
-    lines = []
-    for (family, cmd), part in planned.groupby(["family", "command"], sort=False):
-        short = part[part["missing"] > 0]
-        lines.append(
-            {
-                "family": family,
-                "expected": int(part["grid"].sum()),
-                "stored": int(part["stored"].sum()),
-                "missing": int(part["missing"].sum()),
-                "methods missing runs": ", ".join(_method_gaps(short)) or "—",
-                "hours to run": _estimate(short),
-                "command": f"`{cmd}`" if len(short) else "—",
-            }
-        )
-    return pd.DataFrame(lines, columns=[*cols, "command"])
-
-
-def _method_gaps(short: pd.DataFrame) -> list[str]:
-    """``DeepSMOTE 6`` per method missing runs (protocol named when it is not the thesis's)."""
-    gaps = zip(short["protocol"], short["method"], short["missing"], strict=True)
-    return [f"{m}{'' if p == 'minority' else f' ({p})'} {int(n)}" for p, m, n in gaps]
-
-
-def _estimate(short: pd.DataFrame) -> str:
-    """Hours still to run: ≈ when paced by another table, ≥ when some methods are untimed."""
-    if short.empty:
-        return "—"
-    known = short["s to run"].dropna()
-    unknown = short.loc[short["s to run"].isna(), "method"].tolist()
-    if short["paced"].any() and not unknown:
-        return f"≈ {_hours(known.sum())} (paced by paper.parquet)"
-    if not unknown:
-        return _hours(known.sum())
-    if known.empty:
-        return "unknown (no stored run to time)"
-    return f"≥ {_hours(known.sum())} (untimed: {', '.join(unknown)})"
-
-
-def _paper_pace(root: Path) -> dict[tuple[str, str], float]:
-    """Median seconds per run (its network and its own steps) by protocol and method in the
-    paper table: the pace of methods another table has no run of yet."""
-    rows = _load(root / RESULTS / "paper.parquet")
-    if rows.empty:
-        return {}
-    costs = run_costs(rows.assign(family=[family_of(m) for m in rows["method"]]))
-    total = costs["network_seconds"] + costs["method_seconds"]
-    return total.groupby([costs["protocol"], costs["method"]]).median().dropna().to_dict()
-
-
-def _load(path: Path) -> pd.DataFrame:
-    """A table's rows (folded or not), empty when it does not exist."""
-    store = ResultsStore(path)
-    if not path.is_file() and not store.runs_dir.is_dir():
-        return pd.DataFrame(columns=["config_hash"])
-    return store.load()
-
-
-def _paper_missing(root: Path) -> pd.DataFrame:
-    """The paper table against ``book/grids/paper.yaml``, one ``--only FAMILY`` per line."""
-    sweep = f"imbnb sweep {PAPER_GRID} --store {RESULTS}/paper.parquet --only"
-    configs, rows = load_grid(root / PAPER_GRID), _load(root / RESULTS / "paper.parquet")
-    return missing_table(configs, rows, lambda c: f"{sweep} {family_of(c.method)}")
-
-
-def _chapters_missing(root: Path) -> pd.DataFrame:
-    """The chapters' own table against ``book/grids/chapters.yaml``, one line per protocol."""
-    sweep = f"imbnb sweep {CHAPTERS_GRID} --store {RESULTS}/chapters.parquet --where protocol="
-    configs, rows = load_grid(root / CHAPTERS_GRID), _load(root / RESULTS / "chapters.parquet")
-    return missing_table(configs, rows, lambda c: f"{sweep}{c.protocol}")
-
-
-def _tune_command(family: str) -> str:
-    draws = ",".join(str(d) for d in TUNING_DRAWS)
-    return (
-        f"imbnb tune {VERDICTS_GRID} --store {RESULTS}/tuning.parquet "
-        f"--out book/grids/verdicts-final-{family}.yaml --draws {draws} --only {family}"
-    )
-
-
-def _tuning_missing(root: Path) -> pd.DataFrame:
-    """The tuning table against the validation runs of ``book/grids/verdicts.yaml``."""
-    configs = tuning_configs(load_grid(root / VERDICTS_GRID), draws=list(TUNING_DRAWS))
-    rows = _load(root / RESULTS / "tuning.parquet")
-    return missing_table(
-        configs, rows, lambda c: _tune_command(family_of(c.method)), _paper_pace(root)
-    )
-
-
-def _verdicts_missing(root: Path) -> pd.DataFrame:
-    """The verdicts table against the final grids; methods of the verdicts grid that no final
-    grid holds yet are listed with the tuning that writes theirs."""
-    store = f"{RESULTS}/verdicts.parquet"
-    grid_of: dict[str, str] = {}
-    configs: list[RunConfig] = []
-    for grid in final_grids(root):
-        for cfg in load_grid(grid):
-            grid_of[cfg.key()] = f"imbnb sweep {grid.relative_to(root)} --store {store}"
-            configs.append(cfg)
-    final = {c.method for c in configs}
-    untuned = [c for c in load_grid(root / VERDICTS_GRID) if c.method not in final]
-    for cfg in untuned:
-        fam = family_of(cfg.method)
-        sweep = f"imbnb sweep book/grids/verdicts-final-{fam}.yaml --store {store}"
-        grid_of[cfg.key()] = f"{_tune_command(fam)}, then {sweep}"
-    rows = _load(root / store)
-    return missing_table([*configs, *untuned], rows, lambda c: grid_of[c.key()], _paper_pace(root))
 
 
 def _flat(entries: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -275,12 +133,12 @@ def _when(stamp: str | None) -> str:
     return stamp[:16].replace("T", " ") if stamp else "—"
 
 
-def _wall_hours(entry: Mapping[str, Any]) -> str:
+def _wallhours(entry: Mapping[str, Any]) -> str:
     start, end = entry.get("started_utc"), entry.get("finished_utc")
     if not start or not end:
         return "—"
     span = _dt.datetime.fromisoformat(end) - _dt.datetime.fromisoformat(start)
-    return _hours(span.total_seconds())
+    return hours(span.total_seconds())
 
 
 def _machine_short(m: Mapping[str, Any] | None) -> str:
@@ -314,7 +172,7 @@ def sweeps_table(entries: Sequence[Mapping[str, Any]], rows: pd.DataFrame) -> pd
                 "machine": _machine_short(e.get("machine")),
                 "started (UTC)": _when(e.get("started_utc")),
                 "finished (UTC)": _when(e.get("finished_utc")),
-                "wall h": _wall_hours(e),
+                "wall h": _wallhours(e),
                 "runs added": added,
                 "status": _status(e),
             }
@@ -404,14 +262,6 @@ def benchmarks_markdown(
     return "\n".join(parts)
 
 
-#: per table: what it is measured against, the grid that must exist, the builder
-_MISSING = (
-    ("paper", f"`{PAPER_GRID}`", PAPER_GRID, _paper_missing),
-    ("chapters", f"`{CHAPTERS_GRID}` (chapters 3 and 9)", CHAPTERS_GRID, _chapters_missing),
-    ("tuning", "`imbnb tune`'s validation runs (draws 0-2)", VERDICTS_GRID, _tuning_missing),
-    ("verdicts", "the final grids (`verdicts-final-*.yaml`)", VERDICTS_GRID, _verdicts_missing),
-)
-
 _SWEEPS_NOTE = (
     "One line per entry of each table's provenance file (`*.provenance.json`); entries brought "
     "in by `imbnb merge` say where from. The commit is the code the runs ran on."
@@ -437,7 +287,7 @@ def _contents_section(tables: Sequence[Path], rows: Mapping[Path, pd.DataFrame])
 
 def _missing_section(root: Path) -> list[str]:
     parts = ["## What is missing\n", _HOURS_NOTE + "\n"]
-    for name, against, grid, build in _MISSING:
+    for name, against, grid, build in MISSING:
         parts.append(f"### Missing from `{name}.parquet`\n")
         if not (root / grid).is_file():
             parts.append(f"No `{grid}` here: nothing to measure the table against.\n")
@@ -463,7 +313,7 @@ def status_markdown(root: str | os.PathLike[str] | None = None) -> str:
     """The generated part of the status page, from ``root``'s tables, grids and records."""
     root = Path(root) if root is not None else paths.repo_root()
     tables = sorted((root / RESULTS).glob("*.parquet"))
-    rows = {path: _load(path) for path in tables}
+    rows = {path: load_table(path) for path in tables}
     records = root / RECORDS
     if not records.is_dir():  # a copy of the book's sources only: the repository's records
         records = paths.repo_root() / RECORDS
