@@ -28,6 +28,7 @@ from papermill.exceptions import PapermillExecutionError
 from tqdm import tqdm
 
 from imbnb import paths
+from imbnb.book.figure_audit import AUDIT_ENV, CHAPTER_ENV
 from imbnb.book.parameters import check_parameters
 from imbnb.book.provenance import environment, write_provenance_page
 
@@ -430,6 +431,8 @@ def _execute(chapter: Chapter, params: dict[str, Any], run: _Run) -> ChapterResu
     target = run.out / f"{chapter.stem}.ipynb"
     failed = run.out / FAILED_DIRNAME / target.name
     start = time.perf_counter()
+    if os.environ.get(AUDIT_ENV):  # the kernel inherits it: figure records name their chapter
+        os.environ[CHAPTER_ENV] = chapter.stem
     try:
         papermill.execute_notebook(
             str(chapter.source),
