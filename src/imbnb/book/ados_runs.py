@@ -94,27 +94,25 @@ def _params(ex: ExtractorSettings, rho_d: float, head: Any) -> dict[str, Any]:
     return params
 
 
+def _head_runs(
+    dataset: str, ex: ExtractorSettings, params: dict[str, Any], profile: str, cells: list
+) -> list[RunConfig]:
+    """One run config per ``(method, ratio, n_minority, seed)`` of ``cells`` on ``ex``'s data."""
+    return [
+        RunConfig(method=m, dataset=dataset, ratio=float(r), n_minority=int(k), seed=s,
+                  n_train=ex.n_train, n_test=ex.n_test, params=params, profile=profile)
+        for m, r, k, s in cells
+    ]  # fmt: skip
+
+
 def feature_configs(dataset: str, grid: FeatureGrid, profile: str) -> list[RunConfig]:
     """Every head run of ``grid`` as a run config, in :func:`run_grid`'s order."""
     ex = grid.extractor
     _readable(ex)
-    params = _params(ex, grid.rho_d, grid.head)
-    return [
-        RunConfig(
-            method=name,
-            dataset=dataset,
-            ratio=float(ratio),
-            n_minority=ex.n_minority,
-            seed=seed,
-            n_train=ex.n_train,
-            n_test=ex.n_test,
-            params=params,
-            profile=profile,
-        )  # fmt: skip
-        for seed in grid.seeds
-        for ratio in grid.ratios
-        for name in grid.methods
+    cells = [
+        (m, r, ex.n_minority, s) for s in grid.seeds for r in grid.ratios for m in grid.methods
     ]
+    return _head_runs(dataset, ex, _params(ex, grid.rho_d, grid.head), profile, cells)
 
 
 def pseudo_feature_configs(dataset: str, grid: PseudoFeatureGrid, profile: str) -> list[RunConfig]:
@@ -122,23 +120,8 @@ def pseudo_feature_configs(dataset: str, grid: PseudoFeatureGrid, profile: str) 
     config's ``n_minority``), in :func:`run_pseudo_feature_protocol`'s order."""
     ex = grid.extractor
     _readable(ex)
-    params = _params(ex, 1.0, grid.head)
-    return [
-        RunConfig(
-            method=name,
-            dataset=dataset,
-            ratio=float(ex.ratio),
-            n_minority=int(k),
-            seed=seed,
-            n_train=ex.n_train,
-            n_test=ex.n_test,
-            params=params,
-            profile=profile,
-        )  # fmt: skip
-        for seed in grid.seeds
-        for k in grid.n_minor
-        for name in grid.methods
-    ]
+    cells = [(m, ex.ratio, k, s) for s in grid.seeds for k in grid.n_minor for m in grid.methods]
+    return _head_runs(dataset, ex, _params(ex, 1.0, grid.head), profile, cells)
 
 
 def grid_rows(
