@@ -42,7 +42,7 @@ from imbnb.methods.dos import DOSConfig, run_dos
 from imbnb.methods.extractor import ExtractorSettings, train_extractor
 from imbnb.methods.feature_space import HeadSettings, run_method
 from imbnb.methods.gamo import method_config, method_data, train_gamo
-from imbnb.methods.losses_baselines import LossRunSettings, method_row, train_with_loss
+from imbnb.methods.losses_baselines import LossRun, LossRunSettings, method_row, train_with_loss
 from imbnb.metrics import evaluate
 from imbnb.train import get_device, gpu_name, torch_threads
 
@@ -52,6 +52,8 @@ __all__ = [
     "METHODS",
     "SETTINGS",
     "family_of",
+    "loss_network",
+    "loss_settings",
     "needs_gpu",
     "run_config",
     "settings_of",
@@ -122,8 +124,8 @@ def _feature_space(cfg: RunConfig) -> dict[str, Any]:
     return {**row, **_cost(ex.history.get("seconds", _NAN), row["seconds"])}
 
 
-def _losses(cfg: RunConfig) -> dict[str, Any]:
-    """A CNN trained end to end with one of chapter 9's losses."""
+def loss_settings(cfg: RunConfig) -> LossRunSettings:
+    """The network a loss-family config trains: its split, loss, knobs and training settings."""
     spec = catalog.get(cfg.method, "losses").spec
     p = settings_of(cfg)
     own = p["loss_params"]  # the loss's own knobs (gamma, beta, max_m, tau, ...)
@@ -141,10 +143,22 @@ def _losses(cfg: RunConfig) -> dict[str, Any]:
         n_train=cfg.n_train,
         n_test=cfg.n_test,
     )
-    tau = p["tau"]
-    run = train_with_loss(spec.settings(settings), cfg.dataset)
+    return spec.settings(settings)
+
+
+def loss_network(cfg: RunConfig) -> LossRun:
+    """The trained network (test logits, split) behind a loss-family row, from the cache or
+    trained as a sweep trains it (one thread), for a figure a row's numbers cannot draw."""
+    with torch_threads(1):
+        return train_with_loss(loss_settings(cfg), cfg.dataset)
+
+
+def _losses(cfg: RunConfig) -> dict[str, Any]:
+    """A CNN trained end to end with one of chapter 9's losses."""
+    spec = catalog.get(cfg.method, "losses").spec
+    run = train_with_loss(loss_settings(cfg), cfg.dataset)
     start = time.perf_counter()
-    row = method_row(spec.name, run, tau=tau)
+    row = method_row(spec.name, run, tau=settings_of(cfg)["tau"])
     row["method"] = cfg.method
     return {**row, **_cost(run.history.get("seconds", _NAN), time.perf_counter() - start)}
 
