@@ -14,7 +14,7 @@ from imbnb.book.ados_runs import (
     pf_rows,
     pseudo_feature_configs,
 )
-from imbnb.book.runner import chapter_defaults, load_profiles
+from imbnb.book.runner import chapter_values
 from imbnb.book.table_source import Source, missing_runs
 from imbnb.experiments import load_grid, sweep
 from imbnb.methods.options import RunOptions
@@ -25,14 +25,8 @@ PAPER = "book/data/results/paper.parquet"
 
 
 def _values(profile: str = "paper", **changes) -> dict:
-    """Chapter 3's parameter values under ``profile``: its defaults, the profile's on top."""
-    chapter = "03_ados"
-    return {
-        **chapter_defaults(chapter),
-        **load_profiles()[profile]["chapters"].get(chapter, {}),
-        "profile": profile,
-        **changes,
-    }
+    """Chapter 3's parameter values under ``profile``, ``changes`` on top."""
+    return chapter_values("03_ados", profile, **changes)
 
 
 def test_paper_heads_and_cnns_are_chapter_8s_committed_rows() -> None:

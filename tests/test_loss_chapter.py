@@ -7,7 +7,7 @@ import pytest
 
 from imbnb import paths
 from imbnb.book.loss_chapter import chapter_grids, chapter_rows, loss_configs
-from imbnb.book.runner import chapter_defaults, load_profiles
+from imbnb.book.runner import chapter_values
 from imbnb.book.table_source import Source, missing_runs
 from imbnb.experiments import RunConfig, load_grid
 from imbnb.experiments.registry import run_config
@@ -18,14 +18,8 @@ PAPER = "book/data/results/paper.parquet"
 
 
 def _paper_values(**changes) -> dict:
-    """Chapter 9's parameter values under `paper`: its defaults, the profile's on top."""
-    chapter = "09_loss_baselines"
-    return {
-        **chapter_defaults(chapter),
-        **load_profiles()["paper"]["chapters"][chapter],
-        "profile": "paper",
-        **changes,
-    }
+    """Chapter 9's parameter values under `paper`, ``changes`` on top."""
+    return chapter_values("09_loss_baselines", "paper", **changes)
 
 
 def _keys(grid) -> dict[str, RunConfig]:

@@ -39,6 +39,7 @@ __all__ = [
     "UnknownChapterError",
     "UnknownParameterError",
     "chapter_defaults",
+    "chapter_values",
     "discover_chapters",
     "is_bookkeeping",
     "load_profiles",
@@ -208,6 +209,15 @@ def resolve_parameters(
                 f"{_describe_parameters(known)}"
             )
     return values
+
+
+def chapter_values(
+    chapter: str, profile: str = DEFAULT_PROFILE, **overrides: Any
+) -> dict[str, Any]:
+    """Every parameter value a chapter runs with under ``profile`` (its defaults, the profile's
+    values, then ``overrides``), checked as ``imbnb book run`` checks them."""
+    (found,) = select_chapters([chapter])
+    return {**chapter_defaults(found.source), **resolve_parameters(found, profile, overrides)}
 
 
 def _check_overrides(chapters: Sequence[Chapter], overrides: Mapping[str, Any]) -> None:

@@ -21,16 +21,33 @@ __all__ = ["COMPUTE", "Source", "check_readable", "missing_runs", "read_rows"]
 @dataclass(frozen=True)
 class Source:
     """``path``: "compute" or a Parquet table (relative to the repository); ``profile``: the
-    profile the stored runs were swept under; ``allow_missing``: return what the table holds."""
+    profile the stored runs were swept under; ``allow_missing``: return what the tables hold;
+    ``also``: further tables read for the runs ``path`` lacks (a chapter's own sweep beside
+    chapter 8's), so each run is stored once."""
 
     path: str = "compute"
     profile: str = "quick"
     allow_missing: bool = False
+    also: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.computes and self.also:
+            raise ValueError(
+                f"a source that computes reads no further tables; got also={list(self.also)} "
+                "(set the results source to a table, or every source to 'compute')"
+            )
+        if "compute" in self.also:
+            raise ValueError(f"also must list Parquet tables, not 'compute'; got {self.also}")
 
     @property
     def computes(self) -> bool:
         """Whether the rows are made here rather than read."""
         return self.path == "compute"
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """Every table read, in order: a run is taken from the first that holds it."""
+        return () if self.computes else (self.path, *self.also)
 
 
 COMPUTE = Source()
@@ -50,14 +67,37 @@ def check_readable(arch: str, default_arch: str, minority_classes: Sequence[int]
 def read_rows(configs: Sequence[RunConfig], source: Source) -> pd.DataFrame:
     """The configs' rows from ``source``'s table, in the configs' order, marked ``from_table``,
     with the columns a chapter's own computation gives (``n_train``: images trained on)."""
-    missing = "skip" if source.allow_missing else "error"
-    rows = results_for(list(configs), source.path, missing=missing)
+    rows = _stored_rows(list(configs), source)
     rows = rows.assign(from_table=True)
     if "train_size" in rows:  # a stored row's images trained on: a computed row's n_train
         rows["n_train"] = rows["train_size"]
     if "from_cache" in rows:  # a sweep's own cache hits (only some families record them)
         rows["from_cache"] = rows["from_cache"].fillna(False).astype(bool)
     return rows
+
+
+def _stored_rows(configs: list[RunConfig], source: Source) -> pd.DataFrame:
+    """The configs' rows from the source's tables (the first holding a run wins), in order."""
+    if not source.also:
+        missing = "skip" if source.allow_missing else "error"
+        return results_for(configs, source.path, missing=missing)
+    parts = [results_for(configs, table, missing="skip") for table in source.tables]
+    rows = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
+    rows = rows.drop_duplicates("config_hash", keep="first")
+    wanted = [c.key() for c in configs]
+    held = set(rows["config_hash"]) if len(rows) else set()
+    lacking = len(set(wanted) - held)
+    if lacking and not source.allow_missing:
+        raise ValueError(
+            f"{' + '.join(source.tables)} hold {len(set(wanted)) - lacking} of the "
+            f"{len(set(wanted))} runs asked for; run `imbnb sweep` into them, compute the "
+            "rows, or allow missing runs"
+        )
+    order: dict[str, int] = {}
+    for i, key in enumerate(wanted):
+        order.setdefault(key, i)
+    rows = rows.sort_values("config_hash", key=lambda k: k.map(order), kind="stable")
+    return rows.reset_index(drop=True)
 
 
 def missing_runs(
