@@ -30,6 +30,8 @@ PROTOCOLS: tuple[str, ...] = ("minority", "counts", "longtail")
 #: fields it ignores (left out of its keys), so every run keeps one identity.
 _LONGTAIL_ONLY = ("lt_preset", "lt_rho_prime")
 _NOT_LONGTAIL = ("n_minority", "count_scale")
+#: Optional fields: absent from the keys (and rows) of runs that leave them at their default.
+_OPTIONAL = ("validation", "minority_classes", *_LONGTAIL_ONLY, *_NOT_LONGTAIL)
 
 
 _INT = numbers.Integral
@@ -71,9 +73,13 @@ class RunConfig:
     validation: float = 0.0  # > 0: hold out this share of the training set and score it instead
     lt_preset: str | None = None  # longtail protocol: n_max's preset (None: the capped pool's)
     lt_rho_prime: float = 10.0  # longtail protocol: minority when n_i <= n_max / lt_rho_prime
+    # minority protocol: these classes are cut (in this order; n_minority then unused), not
+    # n_minority classes drawn by the seed (None)
+    minority_classes: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         """Check each field's type, the protocol and its parameters, naming what is allowed."""
+        self._check_classes()
         for name, (kinds, text) in _FIELD_TYPES.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, kinds):
@@ -93,6 +99,25 @@ class RunConfig:
         if not isinstance(self.params, dict):
             raise ValueError(f"params must be a dict, got {type(self.params).__name__}")
         canonical_config(self.params)  # JSON-able, or a clear error now rather than mid-sweep
+
+    def _check_classes(self) -> None:
+        """Fixed minority classes: distinct non-negative integers, kept as a tuple in order."""
+        classes = self.minority_classes
+        if classes is None:
+            return
+        text = "null or a non-empty list of distinct class indices >= 0"
+        if isinstance(classes, str | bytes) or not hasattr(classes, "__iter__"):
+            raise ValueError(f"minority_classes must be {text}, got {classes!r}")
+        items = list(classes)
+        bad = [c for c in items if isinstance(c, bool) or not isinstance(c, _INT) or c < 0]
+        if not items or bad or len(set(items)) != len(items):
+            raise ValueError(f"minority_classes must be {text}, got {classes!r}")
+        if self.protocol != "minority":
+            raise ValueError(
+                f"minority_classes needs protocol 'minority' (it fixes the classes that protocol "
+                f"cuts), got protocol {self.protocol!r}"
+            )
+        object.__setattr__(self, "minority_classes", tuple(int(c) for c in items))
 
     def _check_longtail(self) -> None:
         """The long-tail protocol's own parameters, refused by name."""
@@ -123,6 +148,11 @@ class RunConfig:
         else:  # the other protocols' keys are what they were before the long tail existed
             for name in _LONGTAIL_ONLY:
                 del d[name]
+        if self.minority_classes is None:
+            del d["minority_classes"]  # drawn by the seed: the key it always had
+        else:
+            d["minority_classes"] = list(self.minority_classes)
+            del d["n_minority"]  # unused when the classes are fixed
         return d
 
     def key(self) -> str:
@@ -133,12 +163,13 @@ class RunConfig:
     def from_row(cls, row: Mapping[str, Any]) -> RunConfig:
         """Rebuild the config of a results-table row (its fields, ``params`` as JSON text)."""
         d: dict[str, Any] = {}
-        optional = ("validation", *_LONGTAIL_ONLY, *_NOT_LONGTAIL)  # absent from some rows' keys
         for name in cls.__dataclass_fields__:
-            value = row.get(name) if name in optional else row[name]
-            if name in optional and (value is None or value != value):  # NaN: not in its key
+            value = row.get(name) if name in _OPTIONAL else row[name]
+            if name in _OPTIONAL and _absent(value):  # NaN: not in its key
                 continue  # the field's default
-            if name in ("validation", "lt_rho_prime", "count_scale"):
+            if name == "minority_classes":
+                value = _classes_of(value)
+            elif name in ("validation", "lt_rho_prime", "count_scale"):
                 value = float(value)
             elif name == "params":
                 value = json.loads(value) if isinstance(value, str) else dict(value)
@@ -149,6 +180,14 @@ class RunConfig:
             d[name] = value
         return cls(**d)
 
+    def row_fields(self) -> dict[str, Any]:
+        """The config's fields as a results row holds them (``params`` apart): fixed minority
+        classes as text, "0,2,5,8", so the column stays a plain one."""
+        d = {k: v for k, v in self.to_dict().items() if k != "params"}
+        if "minority_classes" in d:
+            d["minority_classes"] = ",".join(map(str, d["minority_classes"]))
+        return d
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
         """Build from a dict, rejecting unknown fields by name."""
@@ -157,3 +196,15 @@ class RunConfig:
         if unknown:
             raise ValueError(f"unknown run setting(s) {unknown}; allowed: {sorted(allowed)}")
         return cls(**d)
+
+
+def _absent(value: Any) -> bool:
+    """A row's missing value: None or NaN (a list or array is present)."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _classes_of(value: Any) -> tuple[int, ...]:
+    """Fixed minority classes from a row: "0,2,5,8" or a list of integers."""
+    if isinstance(value, str):
+        return tuple(int(c) for c in value.split(",") if c.strip())
+    return tuple(int(c) for c in value)

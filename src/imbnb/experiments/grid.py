@@ -107,7 +107,7 @@ def select_configs(
             raise ValueError(f"where: unknown field {name!r}; allowed: {fields}")
         if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
             values = [values]
-        have = {_norm(c.to_dict()[name]): c.to_dict()[name] for c in out}  # counts: ratio None
+        have = {_norm(_field(c, name)): _field(c, name) for c in out}
         absent = [v for v in values if _norm(v) not in have]
         if absent and out:
             shown = sorted(map(str, have.values()))
@@ -116,8 +116,15 @@ def select_configs(
                 f"the values of {name} in the runs selected: {shown}"
             )
         allowed = {_norm(v) for v in values}
-        out = [c for c in out if _norm(c.to_dict()[name]) in allowed]
+        out = [c for c in out if _norm(_field(c, name)) in allowed]
     return out
+
+
+def _field(cfg: RunConfig, name: str) -> Any:
+    """A field as the run's key holds it (counts: ratio None), else its value (a field the key
+    leaves out, such as the long tail's preset on another protocol)."""
+    d = cfg.to_dict()
+    return d[name] if name in d else getattr(cfg, name)
 
 
 def _norm(value: Any) -> Any:

@@ -110,6 +110,7 @@ def _feature_space(cfg: RunConfig) -> dict[str, Any]:
         protocol="minority",
         ratio=cfg.ratio,
         n_minority=cfg.n_minority,
+        minority_classes=cfg.minority_classes,
         seed=cfg.seed,
         epochs=p["epochs"],
         batch_size=p["batch_size"],
@@ -135,6 +136,7 @@ def loss_settings(cfg: RunConfig) -> LossRunSettings:
         ratio=cfg.ratio,
         seed=cfg.seed,
         n_minority=cfg.n_minority,
+        minority_classes=cfg.minority_classes,
         lt_preset=cfg.lt_preset,
         lt_rho_prime=cfg.lt_rho_prime,
         epochs=p["epochs"],
@@ -171,6 +173,7 @@ def _dos(cfg: RunConfig) -> dict[str, Any]:
         protocol="minority",
         ratio=cfg.ratio,
         n_minority=cfg.n_minority,
+        minority_classes=cfg.minority_classes,
         seed=cfg.seed,
         k=p["k"],
         rounds=p["rounds"],
@@ -382,7 +385,7 @@ def run_config(cfg: RunConfig) -> dict[str, Any]:
     inner, extra = validation_dataset(cfg) if cfg.validation else (cfg, {})
     with torch_threads(1):  # same numbers on every backend: float sums depend on threads
         row = ADAPTERS[family](inner)
-    fields = {k: v for k, v in cfg.to_dict().items() if k != "params"}
+    fields = cfg.row_fields()
     if "n_train" in row:  # the images the method trained on, not the config's n_train
         row["train_size"] = row.pop("n_train")
     out = {

@@ -37,6 +37,8 @@ def splits_dir() -> Path:
 def split_name(cfg: RunConfig) -> str:
     """File stem of a split: dataset, protocol and its parameter, seed, caps."""
     what = f"scale{cfg.count_scale:g}" if cfg.protocol == "counts" else f"ratio{cfg.ratio:g}"
+    if cfg.minority_classes is not None:
+        what += "_classes" + "-".join(map(str, cfg.minority_classes))
     if cfg.protocol == "longtail":
         what += f"_{cfg.lt_preset}" if cfg.lt_preset else ""
         what += f"_rhoprime{cfg.lt_rho_prime:g}" if cfg.lt_rho_prime != 10 else ""
@@ -70,6 +72,12 @@ def run_split(
 
 def _protocol_options(cfg: RunConfig) -> dict[str, Any]:
     """The cut's parameters: the thesis's minority classes, or the long tail's profile."""
+    if cfg.protocol == "minority" and cfg.minority_classes is not None:
+        return {
+            "ratio": cfg.ratio,
+            "minority_classes": list(cfg.minority_classes),
+            "seed": cfg.seed,
+        }
     if cfg.protocol == "minority":
         return {"ratio": cfg.ratio, "n_minority": cfg.n_minority, "seed": cfg.seed}
     return {

@@ -48,10 +48,15 @@ def _imbalanced(cfg: RunConfig, labels: np.ndarray) -> tuple[np.ndarray, np.ndar
     """The seed's pool, the imbalanced training set (indices into ``labels``), minority."""
 
     pool = cap_per_class(labels, cfg.n_train, cfg.seed)
-    split = make_imbalanced(
-        labels[pool], "minority", ratio=cfg.ratio, n_minority=cfg.n_minority, seed=cfg.seed
-    )
+    split = make_imbalanced(labels[pool], "minority", **_cut(cfg))
     return pool, pool[split.indices], [int(c) for c in split.minority_classes]
+
+
+def _cut(cfg: RunConfig) -> dict[str, Any]:
+    """The minority protocol's parameters: the seed's drawn classes or the config's fixed ones."""
+    classes = None if cfg.minority_classes is None else list(cfg.minority_classes)
+    return {"ratio": cfg.ratio, "n_minority": cfg.n_minority, "minority_classes": classes,
+            "seed": cfg.seed}  # fmt: skip
 
 
 def validation_split(cfg: RunConfig, train: ImageDataset) -> dict[str, Any]:
@@ -61,9 +66,7 @@ def validation_split(cfg: RunConfig, train: ImageDataset) -> dict[str, Any]:
     pool, imbalanced, minority = _imbalanced(cfg, train.labels)
     val = imbalanced[held_out(train.labels[imbalanced], float(cfg.validation), cfg.seed)]
     rest = np.setdiff1d(pool, val, assume_unique=True)
-    redrawn = make_imbalanced(
-        train.labels[rest], "minority", ratio=cfg.ratio, n_minority=cfg.n_minority, seed=cfg.seed
-    )
+    redrawn = make_imbalanced(train.labels[rest], "minority", **_cut(cfg))
     if sorted(redrawn.minority_classes) != sorted(minority):  # the seed draws classes first
         raise RuntimeError(f"the pool without held-out images drew {redrawn.minority_classes}")
     return {"pool": rest, "validation": val, "minority_classes": minority}
