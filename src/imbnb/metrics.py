@@ -30,7 +30,15 @@ from sklearn.metrics import (
 )
 from sklearn.utils.multiclass import unique_labels
 
-__all__ = ["Report", "evaluate", "format_table", "summarise"]
+__all__ = ["SUMMARY_SCORES", "Report", "evaluate", "format_table", "summarise"]
+
+#: The summary scores of every report, in order (the AUPRC ones follow when probabilities are
+#: given): the columns a results row and a chapter's tables share.
+SUMMARY_SCORES: tuple[str, ...] = (
+    "accuracy", "acsa", "gmean", "precision_macro", "recall_macro", "f1_macro",
+    "precision_min", "recall_min", "f1_min", "gmean_min",
+    "precision_maj", "recall_maj", "f1_maj", "gmean_maj",
+)  # fmt: skip
 
 
 @dataclass

@@ -20,7 +20,7 @@ from imbnb.book.table_source import COMPUTE, Source, check_readable, read_rows
 from imbnb.experiments import RunConfig
 from imbnb.experiments.registry import SETTINGS
 from imbnb.methods.extractor import ExtractorSettings
-from imbnb.methods.feature_methods import head_options
+from imbnb.methods.feature_methods import head_changes
 from imbnb.methods.feature_space import (
     CNN_CE,
     CNN_CW,
@@ -87,10 +87,9 @@ def _params(ex: ExtractorSettings, rho_d: float, head: Any) -> dict[str, Any]:
         "rho_d": float(rho_d),
     }
     params |= {k: v for k, v in changed.items() if v != _DEFAULTS[k]}
-    opts = head_options(head)
-    own = {k: v for k, v in opts.items() if v != head_options(None)[k]}
+    own = head_changes(head)
     if own:  # only the options that differ from DEFAULT_HEAD
-        params["head"] = {k: list(v) if k == "hidden" else v for k, v in own.items()}
+        params["head"] = own
     return params
 
 

@@ -75,12 +75,12 @@ def plot_embeddings(
 
 
 def classifier_rows(
-    extractors: Mapping[tuple[str, int], Any], k: int, minority: Sequence[int], n_classes: int
+    extractors: Mapping[tuple[str, int], Any], k: int, n_classes: int
 ) -> pd.DataFrame:
     """Each extractor's test scores under its CNN's own classifier ``h``, kNN and LR on ``f(x)``.
 
     ``extractors``: (training label, seed) -> a trained extractor. One row per extractor and
-    classifier, with the report's summary scores.
+    classifier, with the report's summary scores (minority: the extractor's split's classes).
     """
     rows = []
     for (label, seed), ex in extractors.items():
@@ -89,6 +89,8 @@ def classifier_rows(
             clf = FeatureClassifier(kind=kind, n_neighbors=k, random_state=seed)
             predictions[name] = clf.fit(ex.z_train, ex.y_train).predict(ex.z_test)
         for name, y_pred in predictions.items():
-            report = evaluate(ex.y_test, y_pred, minority=minority, labels=list(range(n_classes)))
+            report = evaluate(
+                ex.y_test, y_pred, minority=ex.minority_classes, labels=list(range(n_classes))
+            )
             rows.append({"training": label, "classifier": name, "seed": seed, **report.summary})
     return pd.DataFrame(rows)

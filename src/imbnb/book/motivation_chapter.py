@@ -23,7 +23,7 @@ from imbnb.data import load_dataset
 from imbnb.experiments import RunConfig
 from imbnb.experiments.registry import SETTINGS, loss_network
 from imbnb.methods import train_extractor
-from imbnb.metrics import Report, evaluate
+from imbnb.metrics import SUMMARY_SCORES, Report, evaluate
 
 __all__ = [
     "MotivationRuns",
@@ -37,11 +37,6 @@ __all__ = [
 
 _ARCH = "C6-C16-F400-F120"  # the network a CNN-CE run config trains
 _COLUMNS = ("precision", "recall", "f1", "support")  # a row's per-class scores, c0, c1, ...
-_SUMMARY = (  # a report's summary scores, as a stored row names them
-    "accuracy", "acsa", "gmean", "precision_macro", "recall_macro", "f1_macro",
-    "precision_min", "recall_min", "f1_min", "gmean_min",
-    "precision_maj", "recall_maj", "f1_maj", "gmean_maj",
-)  # fmt: skip
 
 
 class MotivationRuns(NamedTuple):
@@ -180,7 +175,7 @@ def _from_rows(rows: pd.DataFrame, configs: Sequence[RunConfig]) -> MotivationRu
     if rows.empty:
         raise ValueError("the tables hold none of the chapter's runs; run `imbnb sweep` into them")
     rows = rows.assign(rho=_plain_numbers(rows["ratio"]))
-    scores = [k for k in _SUMMARY if k in rows]
+    scores = [k for k in SUMMARY_SCORES if k in rows]
     ids = ["dataset", "seed", "rho", "n_train", "config_hash"]  # the hash: for missing_runs
     summary = rows[[*ids, *scores]].reset_index(drop=True)
     parts = []

@@ -56,6 +56,7 @@ __all__ = [
     "MethodSpec",
     "check_methods",
     "get_method",
+    "head_changes",
     "head_options",
     "make_sampler",
     "method_rows",
@@ -79,6 +80,7 @@ class MethodSpec:
     description: str
     build: Callable[[int, int, float], Sampler] | None  # (seed, n_min_class, rho_d) -> sampler
     weighting: str = "none"  # "none", "class" (Algorithm 2) or "sample" (ADOS §4.2.4)
+    own_head: bool = False  # score the extractor CNN's own classifier h: no resampling, no head
 
 
 def _gauss(seed: int, n: int, rho_d: float, *, spread: str) -> Sampler:
@@ -138,6 +140,13 @@ _SPECS = [
         lambda seed, n, rho_d: ADOS(rho_d=rho_d, reweight=False, random_state=seed),
     ),
     MethodSpec(
+        "CNN-h",
+        "the extractor CNN's own softmax classifier h, no resampling and no new head (DOS "
+        "Tables 2-3's CNN; chapter 2)",
+        None,
+        own_head=True,
+    ),
+    MethodSpec(
         "ROS",
         "random over-sampling to balance (thesis §3.1.1)",
         lambda seed, n, rho_d: RandomOverSampler(random_state=seed),
@@ -195,15 +204,33 @@ def make_sampler(name: str, y: np.ndarray, *, seed: int = 0, rho_d: float = 1.0)
     return spec.build(int(seed), int(counts[counts > 0].min()), float(rho_d))
 
 
+#: Head options beside the MLP's: the classifier's ``kind`` ("mlp", "logreg": multinomial
+#: logistic regression, "knn": k nearest neighbours) and kNN's ``n_neighbors``. Absent unless
+#: given, so the MLP head's options (and cache keys) stay what they were.
+HEAD_KINDS = ("mlp", "logreg", "knn")
+_OTHER_HEAD_KEYS = ("kind", "n_neighbors")
+
+
 def head_options(head: Mapping[str, Any] | None) -> dict[str, Any]:
-    """DEFAULT_HEAD updated by ``head``; unknown keys are an error."""
+    """DEFAULT_HEAD updated by ``head``; unknown keys or kinds are an error."""
     opts = dict(DEFAULT_HEAD)
+    allowed = sorted([*DEFAULT_HEAD, *_OTHER_HEAD_KEYS])
     for key, value in (head or {}).items():
-        if key not in DEFAULT_HEAD:
-            raise ValueError(f"unknown head option {key!r}; allowed: {sorted(DEFAULT_HEAD)}")
+        if key not in allowed:
+            raise ValueError(f"unknown head option {key!r}; allowed: {allowed}")
         opts[key] = value
+    if opts.get("kind", "mlp") not in HEAD_KINDS:
+        raise ValueError(f"head kind must be one of {list(HEAD_KINDS)}, got {opts['kind']!r}")
     opts["hidden"] = tuple(int(h) for h in opts["hidden"])
     return opts
+
+
+def head_changes(head: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The head options that differ from :data:`DEFAULT_HEAD` (``hidden`` as a list): what a
+    run config's ``params["head"]`` holds, so equal heads get equal config hashes."""
+    opts, default = head_options(head), head_options(None)
+    own = {k: v for k, v in opts.items() if k not in default or v != default[k]}
+    return {k: list(v) if k == "hidden" else v for k, v in own.items()}
 
 
 def check_methods(methods: Iterable[str]) -> list[str]:
@@ -228,6 +255,7 @@ class Features:
     y_test: np.ndarray
     minority: Sequence[int] | None = None
     n_classes: int | None = None
+    proba_test: np.ndarray | None = None  # the extractor's own test probabilities (CNN-h)
 
     @classmethod
     def of(cls, extractor: Any) -> Features:
@@ -239,6 +267,7 @@ class Features:
             extractor.y_test,
             extractor.minority_classes,
             len(extractor.classes),
+            extractor.proba_test,
         )
 
 
@@ -287,7 +316,12 @@ def run_method(
     sampler = make_sampler(method, y_train, seed=s.seed, rho_d=s.rho_d)
     z_res, y_res, n_synthetic = _resample(sampler, f.z_train, y_train)
     seconds_resample = time.perf_counter() - start
-    proba = _fit_head(spec, sampler, (z_res, y_res), f.z_test, s.seed, opts, device, len(labels))
+    if spec.own_head:
+        proba = _own_head(f, len(labels))
+    else:
+        proba = _fit_head(
+            spec, sampler, (z_res, y_res), f.z_test, s.seed, opts, device, len(labels)
+        )
     y_pred = proba.argmax(axis=1)
     seconds = time.perf_counter() - start
 
@@ -332,6 +366,16 @@ def _resample(
     return z_res, y_res, n_synthetic
 
 
+def _own_head(f: Features, n_classes: int) -> np.ndarray:
+    """The extractor CNN's own test probabilities (its classifier h), every class a column."""
+    if f.proba_test is None:
+        raise ValueError("CNN-h scores the extractor's own classifier: pass the extractor")
+    proba = np.asarray(f.proba_test, dtype=np.float64)
+    if proba.shape != (len(f.z_test), n_classes):
+        raise ValueError(f"proba_test has shape {proba.shape}, not {(len(f.z_test), n_classes)}")
+    return proba
+
+
 def _fit_head(
     spec: MethodSpec,
     sampler: Sampler,
@@ -350,7 +394,7 @@ def _fit_head(
         weight = w[np.searchsorted(np.unique(y_res), y_res)]
     elif spec.weighting == "sample":
         weight = np.asarray(sampler.sample_weight_, dtype=np.float64)  # thesis §4.2.4
-    clf = FeatureClassifier(kind="mlp", random_state=int(seed), device=device, **opts)
+    clf = FeatureClassifier(**{"kind": "mlp", **opts}, random_state=int(seed), device=device)
     # FeatureClassifier builds its MLP before imbnb.train.fit seeds torch: seed here first so
     # the head's initial weights, and so the row, depend on ``seed`` alone
     seed_everything(int(seed))

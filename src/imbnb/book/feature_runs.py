@@ -1,0 +1,140 @@
+"""Chapter 2's runs: its extractors, and its classifier rows computed or read from tables.
+
+Computed, every seed's two extractors (plain and class-weighted cross-entropy) are trained
+(:func:`imbnb.methods.train_extractor`, cached) and each is scored under its own classifier
+``h``, kNN and logistic regression on its features (:func:`~imbnb.book.feature_chapter.
+classifier_rows`). Under ``paper`` the rows are read instead: each (training, classifier, seed)
+is a feature-space run config (``CNN-h``, or ``BL`` with a kNN or logistic-regression head,
+``extractor_weight`` None or "balanced"), swept from ``book/grids/chapters.yaml``; only the
+first seed's two extractors are trained, for the embedding figure and the class sizes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import pandas as pd
+
+from imbnb.book.feature_chapter import classifier_rows
+from imbnb.book.table_source import COMPUTE, Source, read_rows
+from imbnb.experiments import RunConfig
+from imbnb.experiments.registry import SETTINGS
+from imbnb.methods import ExtractorSettings, RunOptions, train_extractor
+from imbnb.methods.feature_methods import head_changes
+from imbnb.metrics import SUMMARY_SCORES
+
+__all__ = [
+    "TRAININGS",
+    "FeatureRuns",
+    "classifier_configs",
+    "classifier_heads",
+    "feature_runs",
+    "runs_sentence",
+]
+
+#: The chapter's two trainings: label -> the extractor loss's class weights (Algorithm 2).
+TRAININGS: dict[str, str | None] = {"plain CE": None, "weighted CE": "balanced"}
+_DEFAULTS = SETTINGS["feature_space"]
+_ARCH = ExtractorSettings().arch  # the network a feature-space run config trains
+
+
+class FeatureRuns(NamedTuple):
+    """The chapter's extractors by (training, seed) and its rows by training, classifier, seed."""
+
+    extractors: dict[tuple[str, int], Any]
+    results: pd.DataFrame
+
+
+def classifier_heads(k: int) -> dict[str, tuple[str, dict[str, Any] | None]]:
+    """The chapter's three classifiers: label -> (feature-space method, head options)."""
+    return {
+        "CNN classifier h": ("CNN-h", None),
+        f"kNN (k={k})": ("BL", {"kind": "knn", "n_neighbors": int(k)}),
+        "logistic regression": ("BL", {"kind": "logreg"}),
+    }
+
+
+def _params(ex: ExtractorSettings, weight: str | None, head: dict | None) -> dict[str, Any]:
+    """A run's ``params``: epochs and batch always (as chapter 8's grid), the rest only where
+    they differ from the defaults, so equal runs get equal config hashes."""
+    params: dict[str, Any] = {"epochs": ex.epochs, "batch_size": ex.batch_size}
+    changed = {"lr": ex.lr, "extractor_weight": weight}
+    params |= {k: v for k, v in changed.items() if v != _DEFAULTS[k]}
+    own = head_changes(head)
+    if own:
+        params["head"] = own
+    return params
+
+
+def classifier_configs(
+    dataset: str, ex: ExtractorSettings, seeds: Sequence[int], k: int, profile: str
+) -> dict[tuple[str, str, int], RunConfig]:
+    """(training, classifier, seed) -> its run config, in the order the chapter computes."""
+    if ex.arch != _ARCH:
+        raise ValueError(f"arch must be {_ARCH!r} to read committed runs, got {ex.arch!r}")
+    if ex.protocol != "minority":
+        raise ValueError(f"protocol must be 'minority' to read committed runs, got {ex.protocol!r}")
+    classes = None if ex.minority_classes is None else tuple(ex.minority_classes)
+    split = {"dataset": dataset, "ratio": float(ex.ratio), "n_minority": ex.n_minority,
+             "minority_classes": classes, "n_train": ex.n_train, "n_test": ex.n_test,
+             "profile": profile}  # fmt: skip
+    return {
+        (label, name, seed): RunConfig(method, seed=seed, params=_params(ex, w, head), **split)
+        for seed in seeds
+        for label, w in TRAININGS.items()
+        for name, (method, head) in classifier_heads(k).items()
+    }
+
+
+def _rows_from_table(
+    configs: dict[tuple[str, str, int], RunConfig], source: Source
+) -> pd.DataFrame:
+    """The stored rows as the chapter's frame: training, classifier, seed and the scores."""
+    rows = read_rows(list(configs.values()), source).set_index("config_hash")
+    out = [
+        {"training": label, "classifier": name, "seed": seed,
+         **{s: rows.at[cfg.key(), s] for s in SUMMARY_SCORES}, "config_hash": cfg.key()}
+        for (label, name, seed), cfg in configs.items()
+        if cfg.key() in rows.index
+    ]  # fmt: skip
+    if not out:
+        raise ValueError("the tables hold none of the chapter's runs; run `imbnb sweep` into them")
+    return pd.DataFrame(out)
+
+
+def feature_runs(
+    dataset: str,
+    ex: ExtractorSettings,
+    seeds: Sequence[int],
+    k: int,
+    source: Source = COMPUTE,
+    options: RunOptions | None = None,
+) -> FeatureRuns:
+    """Train (or load) the extractors and score the classifiers, or read the rows from
+    ``source``'s tables and train only the first seed's extractors (for the figures)."""
+    trained = seeds if source.computes else seeds[:1]
+    extractors = {
+        (label, seed): train_extractor(dataset, ex.replace(seed=seed, class_weight=w), options)
+        for seed in trained
+        for label, w in TRAININGS.items()
+    }
+    if source.computes:
+        n_classes = len(next(iter(extractors.values())).classes)
+        return FeatureRuns(extractors, classifier_rows(extractors, k, n_classes))
+    configs = classifier_configs(dataset, ex, seeds, k, source.profile)
+    return FeatureRuns(extractors, _rows_from_table(configs, source))
+
+
+def runs_sentence(source: Source, first_seed: int) -> str:
+    """Where the chapter's networks and scores come from, for the page."""
+    if source.computes:
+        return "Every network is trained (or loaded from the cache) by this execution."
+    tables = " and ".join(f"`{t}`" for t in source.tables)
+    return (
+        f"The classifier scores below are read from {tables}: each training, classifier and "
+        "seed is a feature-space run of the experiment layer (`CNN-h`, the network's own "
+        "classifier, or `BL` with a kNN or logistic-regression head), on the same networks; "
+        f"only seed {first_seed}'s two networks are trained here, for the class sizes and the "
+        "embeddings."
+    )
