@@ -9,9 +9,8 @@ import pytest
 from imbnb import paths
 from imbnb.book.feature_chapter import classifier_rows
 from imbnb.book.feature_runs import classifier_configs, feature_runs, runs_sentence
-from imbnb.book.motivation_chapter import chapter_source
 from imbnb.book.runner import chapter_values
-from imbnb.book.table_source import COMPUTE, missing_runs
+from imbnb.book.table_source import COMPUTE, chapter_source, missing_runs
 from imbnb.experiments import RunConfig, load_grid, sweep
 from imbnb.methods import ExtractorSettings, train_extractor
 from imbnb.methods.feature_methods import Features, head_changes, head_options, run_method

@@ -5,7 +5,9 @@ The chapter narrates and calls; the computing lives here so that each of its cel
 * :func:`figure1_toy` trains the four systems of the paper's Figure 1 on 2-D data and
   :func:`toy_numbers` reads the values the prose quotes from its table;
 * :class:`Table1Plan` and :func:`run_table1` run the Table 1 comparison (every dataset, seed,
-  loss and method), :func:`table1_numbers` computes what the prose quotes from it and
+  loss and method) or read it from committed tables (:mod:`imbnb.book.gamo_runs`, whose plan,
+  runs and counts are re-exported here), :func:`table1_numbers` computes what the prose quotes
+  from it and
   :func:`paper_value` finds the published number of a method through its registry entry's
   ``paper_name`` (the paper's CN, SMOTE+CN, GAMO\\D are the book's GAMO-CN, GAMO-SMOTE+CN,
   GAMO-noD);
@@ -19,9 +21,8 @@ The chapter narrates and calls; the computing lives here so that each of its cel
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -35,10 +36,17 @@ from imbnb.book.gamo_pix import (
     gamo2pix_tiles,
     plot_gamo2pix_tiles,
 )
+from imbnb.book.gamo_runs import (
+    Table1Plan,
+    Table1Runs,
+    counts_for,
+    table1_rows,
+    table1_split,
+)
 from imbnb.book.prose import threshold_phrase
 from imbnb.book.style import facet_height
+from imbnb.book.table_source import COMPUTE, Source
 from imbnb.data import load_dataset
-from imbnb.imbalance import COUNT_PRESETS, make_imbalanced, select_test
 from imbnb.methods import catalog
 from imbnb.methods.gamo import (
     GAMO,
@@ -146,50 +154,16 @@ def toy_numbers(table: pd.DataFrame) -> dict[str, Any]:
 # Table 1: every dataset, seed, loss and method
 
 
-@dataclass(frozen=True)
-class Table1Plan:
-    """The chapter's settings of the Table 1 comparison (its parameters cell)."""
-
-    datasets: Sequence[str]
-    seeds: Sequence[int]
-    losses: Sequence[str]
-    methods: Sequence[str]
-    variants: Mapping[str, str]
-    steps: int
-    batch_size: int
-    lr: float
-    count_scale: float = 1.0
-    test_per_class: int = 100
-
-
-@dataclass
-class Table1Runs:
-    """What :func:`run_table1` made: metric rows, trained models and each split's data."""
-
-    results: pd.DataFrame
-    models: dict[tuple, GAMO] = field(default_factory=dict)
-    data: dict[tuple, tuple[np.ndarray, ...]] = field(default_factory=dict)
-
-
-def counts_for(train: Any, count_scale: float) -> list[int]:
-    """The paper's counts times ``count_scale``, shrunk to what the dataset holds (ratio kept)."""
-    paper = np.array(COUNT_PRESETS["fashion_mnist"], dtype=float)
-    fit = min(1.0, np.bincount(train.labels).min() / paper.max())
-    return [max(2, math.ceil(c * count_scale * fit - 1e-9)) for c in paper]
-
-
-def run_table1(plan: Table1Plan) -> Table1Runs:
-    """Train and score every method with every loss on each dataset's split per seed."""
+def run_table1(plan: Table1Plan, source: Source = COMPUTE) -> Table1Runs:
+    """Train and score every method with every loss on each dataset's split per seed, or read
+    the runs from ``source``'s tables (:func:`~imbnb.book.gamo_runs.table1_rows`: no models)."""
+    if not source.computes:
+        return Table1Runs(table1_rows(plan, source))
     runs, rows = Table1Runs(pd.DataFrame()), []
     for name in plan.datasets:
         train, test = load_dataset(name, "train"), load_dataset(name, "test")
         for seed in plan.seeds:
-            split = make_imbalanced(
-                train.labels, "counts", counts=counts_for(train, plan.count_scale), seed=seed
-            )
-            X, y = train.images[split.indices], train.labels[split.indices]
-            test_idx = select_test(test.labels, per_class=plan.test_per_class, seed=seed)
-            runs.data[name, seed] = (X, y, test.images[test_idx], test.labels[test_idx])
+            split, runs.data[name, seed] = table1_split(plan, train, test, seed)
             for loss in plan.losses:
                 for method in plan.methods:
                     rows.append(_table1_run(plan, runs, (name, seed, loss, method), split))
@@ -230,15 +204,16 @@ _TAGS = [("GAMO-CN", "cn"), ("GAMO-SMOTE+CN", "smote"), ("GAMO-noD", "gamod"), (
 
 
 def table1_numbers(plan: Table1Plan, results: pd.DataFrame, summary: pd.DataFrame) -> dict:
-    """Glue name -> value of the first dataset: means per method, times, the smallest class."""
+    """Glue name -> value of the first dataset: means per method, times, the smallest class
+    (NaN, and words saying so, for runs a partly swept table does not hold)."""
     first = plan.datasets[0]
     main_loss = "LS" if "ls" in plan.losses else plan.losses[0].upper()
     out: dict[str, Any] = {}
     for method, tag in _TAGS:
         if method in plan.methods:
             for metric in ["acsa", "gmean"]:
-                out[f"{tag}_{metric}"] = float(
-                    summary.loc[(first, main_loss, method), f"{metric}_mean"]
+                out[f"{tag}_{metric}"] = _cell(
+                    summary, (first, main_loss, method), f"{metric}_mean"
                 )
     out["main_loss"] = main_loss
     out["gamo_seconds"] = float(results.loc[results.method == "GAMO", "seconds"].mean())
@@ -248,29 +223,44 @@ def table1_numbers(plan: Table1Plan, results: pd.DataFrame, summary: pd.DataFram
     main_rows = results[(results.dataset == first) & (results.loss == main_loss)]
     for method, tag in [("GAMO-CN", "cn"), ("GAMO", "gamo")]:
         if method in plan.methods:
-            sel = main_rows.loc[main_rows.method == method, f"recall_c{smallest}"]
-            out[f"smallest_recall_{tag}"] = float(sel.mean())
+            sel = main_rows.loc[main_rows.method == method].get(f"recall_c{smallest}")
+            out[f"smallest_recall_{tag}"] = float(np.nan if sel is None else sel.mean())
     out["smallest_class"] = f"{smallest} ({train.classes[smallest]})"
     out["smote_rank_text"] = _rank_text(summary, first, main_loss, "GAMO-SMOTE+CN")
-    zero = int((results.loc[results.dataset == first, "gmean"] == 0).sum())
-    n_runs = int((results.dataset == first).sum())
-    out["zero_gm_text"] = (
-        "here no run has a GM of zero"
-        if not zero
-        else (f"here all {n_runs} runs" if zero == n_runs else f"here {zero} of the {n_runs} runs")
-        + (" have a GM of zero" if zero > 1 else " has a GM of zero")
-    )
+    out["zero_gm_text"] = _zero_gm_text(results[results.dataset == first])
     gain = out.get("smallest_recall_gamo", np.nan) - out.get("smallest_recall_cn", np.nan)
     out["smallest_verdict"] = (
         "is where GAMO's generated points matter most"
         if gain > 0.01
         else "is where GAMO's generated points should matter most, though not in this run"
+        if not np.isnan(gain)
+        else "is where GAMO's generated points should matter most (the tables lack its runs)"
     )
     return out
 
 
+def _cell(summary: pd.DataFrame, key: tuple, column: str) -> float:
+    """``summary.loc[key, column]``, NaN where the summary has no such row."""
+    return float(summary.loc[key, column]) if key in summary.index else float("nan")
+
+
+def _zero_gm_text(rows: pd.DataFrame) -> str:
+    """How many of a dataset's runs have a GM of zero, in words."""
+    zero, n_runs = int((rows["gmean"] == 0).sum()), len(rows)
+    if not n_runs:
+        return "the tables hold no run of this dataset yet"
+    if not zero:
+        return "here no run has a GM of zero"
+    return (
+        f"here all {n_runs} runs" if zero == n_runs else f"here {zero} of the {n_runs} runs"
+    ) + (" have a GM of zero" if zero > 1 else " has a GM of zero")
+
+
 def _rank_text(summary: pd.DataFrame, dataset: str, loss: str, method: str) -> str:
     """Where ``method`` ranks by mean ACSA among the methods run (with ``loss``), in words."""
+    keys = {k[:2] for k in summary.index}
+    if (dataset, loss) not in keys:
+        return "not run"
     acsa = summary.xs((dataset, loss), level=("dataset", "loss"))["acsa_mean"]
     if method not in acsa.index:
         return "not run"
@@ -280,8 +270,14 @@ def _rank_text(summary: pd.DataFrame, dataset: str, loss: str, method: str) -> s
     return f"{place} of the {len(acsa)} by ACSA"
 
 
-def plot_table1_bars(results: pd.DataFrame, methods: Sequence[str]) -> sns.FacetGrid:
-    """ACSA and GM per method and loss (bars: mean over seeds, whiskers: their spread)."""
+def plot_table1_bars(results: pd.DataFrame, methods: Sequence[str]) -> sns.FacetGrid | None:
+    """ACSA and GM per method and loss (bars: mean over seeds, whiskers: their spread); a
+    note instead where the tables hold no run yet."""
+    if results.empty:
+        fig, ax = plt.subplots(figsize=(6, 0.6))
+        ax.text(0.5, 0.5, "The tables hold no run of Table 1 yet.", ha="center", va="center")
+        ax.axis("off")
+        return None
     long = results.melt(
         id_vars=["dataset", "loss", "method", "seed"],
         value_vars=["acsa", "gmean"],

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import softmax
 
-from imbnb.book.table_source import COMPUTE, Source, check_readable, read_rows
+from imbnb.book.table_source import COMPUTE, Source, chapter_source, check_readable, read_rows
 from imbnb.data import load_dataset
 from imbnb.experiments import RunConfig
 from imbnb.experiments.registry import SETTINGS, loss_network
@@ -94,19 +94,6 @@ def motivation_runs(
     per_class = pd.concat(class_rows, ignore_index=True)
     per_class["group"] = np.where(per_class["is_minority"], "minority", "majority")
     return MotivationRuns(pd.DataFrame(summary_rows), per_class, reports)
-
-
-def chapter_source(
-    results_source: str, own_results_source: str, profile: str, allow_missing: bool
-) -> Source:
-    """The chapter's two table parameters as one source: chapter 8's table, then its own."""
-    if results_source == "compute" and own_results_source != "compute":
-        raise ValueError(
-            "own_results_source needs results_source set to a table as well (chapter 8's, "
-            f"read first); got results_source='compute', own_results_source={own_results_source!r}"
-        )
-    also = () if own_results_source == "compute" else (own_results_source,)
-    return Source(results_source, profile, allow_missing, also)
 
 
 def runs_sentence(source: Source, minority_classes: Sequence[int] | None, n_minority: int) -> str:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from imbnb.experiments import RunConfig, coverage, results_for
 
-__all__ = ["COMPUTE", "Source", "check_readable", "missing_runs", "read_rows"]
+__all__ = ["COMPUTE", "Source", "check_readable", "chapter_source", "missing_runs", "read_rows"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,20 @@ class Source:
 
 
 COMPUTE = Source()
+
+
+def chapter_source(
+    results_source: str, own_results_source: str, profile: str, allow_missing: bool
+) -> Source:
+    """A chapter's two table parameters as one source: chapter 8's table, then the chapter's
+    own (``book/grids/chapters.yaml``'s) for the runs chapter 8's lacks."""
+    if results_source == "compute" and own_results_source != "compute":
+        raise ValueError(
+            "own_results_source needs results_source set to a table as well (chapter 8's, "
+            f"read first); got results_source='compute', own_results_source={own_results_source!r}"
+        )
+    also = () if own_results_source == "compute" else (own_results_source,)
+    return Source(results_source, profile, allow_missing, also)
 
 
 def check_readable(arch: str, default_arch: str, minority_classes: Sequence[int] | None) -> None:

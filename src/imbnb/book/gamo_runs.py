@@ -1,0 +1,214 @@
+"""Chapter 5's Table 1 runs: the plan, each split, computed or read from committed tables.
+
+:class:`Table1Plan` is the chapter's setting of the comparison; :func:`table1_split` the
+training and test images of one dataset and seed (the paper's class counts, ``test_per_class``
+test images per class). Under ``paper`` the runs are read instead of trained:
+:func:`table1_configs` writes them as GAMO-family run configs (the ``counts`` protocol, whose
+count list and draws are the chapter's, and only the knobs chapter 8's grid writes), refusing by
+name a setting a run config cannot hold, and :func:`table1_rows` reads their rows in the frame
+the chapter computes. The figures that need a trained GAMO get one from :func:`figure_gamo`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from imbnb.book.table_source import Source, chapter_source, read_rows
+from imbnb.data import load_dataset
+from imbnb.experiments import RunConfig
+from imbnb.experiments.registry import family_of
+from imbnb.imbalance import COUNT_PRESETS, ImbalancedSplit, make_imbalanced, select_test
+from imbnb.methods.deepsmote import count_split
+from imbnb.methods.gamo import GAMO, GAMOSettings, method_config, train_gamo
+
+__all__ = [
+    "FigureGAMO",
+    "Table1Plan",
+    "Table1Runs",
+    "chapter_source",
+    "counts_for",
+    "figure_gamo",
+    "figure_sentence",
+    "runs_sentence",
+    "table1_configs",
+    "table1_rows",
+    "table1_split",
+]
+
+
+@dataclass(frozen=True)
+class Table1Plan:
+    """The chapter's settings of the Table 1 comparison (its parameters cell)."""
+
+    datasets: Sequence[str]
+    seeds: Sequence[int]
+    losses: Sequence[str]
+    methods: Sequence[str]
+    variants: Mapping[str, str]
+    steps: int
+    batch_size: int
+    lr: float
+    count_scale: float = 1.0
+    test_per_class: int = 100
+
+
+@dataclass
+class Table1Runs:
+    """What :func:`imbnb.book.gamo_chapter.run_table1` made: metric rows, and (computed only)
+    the trained models and each split's data."""
+
+    results: pd.DataFrame
+    models: dict[tuple, GAMO] = field(default_factory=dict)
+    data: dict[tuple, tuple[np.ndarray, ...]] = field(default_factory=dict)
+
+
+def counts_for(train: Any, count_scale: float) -> list[int]:
+    """The paper's counts times ``count_scale``, shrunk to what the dataset holds (ratio kept)."""
+    paper = np.array(COUNT_PRESETS["fashion_mnist"], dtype=float)
+    fit = min(1.0, np.bincount(train.labels).min() / paper.max())
+    return [max(2, math.ceil(c * count_scale * fit - 1e-9)) for c in paper]
+
+
+def table1_split(
+    plan: Table1Plan, train: Any, test: Any, seed: int
+) -> tuple[ImbalancedSplit, tuple[np.ndarray, ...]]:
+    """One seed's split of a dataset and its (X, y, X_test, y_test) images and labels."""
+    split = make_imbalanced(
+        train.labels, "counts", counts=counts_for(train, plan.count_scale), seed=seed
+    )
+    X, y = train.images[split.indices], train.labels[split.indices]
+    test_idx = select_test(test.labels, per_class=plan.test_per_class, seed=seed)
+    return split, (X, y, test.images[test_idx], test.labels[test_idx])
+
+
+# --------------------------------------------------------------------------------------------
+# The runs as run configs, read from tables
+
+
+def _check_counts(plan: Table1Plan) -> None:
+    """Refuse a ``count_scale`` whose counts differ from the counts protocol's on a dataset
+    (it rounds where the chapter rounds up), so a read run is the chapter's split."""
+    for name in plan.datasets:
+        train = load_dataset(name, "train")
+        ours = counts_for(train, plan.count_scale)
+        theirs = count_split(train.labels, float(plan.count_scale)).counts
+        theirs = [int(theirs.get(c, 0)) for c in range(len(ours))]
+        if ours != theirs:
+            raise ValueError(
+                f"count_scale must give the counts protocol's class counts to read committed "
+                f"runs: on {name} count_scale={plan.count_scale} gives the chapter {ours}, a run "
+                f"config {theirs} (1.0 gives both the paper's counts)"
+            )
+
+
+def table1_configs(plan: Table1Plan, profile: str) -> list[RunConfig]:
+    """Table 1's runs as run configs (protocol ``counts``, ``n_test`` = ``test_per_class``), in
+    :func:`~imbnb.book.gamo_chapter.run_table1`'s order: ``steps`` and ``lr`` always, as chapter
+    8's grid writes them; loss, variant and batch size only where not GAMO's default."""
+    odd = [m for m in plan.methods if family_of(m) != "gamo"]
+    if odd:
+        raise ValueError(f"methods must be GAMO-family methods to read committed runs, got {odd}")
+    _check_counts(plan)
+    default = GAMOSettings()
+    configs = []
+    for name in plan.datasets:
+        variant = plan.variants[name]
+        for seed in plan.seeds:
+            for loss in plan.losses:
+                params: dict[str, Any] = {"steps": plan.steps, "lr": plan.lr}
+                own = {"loss": loss, "variant": variant, "batch_size": plan.batch_size}
+                params.update({k: v for k, v in own.items() if v != getattr(default, k)})
+                configs += [
+                    RunConfig(method, dataset=name, protocol="counts", seed=seed,
+                              count_scale=float(plan.count_scale), n_test=plan.test_per_class,
+                              params=params, profile=profile)
+                    for method in plan.methods
+                ]  # fmt: skip
+    return configs
+
+
+_FIRST = ["dataset", "loss", "method", "seed", "seconds"]  # the computed rows' first columns
+
+
+def table1_rows(plan: Table1Plan, source: Source) -> pd.DataFrame:
+    """The plan's rows from ``source``'s tables, as :func:`run_table1` computes them (``loss``
+    in capitals; a stored row's other columns after the chapter's), in the configs' order."""
+    configs = table1_configs(plan, source.profile)
+    rows = read_rows(configs, source)
+    loss = {c.key(): str(c.params.get("loss", GAMOSettings().loss)).upper() for c in configs}
+    if rows.empty:
+        return pd.DataFrame(columns=[*_FIRST, "acsa", "gmean", "config_hash"])
+    rows = rows.assign(loss=rows["config_hash"].map(loss))
+    rows["seed"] = rows["seed"].astype(int)
+    return rows[[*_FIRST, *(c for c in rows.columns if c not in _FIRST)]]
+
+
+def runs_sentence(source: Source, plan: Table1Plan, results: pd.DataFrame) -> str:
+    """Where Table 1's runs come from, and how many of them the tables hold."""
+    if source.computes:
+        return "Every run is trained (or loaded from the cache) by this execution."
+    tables = " and ".join(f"`{t}`" for t in source.tables)
+    n_runs = len(plan.datasets) * len(plan.seeds) * len(plan.losses) * len(plan.methods)
+    held = "all of them" if len(results) == n_runs else f"{len(results)} of the {n_runs}"
+    return (
+        f"The runs are read from {tables}, which hold {held}: each is a GAMO-family run of the "
+        "experiment layer on the counts protocol, with this chapter's split, network and cache "
+        "key, so nothing of the table is trained here."
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The one GAMO the figures need
+
+
+class FigureGAMO(NamedTuple):
+    """The GAMO the boundary analysis and GAMO2pix use, and its training images."""
+
+    model: GAMO
+    X: np.ndarray
+    y: np.ndarray
+
+
+def _figure_loss(plan: Table1Plan) -> str:
+    """The loss of the figures' GAMO: least squares if it was run."""
+    return "ls" if "ls" in plan.losses else plan.losses[0]
+
+
+def figure_gamo(plan: Table1Plan, runs: Table1Runs, figure_steps: int | None) -> FigureGAMO:
+    """The first dataset's and seed's GAMO: Table 1's own network where it was computed and
+    ``figure_steps`` is None, else trained here (cached) for ``figure_steps`` (None: ``steps``)
+    iterations on that split, as a sweep trains it."""
+    name, seed, loss = plan.datasets[0], plan.seeds[0], _figure_loss(plan)
+    if (name, seed, loss, "GAMO") in runs.models and figure_steps is None:
+        X, y, _, _ = runs.data[name, seed]
+        return FigureGAMO(runs.models[name, seed, loss, "GAMO"], X, y)
+    _, (X, y, _, _) = table1_split(
+        plan, load_dataset(name, "train"), load_dataset(name, "test"), seed
+    )
+    cfg = method_config(
+        "GAMO", loss=loss, variant=plan.variants[name], steps=figure_steps or plan.steps,
+        batch_size=plan.batch_size, lr=plan.lr, seed=seed,
+    )  # fmt: skip
+    return FigureGAMO(train_gamo(X, y, cfg), X, y)
+
+
+def figure_sentence(plan: Table1Plan, runs: Table1Runs, figure_steps: int | None) -> str:
+    """Which GAMO the boundary analysis and GAMO2pix show, at which scale."""
+    name, seed, loss = plan.datasets[0], plan.seeds[0], _figure_loss(plan).upper()
+    which = f"This GAMO ({name}, seed {seed}, {loss} loss)"
+    if runs.models and figure_steps is None:
+        return f"{which} is Table 1's own network, trained (or loaded from the cache) above."
+    steps = figure_steps or plan.steps
+    if steps == plan.steps:
+        return f"{which} is trained here as the sweep trained it ({steps:,} iterations)."
+    return (
+        f"{which} is trained here for {steps:,} iterations of Algorithm 1 instead of Table 1's "
+        f"{plan.steps:,}: this figure and the GAMO2pix images show the method at that scale, "
+        "not Table 1's networks."
+    )
