@@ -7,6 +7,8 @@ runs and rows:
 * :func:`toy_overloading` / :func:`plot_toy_overloading`: one DOS round on a 2-D toy class;
   :func:`worked_example`: the micro-cluster losses on three neighbours;
 * :func:`run_protocol`, :func:`runs_table`, :func:`protocol_numbers`: the paper's protocol;
+  :func:`chapter_runs`: its runs trained here, or its rows read from committed tables
+  (:mod:`imbnb.book.dos_runs`, re-exported here) and only the figures' networks trained;
 * :func:`variance_by_round`, :func:`variance_per_class`, :func:`plot_variance`,
   :func:`variance_numbers`: the in-class variance; :func:`plot_embeddings`: the PCA panels;
 * :func:`table_6`, :func:`table_7`, :func:`plot_six_classifiers`, :func:`classifier_numbers`,
@@ -29,6 +31,13 @@ import torch
 from scipy.spatial import ConvexHull, Delaunay
 from sklearn.decomposition import PCA
 
+from imbnb.book.dos_runs import (
+    chapter_configs,
+    chapter_missing,
+    figure_runs,
+    protocol_rows,
+    source_sentences,
+)
 from imbnb.book.dos_tables import (
     MEASURES,
     MODELS,
@@ -40,8 +49,10 @@ from imbnb.book.dos_tables import (
     table_6,
     table_7,
     thesis_comparison,
+    thesis_grid,
 )
 from imbnb.book.style import column_figsize
+from imbnb.book.table_source import COMPUTE, Source, chapter_source
 from imbnb.methods.dos import (
     DOSConfig,
     DOSRun,
@@ -58,6 +69,10 @@ __all__ = [
     "ThesisSettings",
     "ToyOverloading",
     "balanced_comparison",
+    "chapter_configs",
+    "chapter_missing",
+    "chapter_runs",
+    "chapter_source",
     "classifier_numbers",
     "k_numbers",
     "plot_embeddings",
@@ -67,9 +82,11 @@ __all__ = [
     "protocol_numbers",
     "run_protocol",
     "runs_table",
+    "source_sentences",
     "table_6",
     "table_7",
     "thesis_comparison",
+    "thesis_grid",
     "toy_overloading",
     "toy_round_numbers",
     "variance_by_round",
@@ -253,6 +270,24 @@ def run_protocol(
                         continue  # the CNN rows do not depend on k
                     rows.append({"dataset": name, "p": p, "k": None if is_cnn else k, **row})
     return runs, pd.DataFrame(rows)
+
+
+def chapter_runs(
+    settings: DOSConfig,
+    data: Mapping[str, tuple[Any, Any]],
+    seeds: Sequence[int],
+    grid: Sequence[tuple[float, int]],
+    knn_k: int,
+    source: Source = COMPUTE,
+) -> tuple[dict[tuple[str, int, float, int], DOSRun], pd.DataFrame]:
+    """The protocol's runs and rows: all trained here (:func:`run_protocol`), or the rows read
+    from ``source``'s tables and only the figures' networks trained (the first dataset's and
+    seed's run at every p with the main k, :func:`imbnb.book.dos_runs.figure_runs`)."""
+    if source.computes:
+        return run_protocol(settings, data, seeds, grid, knn_k)
+    rows = protocol_rows(settings, list(data), seeds, grid, knn_k, source)
+    ps = [p for p, k in grid if k == settings.k]
+    return figure_runs(settings, data, seeds, ps), rows
 
 
 def runs_table(runs: Mapping[tuple[str, int, float, int], DOSRun]) -> pd.DataFrame:

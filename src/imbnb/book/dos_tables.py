@@ -17,8 +17,10 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from imbnb.book.dos_runs import thesis_rows
 from imbnb.book.runner import chapter_defaults, load_profiles
 from imbnb.book.style import column_figsize
+from imbnb.book.table_source import COMPUTE, Source
 from imbnb.methods.dos import DOSConfig, ratio_from_fraction, run_dos
 from imbnb.methods.extractor import ExtractorSettings
 from imbnb.methods.feature_space import CNN_CE, FeatureGrid, run_grid
@@ -35,12 +37,15 @@ __all__ = [
     "table_6",
     "table_7",
     "thesis_comparison",
+    "thesis_grid",
 ]
 
 #: The paper's measures: short name -> metric column stem of the rows.
 MEASURES = {"Pr": "precision", "Re": "recall", "F1": "f1", "AUC": "auprc"}
 #: The six classifiers in the order the figures and tables show them.
 MODELS = ["CNN", "CNN-LR", "CNN-kNN", "DOS", "DOS-LR", "DOS-kNN"]
+_COLOURS = ["0.2", "0.5", "0.75", "tab:green", "tab:olive", "tab:cyan"]  # of MODELS, in order
+_MARKERS = ["o", "s", "^", "o", "s", "^"]
 _NAN = float("nan")
 
 
@@ -139,8 +144,9 @@ def table_7(
 
 def plot_six_classifiers(results: pd.DataFrame, k_main: int, dataset: str) -> plt.Figure:
     """Minority F1 and AUPRC and majority F1 of the six classifiers over p (mean over seeds)."""
-    long = results[(results.k.isna()) | (results.k == k_main)].copy()
-    long["model"] = long.method
+    long = results[(results.dataset == dataset) & (results.k.isna() | (results.k == k_main))]
+    long = long.assign(model=long.method)
+    shown = [i for i, m in enumerate(MODELS) if m in set(long.model)]  # a table has no CNN rows
     fig, grid = plt.subplots(2, 2, figsize=column_figsize(2, 0.42), sharey=True)
     axes = grid.flat[:3]  # three measures; the fourth cell holds the legend
     for ax, metric in zip(axes, ["f1_min", "auprc_min", "f1_maj"], strict=True):
@@ -151,9 +157,9 @@ def plot_six_classifiers(results: pd.DataFrame, k_main: int, dataset: str) -> pl
             hue="model",
             ax=ax,
             errorbar=None,
-            hue_order=MODELS,
-            palette=["0.2", "0.5", "0.75", "tab:green", "tab:olive", "tab:cyan"],
-            markers=["o", "s", "^", "o", "s", "^"],
+            hue_order=[MODELS[i] for i in shown],
+            palette=[_COLOURS[i] for i in shown],
+            markers=[_MARKERS[i] for i in shown],
             dodge=0.3,  # equal scores stay visible
         )
         ax.set(title=metric.replace("_", " "), ylim=(0, 1.02), ylabel="")
@@ -161,7 +167,8 @@ def plot_six_classifiers(results: pd.DataFrame, k_main: int, dataset: str) -> pl
         ax.get_legend().remove()
     grid.flat[3].axis("off")
     grid.flat[3].legend(handles, labels, loc="center", frameon=False)
-    fig.suptitle(f"{dataset}: six classifiers over p (k = {k_main}, mean over seeds)")
+    count = {3: "three", 6: "six"}.get(len(shown), str(len(shown)))
+    fig.suptitle(f"{dataset}: {count} classifiers over p (k = {k_main}, mean over seeds)")
     fig.tight_layout()
     return fig
 
@@ -178,8 +185,8 @@ def classifier_numbers(results: pd.DataFrame, k_main: int, ps: Sequence[float]) 
     summary = long.groupby(["p", "method"])[cols].mean()
     p_max = max(ps)
 
-    def at(method: str, col: str, p: float = p_max) -> float:
-        return float(summary.loc[(p, method), col])
+    def at(method: str, col: str, p: float = p_max) -> float:  # NaN: a run the rows lack
+        return float(summary.loc[(p, method), col]) if (p, method) in summary.index else _NAN
 
     out: dict[str, Any] = {}
     tags = ["cnn", "cnnlr", "cnnknn", "dos", "doslr", "dosknn"]
@@ -199,7 +206,27 @@ def classifier_numbers(results: pd.DataFrame, k_main: int, ps: Sequence[float]) 
     out["dos_gain_max"] = max(gains)
     own_vs_cl = at("DOS", "acsa") - max(at("DOS-LR", "acsa"), at("DOS-kNN", "acsa"))
     out["own_vs_cl"] = _band(own_vs_cl, 0.005, ("better than", "worse than", "on par with"))
+    out["cnn_comparison"] = _cnn_sentence(out, p_max)
     return out
+
+
+def _cnn_sentence(n: dict[str, Any], p_max: float) -> str:
+    """What the prose says about the CNN that DOS starts from, or why the rows lack it."""
+    if np.isnan(n["cnn_f1_min"]):
+        return (
+            "The committed tables hold no row of the CNN that DOS starts from, nor of logistic "
+            "regression and kNN on its embedding (CNN, CNN-LR, CNN-kNN, and so the paper's "
+            "CNN-CL): the experiment layer has no method for them, so their rows above are "
+            "empty and DOS is compared with its refitted classifiers only."
+        )
+    return (
+        f"Over the removal fractions, DOS {n['dos_gain_word']} the minority F1 of the CNN it "
+        f"starts from (by {n['dos_gain_min']:.3f} to {n['dos_gain_max']:.3f}). At "
+        f"p = {p_max}, the CNN reaches a minority F1 of {n['cnn_f1_min']:.3f}, an ACSA of "
+        f"{n['cnn_acsa']:.3f} and a minority AUPRC of {n['cnn_auprc_min']:.3f}; logistic "
+        f"regression and kNN on its embedding a minority F1 of {n['cnnlr_f1_min']:.3f} and "
+        f"{n['cnnknn_f1_min']:.3f}."
+    )
 
 
 def k_numbers(results: pd.DataFrame, ks: Sequence[int], p_max: float) -> dict[str, Any]:
@@ -210,7 +237,7 @@ def k_numbers(results: pd.DataFrame, ks: Sequence[int], p_max: float) -> dict[st
     return {
         "k_spread": float(dos_k["f1_min"].max() - dos_k["f1_min"].min()),
         "k_best": int(dos_k["f1_min"].idxmax()),
-        "ks_text": ", ".join(str(k) for k in sorted(ks)),
+        "ks_text": ", ".join(str(int(k)) for k in dos_k.index),  # the k with rows
     }
 
 
@@ -311,6 +338,13 @@ def _ados_thesis_grid(run: _ThesisRun) -> FeatureGrid:
     return FeatureGrid(["BL", "ADOS"], run.ratios, run.seeds, extractor, ch3.rho_d, ch3.head)
 
 
+def thesis_grid(
+    base: DOSConfig, ch3: ThesisSettings, ratios: Sequence[float], seeds: Sequence[int]
+) -> FeatureGrid:
+    """Chapter 3's BL and ADOS heads on its thesis splits (for listing the runs read)."""
+    return _ados_thesis_grid(_ThesisRun(base, ch3, ratios, seeds, (None, None), 5))
+
+
 def thesis_comparison(
     base: DOSConfig,
     ch3: ThesisSettings,
@@ -318,17 +352,22 @@ def thesis_comparison(
     seeds: Sequence[int],
     data: tuple[Any, Any],
     knn_k: int,
+    source: Source = COMPUTE,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """DOS, chapter 3's BL and ADOS on the thesis's ρ protocol: the table (mean over
-    seeds) and the numbers the prose quotes at the first ratio (NaN when ``ratios`` is empty)."""
+    seeds) and the numbers the prose quotes at the first ratio (NaN when ``ratios`` is empty).
+    With a table ``source`` every row is read (:func:`imbnb.book.dos_runs.thesis_rows`)."""
     if not ratios:
         keys = ["thesis_rho", *[f"thesis_{t}_{c}" for _, t in _THESIS_TAGS for c in _QUOTED]]
         return pd.DataFrame(), dict.fromkeys(keys, _NAN)
     run = _ThesisRun(base, ch3, ratios, seeds, data, knn_k)
-    dos = pd.DataFrame(_dos_thesis_rows(run))  # DOS's rows first, then the heads'
-    options = RunOptions(train=data[0], test=data[1])
-    ados = run_grid(base.dataset, grid=_ados_thesis_grid(run), options=options, progress=False)
-    thesis = pd.concat([dos, ados], ignore_index=True)
+    if source.computes:
+        dos = pd.DataFrame(_dos_thesis_rows(run))  # DOS's rows first, then the heads'
+        options = RunOptions(train=data[0], test=data[1])
+        ados = run_grid(base.dataset, grid=_ados_thesis_grid(run), options=options, progress=False)
+        thesis = pd.concat([dos, ados], ignore_index=True)
+    else:
+        thesis = thesis_rows(base, _ados_thesis_grid(run), knn_k, source)
     thesis["method"] = thesis["method"].replace({"CNN": CNN_CE})
     table = (
         thesis[thesis.method.isin(_THESIS_ORDER)]
@@ -340,7 +379,8 @@ def thesis_comparison(
     numbers: dict[str, Any] = {"thesis_rho": ratios[0]}
     for method, tag in _THESIS_TAGS:
         for col in _QUOTED:
-            numbers[f"thesis_{tag}_{col}"] = float(table.loc[(rho0, method), col])
+            held = (rho0, method) in table.index  # a table may lack a run
+            numbers[f"thesis_{tag}_{col}"] = float(table.loc[(rho0, method), col]) if held else _NAN
     return table, numbers
 
 

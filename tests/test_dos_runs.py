@@ -1,0 +1,167 @@
+"""Chapter 4 under `paper` reads committed DOS runs: its grid as run configs, the same rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from imbnb import paths
+from imbnb.book.dos_chapter import (
+    ThesisSettings,
+    chapter_configs,
+    chapter_missing,
+    chapter_runs,
+    run_protocol,
+    thesis_comparison,
+    thesis_grid,
+)
+from imbnb.book.dos_runs import DOS_METHODS, protocol_configs, protocol_rows
+from imbnb.book.runner import chapter_values
+from imbnb.book.table_source import Source, chapter_source
+from imbnb.data import load_dataset
+from imbnb.experiments import RunConfig, load_grid, sweep
+from imbnb.experiments.registry import family_of
+from imbnb.experiments.splits import run_split
+from imbnb.methods.dos import DOSConfig, ratio_from_fraction
+from imbnb.train import torch_threads
+
+RESULTS = paths.book_dir() / "data" / "results"
+PAPER = "book/data/results/paper.parquet"
+CHAPTERS = "book/data/results/chapters.parquet"
+
+
+def _values(profile: str = "paper", **changes) -> dict:
+    """Chapter 4's parameter values under ``profile``, ``changes`` on top."""
+    return chapter_values("04_dos", profile, **changes)
+
+
+def _settings(v: dict) -> DOSConfig:
+    """The chapter's ``settings`` (its protocol cell), from its values."""
+    keys = ("minority_classes", "n_minority", "arch", "init_epochs", "batch_size", "lr",
+            "k_majority", "r", "rounds", "lambda_f", "n_train", "n_test")  # fmt: skip
+    return DOSConfig(
+        v["datasets"][0], p=max(v["remove_fractions"]), k=v["k_main"], **{k: v[k] for k in keys}
+    )
+
+
+def _grid(v: dict) -> list[tuple[float, int]]:
+    """The chapter's (p, k) grid: every p at the main k, every k at the largest p."""
+    p_max, k_main = max(v["remove_fractions"]), v["k_main"]
+    return [(p, k_main) for p in v["remove_fractions"]] + [
+        (p_max, k) for k in v["ks"] if k != k_main
+    ]
+
+
+def _configs(v: dict) -> dict[str, list[RunConfig]]:
+    settings = _settings(v)
+    thesis = thesis_grid(
+        settings, ThesisSettings.from_profile(v["profile"], v["n_test"]), v["thesis_ratios"],
+        v["seeds"],
+    )  # fmt: skip
+    return chapter_configs(settings, v["datasets"], v["seeds"], _grid(v), thesis, v["profile"])
+
+
+def test_paper_runs_are_chapter_8s_then_the_chapters_block() -> None:
+    wanted = {c.key() for part in _configs(_values()).values() for c in part}
+    paper_grid = {c.key() for c in load_grid(paths.book_dir() / "grids" / "paper.yaml")}
+    block = {
+        c.key()
+        for c in load_grid(paths.book_dir() / "grids" / "chapters.yaml")
+        if family_of(c.method) == "dos"
+    }
+    assert len(wanted) == 111 and len(block) == 39
+    assert not block & paper_grid  # no run in both grids
+    assert (wanted & paper_grid) | block == wanted  # together, exactly the chapter's runs
+    stored = set(pd.read_parquet(RESULTS / "paper.parquet")["config_hash"])
+    assert wanted & paper_grid <= stored  # chapter 8's are committed under the same hash
+
+
+def test_read_rows_are_the_committed_rows() -> None:
+    v = _values()
+    source = chapter_source(PAPER, CHAPTERS, "paper", True)
+    rows = protocol_rows(_settings(v), v["datasets"], v["seeds"], _grid(v), v["knn_k"], source)
+    stored = pd.read_parquet(RESULTS / "paper.parquet").set_index("config_hash")
+    assert len(rows) >= 27 and rows["from_table"].all()  # chapter 8's, then chapters.yaml's
+    for row in rows[rows["config_hash"].isin(stored.index)].itertuples():  # chapter 8's
+        assert row.f1_min == stored.loc[row.config_hash, "f1_min"]
+        assert stored.loc[row.config_hash, "ratio"] == ratio_from_fraction(row.p)
+    ch3 = ThesisSettings.from_profile("paper", None)
+    table, numbers = thesis_comparison(
+        _settings(v), ch3, v["thesis_ratios"], v["seeds"], (None, None), v["knn_k"], source
+    )
+    dos10 = stored[(stored.method == "DOS") & (stored.ratio == 10) & (stored.seed <= 2)]
+    assert numbers["thesis_dos_acsa"] == pytest.approx(dos10["acsa"].mean(), abs=1e-12)
+    assert set(table.index.get_level_values("method")) == {
+        "CNN-CE", "BL", "ADOS", "DOS", "DOS-LR", "DOS-kNN"
+    }  # fmt: skip
+    missing = chapter_missing(_configs(v), source)
+    assert set(missing.index.get_level_values("comparison")) <= {"paper's protocol"}
+
+
+def test_a_removal_fraction_is_its_ratios_split() -> None:
+    train = load_dataset("fashion_mnist", "train")
+    for p, rho in [(0.9, 10), (0.95, 20), (0.99, 100)]:
+        assert ratio_from_fraction(p) == float(rho)  # one extractor key for both
+        assert DOSConfig(p=p).split_ratio() == DOSConfig(ratio=rho).split_ratio()
+        split = run_split(RunConfig("DOS", ratio=ratio_from_fraction(p)), train, train)
+        minority = split["minority_classes"]
+        assert len(minority) == 4
+        assert {split["counts"][c] for c in minority} == {round(6000 * (1 - p))}  # p removed
+        assert {n for c, n in split["counts"].items() if c not in minority} == {6000}
+
+
+@pytest.mark.parametrize(
+    ("change", "name"),
+    [
+        ({"minority_classes": [0, 2, 5, 8]}, "minority_classes must be None"),
+        ({"arch": "C6-C16-F120"}, "arch must be 'C6-C16-F400-F120'"),
+        ({"lr": 0.01}, "lr must be 0.001"),
+        ({"k_majority": 5}, "k_majority must be 0"),
+        ({"r": 3}, "r must be 'auto'"),
+        ({"lambda_f": 0.0}, "lambda_f must be 1.0"),
+        ({"knn_k": 3}, "knn_k must be 5"),
+    ],
+)
+def test_reading_tables_refuses_what_a_run_config_cannot_hold(change: dict, name: str) -> None:
+    v = _values(**change)
+    with pytest.raises(ValueError, match=name):
+        protocol_rows(_settings(v), v["datasets"], v["seeds"], _grid(v), v["knn_k"],
+                      Source(PAPER, "paper", True))  # fmt: skip
+
+
+def test_own_table_needs_chapter_8s() -> None:
+    with pytest.raises(ValueError, match="own_results_source needs results_source"):
+        chapter_source("compute", CHAPTERS, "paper", False)
+    assert chapter_source(PAPER, CHAPTERS, "paper", True).tables == (PAPER, CHAPTERS)
+
+
+def test_a_table_row_is_the_row_the_chapter_computes(tmp_path, monkeypatch) -> None:
+    """A tiny protocol swept as run configs gives the chapter's own DOS rows, on one split."""
+    monkeypatch.setenv("IMBNB_CACHE", str(tmp_path / "sweep-cache"))
+    v = _values("smoke", seeds=[0], datasets=["fashion_mnist"], remove_fractions=[0.9],
+                ks=[3, 5], k_main=5, minority_classes=None, init_epochs=1, rounds=1,
+                n_train=400, n_test=20)  # fmt: skip
+    settings, grid = _settings(v), _grid(v)
+    configs = protocol_configs(settings, v["datasets"], v["seeds"], grid, "smoke")
+    assert [c.method for c in configs] == [*DOS_METHODS, "DOS"]  # k = 3: DOS's own only
+    table = tmp_path / "t.parquet"
+    sweep(configs, table, progress=False)
+    data = {"fashion_mnist": (load_dataset("fashion_mnist", "train"),
+                              load_dataset("fashion_mnist", "test"))}  # fmt: skip
+    source = Source(str(table), "smoke")
+    runs, read = chapter_runs(settings, data, v["seeds"], grid, v["knn_k"], source)
+    assert list(runs) == [("fashion_mnist", 0, 0.9, 5)]  # only the figures' network
+    monkeypatch.setenv("IMBNB_CACHE", str(tmp_path / "chapter-cache"))  # trained again
+    with torch_threads(1):  # as a sweep's runs
+        own, computed = run_protocol(settings, data, v["seeds"], grid, v["knn_k"])
+    shown = computed["method"].isin(DOS_METHODS) & (
+        (computed["k"] == 5) | (computed["method"] == "DOS")
+    )
+    computed = computed[shown].reset_index(drop=True)  # the rows the chapter reads
+    cols = ["method", "p", "k", "accuracy", "acsa", "f1_min", "auprc_min", "recall_c0"]
+    pd.testing.assert_frame_equal(read[cols], computed[cols], check_dtype=False, check_exact=True)
+    split = run_split(configs[0])  # the split of p = 0.9 is its ratio's
+    ex = own["fashion_mnist", 0, 0.9, 5].extractor
+    assert np.array_equal(ex.train_indices, split["train_indices"])
+    assert ex.minority_classes == split["minority_classes"]
