@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pandas as pd
-import pytest
 
 from imbnb import paths
 from imbnb.book.ados_runs import (
@@ -62,10 +61,22 @@ def test_a_changed_head_or_extractor_changes_the_keys() -> None:
         assert not base & {c.key() for c in feature_configs("fashion_mnist", grid, "x")}
 
 
-def test_reading_tables_refuses_fixed_minority_classes() -> None:
-    grid = chapter_grids(_values(minority_classes=[0, 2, 5, 8]))["thesis"]
-    with pytest.raises(ValueError, match="minority_classes must be None"):
-        grid_rows("fashion_mnist", grid, Source(PAPER))
+def test_fixed_classes_swept_as_configs_give_the_chapters_head_rows(tmp_path, monkeypatch) -> None:
+    """The quick profile's fixed minority classes are run configs too (issue 24)."""
+    monkeypatch.setenv("IMBNB_CACHE", str(tmp_path / "sweep-cache"))
+    tiny = _values(profile="smoke", seeds=[0], ratios=[20], methods=["BL", "FS-SMOTE"],
+                   n_train=300, n_test=10, epochs=1, head_epochs=1)  # fmt: skip
+    grid = chapter_grids(tiny)["thesis"]
+    configs = feature_configs("fashion_mnist", grid, "smoke")
+    assert {c.minority_classes for c in configs} == {(0, 2, 5, 8)}
+    table = tmp_path / "t.parquet"
+    sweep(configs, table, progress=False)
+    read = grid_rows("fashion_mnist", grid, Source(str(table), "smoke"))
+    monkeypatch.setenv("IMBNB_CACHE", str(tmp_path / "chapter-cache"))  # trained again
+    with torch_threads(1):  # as a sweep's runs
+        computed = grid_rows("fashion_mnist", grid, options=RunOptions(progress=False))
+    cols = ["method", "accuracy", "gmean", "recall_min", "recall_worst", "recall_c0"]
+    pd.testing.assert_frame_equal(read[cols], computed[cols], check_dtype=False)
 
 
 def test_a_table_row_is_the_row_the_chapter_computes(tmp_path, monkeypatch) -> None:

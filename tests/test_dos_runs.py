@@ -114,7 +114,6 @@ def test_a_removal_fraction_is_its_ratios_split() -> None:
 @pytest.mark.parametrize(
     ("change", "name"),
     [
-        ({"minority_classes": [0, 2, 5, 8]}, "minority_classes must be None"),
         ({"arch": "C6-C16-F120"}, "arch must be 'C6-C16-F400-F120'"),
         ({"lr": 0.01}, "lr must be 0.001"),
         ({"k_majority": 5}, "k_majority must be 0"),

@@ -74,7 +74,7 @@ def chapter_grids(p: Mapping[str, Any]) -> dict[str, Any]:
 
 def _readable(ex: ExtractorSettings) -> None:
     """Refuse, by parameter name, settings a run config cannot express."""
-    check_readable(ex.arch, _ARCH, ex.minority_classes)
+    check_readable(ex.arch, _ARCH)
 
 
 def _params(ex: ExtractorSettings, rho_d: float, head: Any) -> dict[str, Any]:
@@ -99,7 +99,8 @@ def _head_runs(
     """One run config per ``(method, ratio, n_minority, seed)`` of ``cells`` on ``ex``'s data."""
     return [
         RunConfig(method=m, dataset=dataset, ratio=float(r), n_minority=int(k), seed=s,
-                  n_train=ex.n_train, n_test=ex.n_test, params=params, profile=profile)
+                  n_train=ex.n_train, n_test=ex.n_test, params=params, profile=profile,
+                  minority_classes=ex.minority_classes)
         for m, r, k, s in cells
     ]  # fmt: skip
 
@@ -143,8 +144,9 @@ def cnn_rows(
         return rows.assign(from_table=False)
     _readable(ex)
     run = LossRunSettings(
-        protocol="minority", n_minority=ex.n_minority, n_train=ex.n_train, n_test=ex.n_test,
-        epochs=ex.epochs, batch_size=ex.batch_size, lr=ex.lr,
+        protocol="minority", n_minority=ex.n_minority, minority_classes=ex.minority_classes,
+        n_train=ex.n_train, n_test=ex.n_test, epochs=ex.epochs, batch_size=ex.batch_size,
+        lr=ex.lr,
     )  # fmt: skip
     losses = LossGrid([CNN_CE, CNN_CW], grid.ratios, grid.seeds, run)
     rows = read_rows(loss_configs(dataset, losses, source.profile), source)

@@ -56,7 +56,7 @@ _KNN_K = 5
 
 def check_dos_readable(settings: DOSConfig, knn_k: int) -> None:
     """Refuse, by parameter name, settings a DOS run config cannot express."""
-    check_readable(settings.arch, _FIXED["arch"], settings.minority_classes)
+    check_readable(settings.arch, _FIXED["arch"])
     for name, value in _FIXED.items():
         if getattr(settings, name) != value:
             raise ValueError(
@@ -114,7 +114,8 @@ def _protocol_cells(
     profile: str,
 ) -> list[tuple[RunConfig, float, int]]:
     """Each run config of the protocol with its removal fraction p and its k."""
-    shared = {"n_minority": settings.n_minority, "n_train": settings.n_train,
+    shared = {"n_minority": settings.n_minority, "minority_classes": settings.minority_classes,
+              "n_train": settings.n_train,
               "n_test": settings.n_test, "profile": profile}  # fmt: skip
     return [
         (
@@ -173,11 +174,11 @@ def thesis_configs(base: DOSConfig, grid: FeatureGrid, profile: str) -> dict[str
     """The thesis comparison's runs on ``grid``'s splits (chapter 3's): DOS's three methods with
     this chapter's DOS settings (chapter 8's DOS runs), and chapter 3's BL and ADOS heads."""
     ex = grid.extractor
-    check_readable(ex.arch, _FIXED["arch"], ex.minority_classes)
+    check_readable(ex.arch, _FIXED["arch"])
     dos = [
         RunConfig(method, dataset=base.dataset, ratio=float(rho), n_minority=ex.n_minority,
-                  seed=seed, n_train=ex.n_train, n_test=ex.n_test,
-                  params=dos_params(base, base.k), profile=profile)
+                  minority_classes=ex.minority_classes, seed=seed, n_train=ex.n_train,
+                  n_test=ex.n_test, params=dos_params(base, base.k), profile=profile)
         for seed in grid.seeds
         for rho in grid.ratios
         for method in DOS_METHODS

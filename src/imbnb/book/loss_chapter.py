@@ -60,8 +60,7 @@ def chapter_grids(p: Mapping[str, Any]) -> dict[str, LossGrid]:
 
 def _readable(run: LossRunSettings) -> None:
     """Refuse, by parameter name, settings a run config cannot express."""
-    classes = run.minority_classes if run.protocol == "minority" else None
-    check_readable(run.arch, _ARCH, classes)
+    check_readable(run.arch, _ARCH)
 
 
 def _params(name: str, run: LossRunSettings, tau: float) -> dict[str, Any]:
@@ -86,7 +85,7 @@ def _fields(run: LossRunSettings, ratio: float, seed: int) -> dict[str, Any]:
     fields |= {"n_train": run.n_train, "n_test": run.n_test}
     if run.protocol == "longtail":
         return fields | {"lt_preset": run.lt_preset, "lt_rho_prime": float(run.lt_rho_prime)}
-    return fields | {"n_minority": run.n_minority}
+    return fields | {"n_minority": run.n_minority, "minority_classes": run.minority_classes}
 
 
 def loss_configs(dataset: str, grid: LossGrid, profile: str) -> list[RunConfig]:

@@ -131,11 +131,12 @@ def motivation_configs(
         raise ValueError(
             f"protocol must be 'minority' to read committed runs, got {a['protocol']!r}"
         )
-    check_readable(a.get("arch", _ARCH), _ARCH, a.get("minority_classes"))
+    check_readable(a.get("arch", _ARCH), _ARCH)
     params: dict[str, Any] = {"epochs": a["epochs"], "batch_size": a["batch_size"]}
     if a.get("lr", SETTINGS["losses"]["lr"]) != SETTINGS["losses"]["lr"]:
         params["lr"] = a["lr"]
-    shared = {"n_minority": a.get("n_minority", 4), "n_train": a.get("n_train"),
+    shared = {"n_minority": a.get("n_minority", 4), "minority_classes": a.get("minority_classes"),
+              "n_train": a.get("n_train"),
               "n_test": a.get("n_test"), "params": params, "profile": profile}  # fmt: skip
     return [
         RunConfig("CNN-CE", dataset=name, ratio=rho, seed=seed, **shared)

@@ -163,7 +163,7 @@ def _verdicts_missing(root: Path) -> pd.DataFrame:
 #: per table: what it is measured against, the grid that must exist, the builder
 MISSING = (
     ("paper", f"`{PAPER_GRID}`", PAPER_GRID, _paper_missing),
-    ("chapters", f"`{CHAPTERS_GRID}` (chapters 3 and 9)", CHAPTERS_GRID, _chapters_missing),
+    ("chapters", f"`{CHAPTERS_GRID}` (the chapters' own runs)", CHAPTERS_GRID, _chapters_missing),
     ("tuning", "`imbnb tune`'s validation runs (draws 0-2)", VERDICTS_GRID, _tuning_missing),
     ("verdicts", "the final grids (`verdicts-final-*.yaml`)", VERDICTS_GRID, _verdicts_missing),
 )

@@ -67,13 +67,9 @@ def chapter_source(
     return Source(results_source, profile, allow_missing, also)
 
 
-def check_readable(arch: str, default_arch: str, minority_classes: Sequence[int] | None) -> None:
-    """Refuse, by parameter name, settings a run config cannot express."""
-    if minority_classes is not None:
-        raise ValueError(
-            f"minority_classes must be None to read committed runs (a run config draws the "
-            f"minority classes by seed), got {list(minority_classes)}"
-        )
+def check_readable(arch: str, default_arch: str) -> None:
+    """Refuse, by parameter name, settings a run config cannot express (fixed minority classes
+    it can: :attr:`RunConfig.minority_classes`)."""
     if arch != default_arch:
         raise ValueError(f"arch must be {default_arch!r} to read committed runs, got {arch!r}")
 
