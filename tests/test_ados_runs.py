@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+from _table_checks import assert_table_is_computed
 
 from imbnb import paths
 from imbnb.book.ados_runs import (
@@ -15,9 +16,8 @@ from imbnb.book.ados_runs import (
 )
 from imbnb.book.runner import chapter_values
 from imbnb.book.table_source import Source, missing_runs
-from imbnb.experiments import load_grid, sweep
+from imbnb.experiments import load_grid
 from imbnb.methods.options import RunOptions
-from imbnb.train import torch_threads
 
 RESULTS = paths.book_dir() / "data" / "results"
 PAPER = "book/data/results/paper.parquet"
@@ -63,35 +63,31 @@ def test_a_changed_head_or_extractor_changes_the_keys() -> None:
 
 def test_fixed_classes_swept_as_configs_give_the_chapters_head_rows(tmp_path, monkeypatch) -> None:
     """The quick profile's fixed minority classes are run configs too (issue 24)."""
-    monkeypatch.setenv("IMBNB_CACHE", str(tmp_path / "sweep-cache"))
     tiny = _values(profile="smoke", seeds=[0], ratios=[20], methods=["BL", "FS-SMOTE"],
                    n_train=300, n_test=10, epochs=1, head_epochs=1)  # fmt: skip
     grid = chapter_grids(tiny)["thesis"]
     configs = feature_configs("fashion_mnist", grid, "smoke")
     assert {c.minority_classes for c in configs} == {(0, 2, 5, 8)}
-    table = tmp_path / "t.parquet"
-    sweep(configs, table, progress=False)
-    read = grid_rows("fashion_mnist", grid, Source(str(table), "smoke"))
-    monkeypatch.setenv("IMBNB_CACHE", str(tmp_path / "chapter-cache"))  # trained again
-    with torch_threads(1):  # as a sweep's runs
-        computed = grid_rows("fashion_mnist", grid, options=RunOptions(progress=False))
-    cols = ["method", "accuracy", "gmean", "recall_min", "recall_worst", "recall_c0"]
-    pd.testing.assert_frame_equal(read[cols], computed[cols], check_dtype=False)
+    assert_table_is_computed(
+        configs,
+        lambda source: grid_rows("fashion_mnist", grid, source),
+        lambda: grid_rows("fashion_mnist", grid, options=RunOptions(progress=False)),
+        ["method", "accuracy", "gmean", "recall_min", "recall_worst", "recall_c0"],
+        (tmp_path, monkeypatch),
+    )
 
 
 def test_a_table_row_is_the_row_the_chapter_computes(tmp_path, monkeypatch) -> None:
     """The pseudo-feature protocol swept as run configs gives the chapter's own numbers."""
-    monkeypatch.setenv("IMBNB_CACHE", str(tmp_path / "sweep-cache"))
     tiny = _values(
         profile="smoke", seeds=[0], pf_n_minor=[2], pf_methods=["BL", "FS-SMOTE"],
         pf_n_train=300, n_test=10, pf_epochs=1, head_epochs=1, minority_classes=None,
     )  # fmt: skip
     grid = chapter_grids(tiny)["pseudo"]
-    table = tmp_path / "t.parquet"
-    sweep(pseudo_feature_configs("fashion_mnist", grid, "smoke"), table, progress=False)
-    read = pf_rows("fashion_mnist", grid, Source(str(table), "smoke"))
-    monkeypatch.setenv("IMBNB_CACHE", str(tmp_path / "chapter-cache"))  # trained again
-    with torch_threads(1):  # as a sweep's runs
-        computed = pf_rows("fashion_mnist", grid, options=RunOptions(progress=False))
-    cols = ["method", "n_minor", "accuracy", "gmean", "recall_min", "recall_worst", "recall_c0"]
-    pd.testing.assert_frame_equal(read[cols], computed[cols], check_dtype=False)
+    assert_table_is_computed(
+        pseudo_feature_configs("fashion_mnist", grid, "smoke"),
+        lambda source: pf_rows("fashion_mnist", grid, source),
+        lambda: pf_rows("fashion_mnist", grid, options=RunOptions(progress=False)),
+        ["method", "n_minor", "accuracy", "gmean", "recall_min", "recall_worst", "recall_c0"],
+        (tmp_path, monkeypatch),
+    )

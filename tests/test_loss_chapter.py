@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from _table_checks import assert_table_is_computed
 
 from imbnb import paths
 from imbnb.book.loss_chapter import chapter_grids, chapter_rows, loss_configs
 from imbnb.book.runner import chapter_values
 from imbnb.book.table_source import Source, missing_runs
-from imbnb.experiments import RunConfig, load_grid, sweep
+from imbnb.experiments import RunConfig, load_grid
 from imbnb.experiments.registry import run_config
 from imbnb.experiments.splits import run_split, split_name
-from imbnb.train import torch_threads
 
 RESULTS = paths.book_dir() / "data" / "results"
 PAPER = "book/data/results/paper.parquet"
@@ -66,20 +66,18 @@ def test_reading_tables_refuses_settings_a_run_config_cannot_hold() -> None:
 def test_fixed_classes_swept_as_configs_give_the_chapters_numbers(tmp_path, monkeypatch) -> None:
     """The quick profile's fixed minority classes are run configs too: a table of them holds
     the rows the chapter computes."""
-    monkeypatch.setenv("IMBNB_CACHE", str(tmp_path / "sweep-cache"))
     values = chapter_values("09_loss_baselines", "smoke", methods=["CNN-CE", "Focal"],
                             n_train=300, n_test=10)  # fmt: skip
     grid = chapter_grids(values)["thesis"]
     configs = loss_configs("fashion_mnist", grid, "smoke")
     assert {c.minority_classes for c in configs} == {(0, 2, 5, 8)}
-    table = tmp_path / "t.parquet"
-    sweep(configs, table, progress=False)
-    read = chapter_rows("fashion_mnist", grid, Source(str(table), "smoke"))
-    monkeypatch.setenv("IMBNB_CACHE", str(tmp_path / "chapter-cache"))  # trained again
-    with torch_threads(1):  # as a sweep's runs
-        computed = chapter_rows("fashion_mnist", grid)
-    cols = ["method", "acsa", "gmean", "recall_min", "recall_c0", "recall_c2"]
-    pd.testing.assert_frame_equal(read[cols], computed[cols], check_dtype=False)
+    assert_table_is_computed(
+        configs,
+        lambda source: chapter_rows("fashion_mnist", grid, source),
+        lambda: chapter_rows("fashion_mnist", grid),
+        ["method", "acsa", "gmean", "recall_min", "recall_c0", "recall_c2"],
+        (tmp_path, monkeypatch),
+    )
 
 
 def test_rows_from_a_table_and_the_runs_it_lacks(tmp_path) -> None:
