@@ -235,4 +235,9 @@ def test_chapter_tables_and_numbers() -> None:
     assert nums["dos_gain_word"] == "raises" and nums["best_method"] == "DOS"
     assert nums["own_vs_cl"] == "on par with"
     k = tables.k_numbers(res, [3, 5], 0.99)
-    assert k == {"k_spread": pytest.approx(0.02), "k_best": 5, "ks_text": "3, 5"}
+    assert {n: k[n] for n in ("k_spread", "k_best", "ks_text")} == {
+        "k_spread": pytest.approx(0.02), "k_best": 5, "ks_text": "3, 5"
+    }  # fmt: skip
+    assert "varies by 0.020 (best at k = 5)" in k["k_sentence"]
+    one = tables.k_numbers(res[res["k"] == 5], [3, 5], 0.99)  # a table holding one k
+    assert "only k = 5 has runs yet" in one["k_sentence"]

@@ -63,7 +63,7 @@ def test_reading_tables_refuses_what_a_run_config_cannot_hold() -> None:
 
 def test_sentence_says_where_runs_and_classes_come_from() -> None:
     drawn = runs_sentence(chapter_source("a.parquet", "b.parquet", "paper", False), None, 4)
-    assert "`a.parquet` and `b.parquet`" in drawn and "draws its own 4 minority" in drawn
+    assert "a.parquet and b.parquet" in drawn and "draws its own 4 minority" in drawn
     fixed = runs_sentence(Source(), [0, 2, 5, 8], 4)
     assert "0, 2, 5, 8 in every run" in fixed and "trained (or loaded" in fixed
 

@@ -236,7 +236,7 @@ def chapter_missing(configs: Mapping[str, Sequence[RunConfig]], source: Source) 
 
 def _tables(source: Source) -> str:
     """The source's tables as the prose names them."""
-    return " and ".join(f"`{t}`" for t in source.tables)
+    return " and ".join(source.tables)
 
 
 def _n_train_text(n_train: int | None) -> str:

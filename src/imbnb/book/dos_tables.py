@@ -234,11 +234,22 @@ def k_numbers(results: pd.DataFrame, ks: Sequence[int], p_max: float) -> dict[st
     at_p_max = (results.method == "DOS") & (results.p == p_max)  # k_main also ran at other p
     dos_k = results[at_p_max].groupby("k")[["f1_min", "f1_maj"]].mean()
     dos_k = dos_k.loc[[k for k in sorted(ks) if k in dos_k.index]]
-    return {
+    numbers = {
         "k_spread": float(dos_k["f1_min"].max() - dos_k["f1_min"].min()),
         "k_best": int(dos_k["f1_min"].idxmax()),
         "ks_text": ", ".join(str(int(k)) for k in dos_k.index),  # the k with rows
     }
+    if len(dos_k) < 2:  # a table that holds one k: no spread to speak of
+        numbers["k_sentence"] = (
+            f"At p = {p_max:g} only k = {numbers['ks_text']} has runs yet, so how much DOS "
+            "depends on k is not measured here."
+        )
+    else:
+        numbers["k_sentence"] = (
+            f"At p = {p_max:g}, across k = {numbers['ks_text']}, the minority F1 of DOS "
+            f"varies by {numbers['k_spread']:.3f} (best at k = {numbers['k_best']})."
+        )
+    return numbers
 
 
 # -- chapter 3's protocol and the balanced data -------------------------------------------------

@@ -130,11 +130,11 @@ def runs_sentence(source: Source, first_seed: int) -> str:
     """Where the chapter's networks and scores come from, for the page."""
     if source.computes:
         return "Every network is trained (or loaded from the cache) by this execution."
-    tables = " and ".join(f"`{t}`" for t in source.tables)
+    tables = " and ".join(source.tables)
     return (
         f"The classifier scores below are read from {tables}: each training, classifier and "
-        "seed is a feature-space run of the experiment layer (`CNN-h`, the network's own "
-        "classifier, or `BL` with a kNN or logistic-regression head), on the same networks; "
+        "seed is a feature-space run of the experiment layer (CNN-h, the network's own "
+        "classifier, or BL with a kNN or logistic-regression head), on the same networks; "
         f"only seed {first_seed}'s two networks are trained here, for the class sizes and the "
         "embeddings."
     )

@@ -153,7 +153,7 @@ def runs_sentence(source: Source, plan: Table1Plan, results: pd.DataFrame) -> st
     """Where Table 1's runs come from, and how many of them the tables hold."""
     if source.computes:
         return "Every run is trained (or loaded from the cache) by this execution."
-    tables = " and ".join(f"`{t}`" for t in source.tables)
+    tables = " and ".join(source.tables)
     n_runs = len(plan.datasets) * len(plan.seeds) * len(plan.losses) * len(plan.methods)
     held = "all of them" if len(results) == n_runs else f"{len(results)} of the {n_runs}"
     return (

@@ -107,11 +107,11 @@ def runs_sentence(source: Source, minority_classes: Sequence[int] | None, n_mino
         )
     if source.computes:
         return f"{classes} Every network is trained (or loaded from the cache) by this execution."
-    tables = " and ".join(f"`{t}`" for t in source.tables)
+    tables = " and ".join(source.tables)
     return (
         f"{classes} The runs are read from {tables}: each is the CNN-CE run of the experiment "
         "layer, the same network and recipe trained by chapter 9's code "
-        "(`imbnb.methods.losses_baselines`), so chapters 1, 8 and 9 share those runs; only the "
+        "(imbnb.methods.losses_baselines), so chapters 1, 8 and 9 share those runs; only the "
         "confusion matrix's network is loaded from the cache or trained again, as the sweep "
         "trained it."
     )
