@@ -78,7 +78,7 @@ def test_settings_object_is_the_keyword_call(data, tmp_path: Path) -> None:
     settings = ExtractorSettings(
         ratio=5, minority_classes=[1], epochs=2, batch_size=32, arch="C6-C16-F400-F120"
     )
-    # the keyword form that imbnb.methods.dos and imbnb.book.motivation_chapter still use
+    # the keyword form, a convenience for readers (the package calls the settings form)
     again = train_extractor(
         "synthetic", ratio=5, minority_classes=[1], epochs=2, batch_size=32, cache=cache,
         train=data[0], test=data[1],

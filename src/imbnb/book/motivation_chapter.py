@@ -22,7 +22,7 @@ from imbnb.book.table_source import COMPUTE, Source, chapter_source, check_reada
 from imbnb.data import load_dataset
 from imbnb.experiments import RunConfig
 from imbnb.experiments.registry import SETTINGS, loss_network
-from imbnb.methods import train_extractor
+from imbnb.methods import ExtractorSettings, RunOptions, train_extractor
 from imbnb.metrics import SUMMARY_SCORES, Report, evaluate
 
 __all__ = [
@@ -77,9 +77,8 @@ def motivation_runs(
         train, test = load_dataset(name, "train"), load_dataset(name, "test")
         for seed in seeds:
             for rho in ratios:
-                ex = train_extractor(
-                    name, ratio=rho, seed=seed, **extractor_args, train=train, test=test
-                )
+                settings = ExtractorSettings(**extractor_args, ratio=rho, seed=seed)
+                ex = train_extractor(name, settings, RunOptions(train=train, test=test))
                 report = evaluate(
                     ex.y_test, ex.y_pred_test, ex.proba_test,
                     minority=ex.minority_classes, labels=list(range(train.n_classes)),

@@ -33,7 +33,8 @@ from imbnb.estimators.dos import (
     sample_simplex,
 )
 from imbnb.methods import catalog
-from imbnb.methods.extractor import TrainedExtractor, train_extractor
+from imbnb.methods.extractor import ExtractorSettings, TrainedExtractor, train_extractor
+from imbnb.methods.options import RunOptions
 from imbnb.metrics import evaluate
 
 __all__ = [
@@ -265,8 +266,7 @@ def run_dos(
     reloading the data.
     """
     c = config
-    ex = train_extractor(
-        c.dataset,
+    settings = ExtractorSettings(
         protocol=c.protocol,
         ratio=c.split_ratio(),
         n_minority=c.n_minority,
@@ -279,13 +279,11 @@ def run_dos(
         class_weight=None,
         n_train=c.n_train,
         n_test=c.n_test,
-        device=c.device,
-        cache=cache,
-        use_cache=use_cache,
-        progress=progress,
-        train=train,
-        test=test,
     )
+    options = RunOptions(
+        device=c.device, cache=cache, use_cache=use_cache, progress=progress, train=train, test=test
+    )
+    ex = train_extractor(c.dataset, settings, options)
     dos = c.estimator(ex.minority_classes if c.protocol == "minority" else [], progress)
     key = {"extractor": ex.config, "dos": dos.get_config(), "p": c.p}
     store = cache if cache is not None else Cache()
