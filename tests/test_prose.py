@@ -4,6 +4,8 @@ moved out of chapters 3 and 9."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -294,7 +296,8 @@ class _Data:
 def test_motivation_runs_scores_every_dataset_seed_and_ratio(monkeypatch) -> None:
     calls = []
 
-    def fake_train(name, **kw):
+    def fake_train(name, settings, options):
+        kw = {**dataclasses.asdict(settings), "train": options.train}  # the settings form
         calls.append((name, kw))
         return _Extractor(kw["ratio"])
 

@@ -43,18 +43,14 @@ def knob_sweep(
     with ``knob``, ``value`` and ``seed`` in front.
     """
     sweep = []
-    for name, (key, values) in knobs.items():
-        for v in values:
-            for s in seeds:
-                params = {**wc_params, key: v}
-                train_s, test_s, _, _ = count_protocol(
-                    dataset, count_scale=count_scale, seed=s, n_test=n_test
-                )
-                row = run_generative(
-                    METHOD, train_s, test_s, seed=s, ae=ae, classifier=classifier,
-                    sampler_params=params,
-                )  # fmt: skip
-                sweep.append({"knob": name, "value": v, "seed": s, **row})
+    for name, v, s, params in _knob_points(seeds, knobs, wc_params):
+        train_s, test_s, _, _ = count_protocol(
+            dataset, count_scale=count_scale, seed=s, n_test=n_test
+        )
+        row = run_generative(
+            METHOD, train_s, test_s, seed=s, ae=ae, classifier=classifier, sampler_params=params
+        )
+        sweep.append({"knob": name, "value": v, "seed": s, **row})
     return pd.DataFrame(sweep)
 
 
