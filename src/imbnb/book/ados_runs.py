@@ -38,6 +38,7 @@ __all__ = [
     "cnn_rows",
     "feature_configs",
     "grid_rows",
+    "head_run_params",
     "pf_rows",
     "pseudo_feature_configs",
 ]
@@ -77,7 +78,7 @@ def _readable(ex: ExtractorSettings) -> None:
     check_readable(ex.arch, _ARCH)
 
 
-def _params(ex: ExtractorSettings, rho_d: float, head: Any) -> dict[str, Any]:
+def head_run_params(ex: ExtractorSettings, rho_d: float, head: Any) -> dict[str, Any]:
     """A head run's ``params``: epochs and batch always (as chapter 8's grid), the rest only
     where they differ from the defaults, so equal runs get equal config hashes."""
     params: dict[str, Any] = {"epochs": ex.epochs, "batch_size": ex.batch_size}
@@ -112,7 +113,7 @@ def feature_configs(dataset: str, grid: FeatureGrid, profile: str) -> list[RunCo
     cells = [
         (m, r, ex.n_minority, s) for s in grid.seeds for r in grid.ratios for m in grid.methods
     ]
-    return _head_runs(dataset, ex, _params(ex, grid.rho_d, grid.head), profile, cells)
+    return _head_runs(dataset, ex, head_run_params(ex, grid.rho_d, grid.head), profile, cells)
 
 
 def pseudo_feature_configs(dataset: str, grid: PseudoFeatureGrid, profile: str) -> list[RunConfig]:
@@ -121,7 +122,7 @@ def pseudo_feature_configs(dataset: str, grid: PseudoFeatureGrid, profile: str) 
     ex = grid.extractor
     _readable(ex)
     cells = [(m, ex.ratio, k, s) for s in grid.seeds for k in grid.n_minor for m in grid.methods]
-    return _head_runs(dataset, ex, _params(ex, 1.0, grid.head), profile, cells)
+    return _head_runs(dataset, ex, head_run_params(ex, 1.0, grid.head), profile, cells)
 
 
 def grid_rows(

@@ -16,12 +16,11 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
+from imbnb.book.ados_runs import head_run_params
 from imbnb.book.feature_chapter import classifier_rows
 from imbnb.book.table_source import COMPUTE, Source, read_rows
 from imbnb.experiments import RunConfig
-from imbnb.experiments.registry import SETTINGS
 from imbnb.methods import ExtractorSettings, RunOptions, train_extractor
-from imbnb.methods.feature_methods import head_changes
 from imbnb.metrics import SUMMARY_SCORES
 
 __all__ = [
@@ -35,7 +34,6 @@ __all__ = [
 
 #: The chapter's two trainings: label -> the extractor loss's class weights (Algorithm 2).
 TRAININGS: dict[str, str | None] = {"plain CE": None, "weighted CE": "balanced"}
-_DEFAULTS = SETTINGS["feature_space"]
 _ARCH = ExtractorSettings().arch  # the network a feature-space run config trains
 
 
@@ -55,18 +53,6 @@ def classifier_heads(k: int) -> dict[str, tuple[str, dict[str, Any] | None]]:
     }
 
 
-def _params(ex: ExtractorSettings, weight: str | None, head: dict | None) -> dict[str, Any]:
-    """A run's ``params``: epochs and batch always (as chapter 8's grid), the rest only where
-    they differ from the defaults, so equal runs get equal config hashes."""
-    params: dict[str, Any] = {"epochs": ex.epochs, "batch_size": ex.batch_size}
-    changed = {"lr": ex.lr, "extractor_weight": weight}
-    params |= {k: v for k, v in changed.items() if v != _DEFAULTS[k]}
-    own = head_changes(head)
-    if own:
-        params["head"] = own
-    return params
-
-
 def classifier_configs(
     dataset: str, ex: ExtractorSettings, seeds: Sequence[int], k: int, profile: str
 ) -> dict[tuple[str, str, int], RunConfig]:
@@ -80,7 +66,12 @@ def classifier_configs(
              "minority_classes": classes, "n_train": ex.n_train, "n_test": ex.n_test,
              "profile": profile}  # fmt: skip
     return {
-        (label, name, seed): RunConfig(method, seed=seed, params=_params(ex, w, head), **split)
+        (label, name, seed): RunConfig(
+            method,
+            seed=seed,
+            params=head_run_params(ex.replace(class_weight=w), 1.0, head),
+            **split,
+        )
         for seed in seeds
         for label, w in TRAININGS.items()
         for name, (method, head) in classifier_heads(k).items()
