@@ -54,7 +54,11 @@ def test_search_spaces_come_from_the_entries_within_one_budget() -> None:
     assert search_space("Focal") == [{"loss_params": {"gamma": g}} for g in (0.5, 1.0, 2.0, 3.0)]
     assert search_space("CNN-CE") == [{"lr": v} for v in (2e-3, 1e-3, 5e-4, 2.5e-4)]  # family's
     assert search_space("DOS") == [{"k": k, "rounds": r} for k in (3, 5) for r in (1, 3)]
-    assert search_space("GAMO") == [{}] and search_space("DeepSMOTE") == [{}]
+    gamo = [{"loss": lo, "lr": lr} for lo in ("ls", "ce") for lr in (2e-4, 1e-3)]
+    assert search_space("GAMO") == gamo == search_space("GAMO-noD")  # the family's
+    pixels = [{"classifier": {"epochs": e, "lr": lr}} for e in (20, 40) for lr in (1e-3, 3e-4)]
+    assert search_space("MLP-pixels") == pixels  # the one generative method with its own
+    assert search_space("DeepSMOTE") == [{}]
     pipelines = search_space("ADOS")
     assert pipelines == search_space("BL") and len(pipelines) == BUDGET
     catalog.register(

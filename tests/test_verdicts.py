@@ -67,7 +67,10 @@ def test_setting_labels_name_the_tuned_knob() -> None:
     assert setting_label("DOS", {"k": 3, "rounds": 1, "init_epochs": 3}) == "k=3, rounds=1"
     assert setting_label("Focal", {"loss_params": {"gamma": 2.0}, "epochs": 5}) == "gamma=2.0"
     assert setting_label("CNN-CE", {"lr": 0.001}) == "lr=0.001"
-    assert setting_label("GAMO", {"steps": 100}) == "not tuned"
+    assert setting_label("GAMO", {"loss": "ce", "lr": 0.001, "steps": 100}) == "loss=ce, lr=0.001"
+    pixels = {"classifier": {"epochs": 40, "lr": 0.0003}, "ae": None}
+    assert setting_label("MLP-pixels", pixels) == "epochs=40, lr=0.0003"
+    assert setting_label("DeepSMOTE", {"ae": {"epochs": 50}}) == "not tuned"
 
 
 def test_table_shows_draws_stored_and_setting_per_ratio() -> None:

@@ -105,6 +105,12 @@ for _name, _paper, _what, _method in [
      GAMOMethod({"generator": "convex", "discriminator": True})),
 ]:  # fmt: skip
     catalog.register(catalog.Method(_name, "gamo", _what, _method, paper_name=_paper))
+#: GAMO's tuning budget in chapter 8 (issue 25): its loss, cross-entropy (eqs. 2-3) or least
+#: squares (eqs. 4-6, both in the paper's Table 1), x Adam's learning rate (the paper's 2e-4,
+#: which it defers to its supplement, or 1e-3).
+catalog.declare_family(
+    "gamo", [{"loss": lo, "lr": lr} for lo in ("ls", "ce") for lr in (2e-4, 1e-3)]
+)
 #: Name -> :class:`GAMOMethod`: the GAMO part of :data:`imbnb.methods.catalog.REGISTRY`, in the
 #: order of the chapter's Table 1 (``paper_name`` there is what the paper's table calls each).
 METHODS: Mapping[str, GAMOMethod] = catalog.specs("gamo")
