@@ -641,33 +641,6 @@ def test_grid_files_in_the_repository_expand(tmp_path) -> None:
         assert load_grid(g)
 
 
-def _chapter_grid(profile: str) -> list[RunConfig]:
-    """Chapter 8's configs under ``profile``: its defaults, the profile's values on top."""
-    import inspect
-
-    from imbnb.book.runner import chapter_defaults, load_profiles
-    from imbnb.experiments import results_grid
-
-    values = {
-        **chapter_defaults("08_results"),
-        **load_profiles()[profile]["chapters"]["08_results"],
-        "profile": profile,
-    }
-    wanted = inspect.signature(results_grid).parameters
-    return expand_grid(results_grid(**{k: v for k, v in values.items() if k in wanted}))
-
-
-def test_paper_grid_file_is_the_chapters_paper_grid() -> None:
-    from imbnb import paths
-
-    chapter = {c.key(): c for c in _chapter_grid("paper")}
-    grid_file = {c.key(): c for c in load_grid(paths.book_dir() / "grids" / "paper.yaml")}
-    assert len(chapter) == 396
-    assert set(chapter) == set(grid_file)
-    wc = [c for c in chapter.values() if c.method == "DeepDenoising+WC"]
-    assert wc and all(c.params["sampler_params"] == {"k": 3, "max_components": 10} for c in wc)
-
-
 def test_results_grid_names_unknown_methods() -> None:
     from imbnb.experiments import results_grid
 

@@ -10,11 +10,13 @@ imbnb sweep GRID.yaml [--store results.parquet] [--backend local|ray] [--workers
 imbnb merge SIDE.parquet ... --into results.parquet [--grid GRID.yaml]
 imbnb tune GRID.yaml --store tuning.parquet --out final.yaml [--draws 0,1,2] [--only ...]
 imbnb splits export GRID.yaml [--out DIR]
+imbnb grid write --profile P [--out FILE|-]   (chapter 8's grid file; reads the book's profiles)
 imbnb store verify|compact|upgrade results.parquet
 
-Only the ``book`` subcommands import the book toolchain (papermill, nbformat, Jupyter Book), and
-only when they run: ``sweep``, ``merge``, ``splits``, ``store`` and ``cache`` work on a machine
-without it (README "Running on a bare GPU machine"). Also runnable as ``python -m imbnb.cli``.
+Only the ``book`` and ``grid`` subcommands import the book toolchain (papermill, nbformat,
+Jupyter Book), and only when they run: ``sweep``, ``merge``, ``splits``, ``store`` and ``cache``
+work on a machine without it (README "Running on a bare GPU machine"). Also runnable as
+``python -m imbnb.cli``.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_sweep(top)
     _add_tune(top)
     _add_tables(top)
+    _add_grid(top)
     return parser
 
 
@@ -155,6 +158,28 @@ def _add_tables(top: Any) -> None:
     store_cmd = store.add_subparsers(dest="command", required=True)
     for name, text in _STORE_COMMANDS.items():
         store_cmd.add_parser(name, help=text).add_argument("path", help="results .parquet")
+
+
+def _add_grid(top: Any) -> None:
+    """``imbnb grid write``: chapter 8's grid file under a profile, generated from the profile."""
+    grid = top.add_parser("grid", help="generate chapter 8's grid file from a profile")
+    grid_cmd = grid.add_subparsers(dest="command", required=True)
+    write = grid_cmd.add_parser("write", help="write chapter 8's grid under a profile (YAML)")
+    write.add_argument("--profile", required=True, help="e.g. paper (see imbnb book list)")
+    write.add_argument(
+        "--out", default=None, help="grid file (default: book/grids/PROFILE.yaml; - prints it)"
+    )
+
+
+def _grid_write(args: argparse.Namespace) -> int:
+    """``imbnb grid write``: chapter 8's grid file from the profile (imports the book layer)."""
+    from imbnb.book.grid_file import grid_file_text, write_grid_file
+
+    if args.out == "-":
+        print(grid_file_text(args.profile), end="")
+        return 0
+    print(f"wrote {write_grid_file(args.profile, args.out)}")
+    return 0
 
 
 _STORE_COMMANDS = {
@@ -375,6 +400,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _merge(args)
         if args.group == "store":
             return _store(args)
+        if args.group == "grid" and args.command == "write":
+            return _grid_write(args)
         if args.group == "splits" and args.command == "export":
             from imbnb.experiments import export_splits, load_grid
 
