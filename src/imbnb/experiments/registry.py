@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -64,13 +64,24 @@ __all__ = [
 #: when its config leaves one out: the one place these defaults live. ``_OWN``: the method's
 #: own default (GAMO's settings depend on the variant; see imbnb.methods.gamo.method_config).
 _OWN = object()
+
+
+def _defaults(cls: type, *names: str) -> dict[str, Any]:
+    """The defaults of some fields of a method's settings class: read, not restated, so a
+    default lives where the method is written."""
+    by_name = {f.name: f.default for f in fields(cls)}
+    return {name: by_name[name] for name in names}
+
+
 SETTINGS: dict[str, dict[str, Any]] = {
     "feature_space": {  # chapter 3: the thesis's extractor (weighted CE) and MLP head
-        "epochs": 5, "batch_size": 40, "lr": 1e-3, "extractor_weight": "balanced",
-        "rho_d": 1.0, "head": None,
+        **_defaults(ExtractorSettings, "epochs", "batch_size", "lr"),
+        "extractor_weight": "balanced",  # the family's own: the thesis weights its extractor
+        "rho_d": 1.0, "head": None,  # ADOS Alg. 5's full balance; the head's own defaults
     },
-    "losses": {"epochs": 5, "batch_size": 64, "lr": 1e-3, "tau": 1.0, "loss_params": None},
-    "dos": {"k": 5, "rounds": 3, "init_epochs": 3, "batch_size": 60},  # DOS paper, §4
+    "losses": {**_defaults(LossRunSettings, "epochs", "batch_size", "lr"),
+               "tau": 1.0, "loss_params": None},  # logit adjustment's tau (Menon et al.)
+    "dos": _defaults(DOSConfig, "k", "rounds", "init_epochs", "batch_size"),  # DOS paper, §4
     "generative": {"ae": None, "classifier": None, "sampler_params": None},
     "gamo": {k: _OWN for k in ("loss", "variant", "steps", "batch_size", "lr")},
     "estimator": {},  # a reader's estimator holds its own settings
