@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
+from imbnb.experiments.book_grid import grid_text
 from imbnb.experiments.config import RunConfig
 from imbnb.experiments.registry import family_of
 from imbnb.methods import catalog
@@ -209,8 +209,7 @@ def write_final_grid(
         )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = "".join(f"# {line}\n" for line in header.splitlines())
-    path.write_text(text + yaml.safe_dump({"blocks": blocks}, sort_keys=False), "utf-8")
+    path.write_text(grid_text({"blocks": blocks}, header), "utf-8")  # no YAML aliases
     return path
 
 
