@@ -11,12 +11,14 @@ import datetime as _dt
 import json
 import os
 import platform
+import shlex
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import nbformat
+import yaml
 
 from imbnb import __version__, versions
 
@@ -142,9 +144,6 @@ def rerun_command(chapter: str, params: Mapping[str, Any], defaults: Mapping[str
     Only values that differ from the parameters cell's defaults are passed, all as one YAML
     mapping (``-y``), which papermill reads with their types (lists, ``null``) intact.
     """
-    import shlex
-
-    import yaml
 
     changed = {k: v for k, v in params.items() if k not in defaults or defaults[k] != v}
     command = f"papermill notebooks/{chapter}.ipynb {chapter}.ipynb"

@@ -22,6 +22,7 @@ What each family searches:
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -227,7 +228,6 @@ def pipeline_table(rows: pd.DataFrame, metric: str = "acsa") -> pd.DataFrame:
     method's mean over draws and ratios, and its rank among the methods (1 = best). Which
     verdicts hold under every pipeline, and which flip with it, can be read off the ranks.
     """
-    import json
 
     fs = rows[(rows["family"] == "feature_space") & (rows["evaluated_on"] == "validation")]
     if fs.empty:

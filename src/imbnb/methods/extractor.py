@@ -23,6 +23,8 @@ import numpy as np
 from imbnb.data import ImageDataset
 from imbnb.imbalance import ImbalancedSplit, make_imbalanced, select_test
 from imbnb.methods.options import RunOptions, route_changes
+from imbnb.models import make_model
+from imbnb.train import embed_dataset, fit, get_device, predict_proba, seed_everything
 
 __all__ = [
     "CACHE_KIND",
@@ -232,8 +234,6 @@ def _train_or_load(
 
     ``data``: the training and test splits; ``indices``: the kept and the evaluated images.
     """
-    from imbnb.models import make_model
-    from imbnb.train import get_device, seed_everything
 
     train = data[0]
     c, h, _ = train.shape
@@ -269,7 +269,6 @@ def _fit_and_embed(
     indices: tuple[np.ndarray, np.ndarray],
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Train ``model`` on the kept images, then embed both sets and score the test images."""
-    from imbnb.train import embed_dataset, fit, predict_proba
 
     (train, test), (train_idx, test_idx) = data, indices
     x_train, x_test = train.images[train_idx], test.images[test_idx]

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from tqdm.std import tqdm  # plain text bar: no ipywidgets needed in a notebook
 
 from imbnb.cache import cached_json
 from imbnb.classifiers import FeatureClassifier
@@ -447,6 +448,5 @@ def method_rows(
 
 def progress_bar(total: int, desc: str, progress: bool) -> Any:
     """A tqdm bar (a silent one when ``progress`` is False)."""
-    from tqdm.std import tqdm  # plain text bar: no ipywidgets needed in a notebook
 
     return tqdm(total=total, desc=desc, disable=not progress, leave=False)

@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
+from tqdm.std import tqdm
 
 from imbnb.data import ImageDataset
 from imbnb.imbalance import ImbalancedSplit, make_imbalanced, select_test
@@ -41,6 +43,8 @@ from imbnb.methods import catalog
 from imbnb.methods.extractor import cap_per_class
 from imbnb.methods.options import RunOptions, route_changes, route_nested
 from imbnb.metrics import evaluate
+from imbnb.models import make_model
+from imbnb.train import fit, get_device, seed_everything
 
 __all__ = [
     "CACHE_KIND",
@@ -273,7 +277,6 @@ def make_split(
 
 def _logits(model: Any, images: np.ndarray, device: Any, batch_size: int = 1024) -> np.ndarray:
     """The model's raw logits on uint8 images, float32 (post-hoc adjustment needs logits)."""
-    import torch
 
     model.eval()
     out = []
@@ -341,8 +344,6 @@ def _train(
     x_test: np.ndarray,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Build and train the network on the kept images; its test logits and history."""
-    from imbnb.models import make_model
-    from imbnb.train import fit, get_device, seed_everything
 
     seed_everything(s.seed)  # before building: the initial weights follow the seed
     c, h, _ = train.shape
@@ -402,7 +403,6 @@ def method_row(method: str, run: LossRun, *, tau: float = 1.0) -> dict[str, Any]
 
 def _progress(total: int, desc: str, progress: bool) -> Any:
     """A plain-text tqdm bar (silent when ``progress`` is False)."""
-    from tqdm.std import tqdm
 
     return tqdm(total=total, desc=desc, disable=not progress, leave=False)
 

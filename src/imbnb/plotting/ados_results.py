@@ -7,6 +7,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import pandas as pd
+import seaborn as sns
 
 from imbnb.book.style import facet_height
 
@@ -29,7 +30,6 @@ def _long_form(
 def _legend_below(grid: Any) -> None:
     """The grid's legend under its panels in three columns: beside them it would make the
     figure wider than the text column and shrink every label on the page."""
-    import seaborn as sns
 
     sns.move_legend(
         grid, "upper center", bbox_to_anchor=(0.5, 0.0), ncol=3, title=None, frameon=False
@@ -51,7 +51,6 @@ def plot_methods_vs_ratio(
     ``order`` (up to 20 distinct colours), those starting with ``dashed_prefix`` dashed
     (chapter 3's end-to-end CNNs beside the heads).
     """
-    import seaborn as sns
 
     long = _long_form(rows, ["method", "ratio", "seed"], metrics, "rows lack")
     colors = sns.color_palette("tab10") + sns.color_palette("dark", 10)  # distinct up to 20
@@ -99,7 +98,6 @@ def plot_pseudo_feature_protocol(
     ``pf``: rows of :func:`imbnb.methods.feature_space.run_pseudo_feature_protocol` with a
     ``name`` column (the method as the pseudo-feature paper calls it); means over seeds ±sd.
     """
-    import seaborn as sns
 
     pf_long = _long_form(pf, ["name", "n_minor", "seed"], metrics, "pf lacks")
     grid = sns.relplot(

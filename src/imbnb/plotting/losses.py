@@ -8,6 +8,9 @@ from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import pandas as pd
+import seaborn as sns
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from imbnb.book.style import COLUMN_INCHES, facet_height
 from imbnb.plotting.ticks import log_ticks
@@ -34,7 +37,6 @@ def plot_class_corrections(
     plain-number ticks: counts and weights span 100x, and on a linear axis the majority bars
     would not show.
     """
-    import seaborn as sns
 
     absent = sorted({"protocol", "correction", "class", "value", "group"} - set(corr.columns))
     if absent:
@@ -84,7 +86,6 @@ def plot_recall_heatmap(
     Drawn the book's column wide, its class labels upright: ten classes leave each column
     too narrow for a label written across it.
     """
-    import seaborn as sns
 
     if recalls.empty:
         raise ValueError("recalls is empty: nothing to plot")
@@ -129,9 +130,6 @@ def plot_methods_by_setting(
     ``rows``: one per run with ``setting``, ``method``, ``seed`` and the ``metrics`` columns.
     The legend sits below the facets so they keep the column's width.
     """
-    import seaborn as sns
-    from matplotlib.lines import Line2D
-    from matplotlib.ticker import MaxNLocator
 
     long = rows.melt(id_vars=["setting", "method", "seed"], value_vars=list(metrics),
                      var_name="measure", value_name="value")  # fmt: skip

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
 from matplotlib.transforms import Bbox
 
 from imbnb.book.style import COLUMN_INCHES
@@ -149,7 +150,6 @@ def _family_row(
     axes: Sequence[plt.Axes], sub: pd.DataFrame, label: str, i: int, st: _RowStyle
 ) -> None:
     """Row ``i``: each metric of the group's methods, the reference dashed, axes labelled."""
-    import seaborn as sns
 
     methods = list(dict.fromkeys(sub["method"]))
     palette = sns.color_palette("tab10" if len(methods) <= 10 else "husl", len(methods))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
 import numpy as np
 
 __all__ = ["log_ticks"]
@@ -14,7 +15,6 @@ def log_ticks(ax: plt.Axes, axis: str = "x", max_ticks: int = 9) -> None:
     matplotlib labels only powers of ten (a one-decade axis shows a single "10^1"); this puts
     ticks at 1-2-5, 1-3 or 1 per decade, the densest that fits, and no minor labels.
     """
-    import matplotlib.ticker as mticker
 
     if axis not in ("x", "y"):
         raise ValueError(f"axis must be 'x' or 'y', got {axis!r}")

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.patches import Ellipse
 
 __all__ = ["covariance_ellipse", "plot_decision_panels"]
 
@@ -14,7 +15,6 @@ def covariance_ellipse(
     ax: plt.Axes, mean: np.ndarray, cov: np.ndarray, n_std: float = 2.0, **kw
 ) -> None:
     """Draw the ``n_std`` contour of a 2-D Gaussian with ``mean`` and ``cov`` on ``ax``."""
-    from matplotlib.patches import Ellipse
 
     w, v = np.linalg.eigh(np.asarray(cov, dtype=float))
     angle = float(np.degrees(np.arctan2(v[1, -1], v[0, -1])))
