@@ -10,7 +10,8 @@ imbnb sweep GRID.yaml [--store results.parquet] [--backend local|ray] [--workers
 imbnb merge SIDE.parquet ... --into results.parquet [--grid GRID.yaml]
 imbnb tune GRID.yaml --store tuning.parquet --out final.yaml [--draws 0,1,2] [--only ...]
 imbnb splits export GRID.yaml [--out DIR]
-imbnb grid write --profile P [--out FILE|-]   (chapter 8's grid file; reads the book's profiles)
+imbnb grid write --profile P [--grid results|chapters] [--out FILE|-]   (chapter 8's grid file, or
+            the chapters' own runs it lacks; reads the book's profiles)
 imbnb store verify|compact|upgrade results.parquet
 
 Only the ``book`` and ``grid`` subcommands import the book toolchain (papermill, nbformat,
@@ -161,24 +162,35 @@ def _add_tables(top: Any) -> None:
 
 
 def _add_grid(top: Any) -> None:
-    """``imbnb grid write``: chapter 8's grid file under a profile, generated from the profile."""
-    grid = top.add_parser("grid", help="generate chapter 8's grid file from a profile")
+    """``imbnb grid write``: chapter 8's grid file under a profile, or the chapters' own runs
+    it lacks (``--grid chapters``), generated from the profile."""
+    grid = top.add_parser("grid", help="generate a grid file of the book's runs from a profile")
     grid_cmd = grid.add_subparsers(dest="command", required=True)
-    write = grid_cmd.add_parser("write", help="write chapter 8's grid under a profile (YAML)")
+    write = grid_cmd.add_parser("write", help="write a grid file under a profile (YAML)")
     write.add_argument("--profile", required=True, help="e.g. paper (see imbnb book list)")
     write.add_argument(
-        "--out", default=None, help="grid file (default: book/grids/PROFILE.yaml; - prints it)"
+        "--grid",
+        choices=["results", "chapters"],
+        default="results",
+        help="results: chapter 8's grid (default: book/grids/PROFILE.yaml); chapters: the "
+        "chapters' own runs it lacks (default for paper: book/grids/chapters.yaml)",
     )
+    write.add_argument("--out", default=None, help="grid file (default: see --grid; - prints it)")
 
 
 def _grid_write(args: argparse.Namespace) -> int:
-    """``imbnb grid write``: chapter 8's grid file from the profile (imports the book layer)."""
-    from imbnb.book.grid_file import grid_file_text, write_grid_file
+    """``imbnb grid write``: a grid file from the profile (imports the book layer)."""
+    if args.grid == "chapters":
+        from imbnb.book.chapters_grid import chapters_grid_text as text
+        from imbnb.book.chapters_grid import write_chapters_grid as write
+    else:
+        from imbnb.book.grid_file import grid_file_text as text
+        from imbnb.book.grid_file import write_grid_file as write
 
     if args.out == "-":
-        print(grid_file_text(args.profile), end="")
+        print(text(args.profile), end="")
         return 0
-    print(f"wrote {write_grid_file(args.profile, args.out)}")
+    print(f"wrote {write(args.profile, args.out)}")
     return 0
 
 

@@ -21,7 +21,7 @@ from imbnb.experiments.book_grid import ResultsGridSettings, grid_text
 
 _WIDTH = 100  # the grid file's line length, "# " included
 
-__all__ = ["CHAPTER", "grid_file_text", "grid_settings", "write_grid_file"]
+__all__ = ["CHAPTER", "grid_file_text", "grid_settings", "shown_path", "write_grid_file"]
 
 CHAPTER = "08_results"  # the chapter whose grid a profile's grid file is
 
@@ -48,7 +48,7 @@ def _default_out(profile: str) -> Path:
     return paths.book_dir() / "grids" / f"{profile}.yaml"
 
 
-def _shown(path: str | Path) -> str:
+def shown_path(path: str | Path) -> str:
     """``path`` as the header names it: from the repository root when inside it."""
     full = Path(path).resolve()
     root = paths.repo_root().resolve()
@@ -88,7 +88,7 @@ def grid_file_text(profile: str, out: str | Path | None = None) -> str:
     default ``book/grids/<profile>.yaml``, which its header names)."""
     values = chapter_values(CHAPTER, profile)
     settings = ResultsGridSettings.from_values(values)
-    header = _header(settings, _shown(out or _default_out(profile)), values)
+    header = _header(settings, shown_path(out or _default_out(profile)), values)
     return grid_text(settings.spec(), header)
 
 
