@@ -13,6 +13,7 @@ from imbnb.book.ados_runs import (
     grid_rows,
     pf_rows,
     pseudo_feature_configs,
+    read_configs,
 )
 from imbnb.book.chapters_grid import chapter_configs
 from imbnb.book.runner import chapter_values
@@ -53,6 +54,8 @@ def test_paper_runs_are_what_chapters_yaml_is_generated_from() -> None:
     read = [c.key() for c in chapter_configs("03_ados", "paper")]
     assert read == [c.key() for c in [*heads, *configs]]
     assert all(c.params["extractor_weight"] is None for c in configs)  # plain cross-entropy
+    only = read_configs(_values(), computed=["thesis protocol"])  # computed: nothing to read
+    assert list(only) == ["pseudo-feature protocol"] and only["pseudo-feature protocol"] == configs
 
 
 def test_a_changed_head_or_extractor_changes_the_keys() -> None:

@@ -7,23 +7,23 @@ import pandas as pd
 import pytest
 
 from imbnb import paths
-from imbnb.book import chapters_grid
 from imbnb.book.dos_chapter import (
     ThesisSettings,
-    chapter_configs,
     chapter_missing,
     chapter_runs,
+    chapter_settings,
+    read_configs,
     run_protocol,
     thesis_comparison,
-    thesis_grid,
 )
 from imbnb.book.dos_runs import DOS_METHODS, protocol_configs, protocol_rows
+from imbnb.book.dos_tables import MODELS
 from imbnb.book.runner import chapter_values
 from imbnb.book.table_source import Source, chapter_source
 from imbnb.data import load_dataset
 from imbnb.experiments import RunConfig, load_grid, sweep
 from imbnb.experiments.splits import run_split
-from imbnb.methods.dos import DOSConfig, ratio_from_fraction
+from imbnb.methods.dos import INIT_METHODS, DOSConfig, ratio_from_fraction
 from imbnb.train import torch_threads
 
 RESULTS = paths.book_dir() / "data" / "results"
@@ -37,38 +37,21 @@ def _values(profile: str = "paper", **changes) -> dict:
 
 
 def _settings(v: dict) -> DOSConfig:
-    """The chapter's ``settings`` (its protocol cell), from its values."""
-    keys = ("minority_classes", "n_minority", "arch", "init_epochs", "batch_size", "lr",
-            "k_majority", "r", "rounds", "lambda_f", "n_train", "n_test")  # fmt: skip
-    return DOSConfig(
-        v["datasets"][0], p=max(v["remove_fractions"]), k=v["k_main"], **{k: v[k] for k in keys}
-    )
+    """The chapter's DOS settings (its protocol cell's), from its values."""
+    return chapter_settings(v)[0]
 
 
 def _grid(v: dict) -> list[tuple[float, int]]:
-    """The chapter's (p, k) grid: every p at the main k, every k at the largest p."""
-    p_max, k_main = max(v["remove_fractions"]), v["k_main"]
-    return [(p, k_main) for p in v["remove_fractions"]] + [
-        (p_max, k) for k in v["ks"] if k != k_main
-    ]
-
-
-def _configs(v: dict) -> dict[str, list[RunConfig]]:
-    settings = _settings(v)
-    thesis = thesis_grid(
-        settings, ThesisSettings.from_profile(v["profile"], v["n_test"]), v["thesis_ratios"],
-        v["seeds"],
-    )  # fmt: skip
-    return chapter_configs(settings, v["datasets"], v["seeds"], _grid(v), thesis, v["profile"])
+    """The chapter's (p, k) grid, from its values."""
+    return chapter_settings(v)[1]
 
 
 def test_paper_runs_are_chapter_8s_then_the_chapters_grid() -> None:
-    read = [c.key() for part in _configs(_values()).values() for c in part]
-    # what book/grids/chapters.yaml is generated from (tests/test_grid_file.py checks the file)
-    assert read == [c.key() for c in chapters_grid.chapter_configs("04_dos", "paper")]
+    # what the chapter lists and book/grids/chapters.yaml is generated from (test_grid_file)
+    read = [c.key() for part in read_configs(_values()).values() for c in part]
     wanted = set(read)
     paper_grid = {c.key() for c in load_grid(paths.book_dir() / "grids" / "paper.yaml")}
-    assert len(wanted) == 111 and len(wanted - paper_grid) == 39  # these in chapters.yaml
+    assert len(wanted) == 165 and len(wanted - paper_grid) == 93  # these in chapters.yaml
     stored = set(pd.read_parquet(RESULTS / "paper.parquet")["config_hash"])
     assert wanted & paper_grid <= stored  # chapter 8's are committed under the same hash
 
@@ -91,7 +74,7 @@ def test_read_rows_are_the_committed_rows() -> None:
     assert set(table.index.get_level_values("method")) == {
         "CNN-CE", "BL", "ADOS", "DOS", "DOS-LR", "DOS-kNN"
     }  # fmt: skip
-    missing = chapter_missing(_configs(v), source)
+    missing = chapter_missing(read_configs(v), source)
     assert set(missing.index.get_level_values("comparison")) <= {"paper's protocol"}
 
 
@@ -132,14 +115,15 @@ def test_own_table_needs_chapter_8s() -> None:
 
 
 def test_a_table_row_is_the_row_the_chapter_computes(tmp_path, monkeypatch) -> None:
-    """A tiny protocol swept as run configs gives the chapter's own DOS rows, on one split."""
+    """A tiny protocol swept as run configs gives the chapter's own rows of the six classifiers
+    (the CNN baselines from DOS-init runs, which train no DOS), on one split."""
     monkeypatch.setenv("IMBNB_CACHE", str(tmp_path / "sweep-cache"))
     v = _values("smoke", seeds=[0], datasets=["fashion_mnist"], remove_fractions=[0.9],
                 ks=[3, 5], k_main=5, minority_classes=None, init_epochs=1, rounds=1,
                 n_train=400, n_test=20)  # fmt: skip
     settings, grid = _settings(v), _grid(v)
     configs = protocol_configs(settings, v["datasets"], v["seeds"], grid, "smoke")
-    assert [c.method for c in configs] == [*DOS_METHODS, "DOS"]  # k = 3: DOS's own only
+    assert [c.method for c in configs] == [*DOS_METHODS, *INIT_METHODS, "DOS"]  # k = 3: DOS only
     table = tmp_path / "t.parquet"
     sweep(configs, table, progress=False)
     data = {"fashion_mnist": (load_dataset("fashion_mnist", "train"),
@@ -150,12 +134,17 @@ def test_a_table_row_is_the_row_the_chapter_computes(tmp_path, monkeypatch) -> N
     monkeypatch.setenv("IMBNB_CACHE", str(tmp_path / "chapter-cache"))  # trained again
     with torch_threads(1):  # as a sweep's runs
         own, computed = run_protocol(settings, data, v["seeds"], grid, v["knn_k"])
-    shown = computed["method"].isin(DOS_METHODS) & (
-        (computed["k"] == 5) | (computed["method"] == "DOS")
-    )
-    computed = computed[shown].reset_index(drop=True)  # the rows the chapter reads
+    shown = computed["k"].isna() | (computed["k"] == 5) | (computed["method"] == "DOS")
     cols = ["method", "p", "k", "accuracy", "acsa", "f1_min", "auprc_min", "recall_c0"]
-    pd.testing.assert_frame_equal(read[cols], computed[cols], check_dtype=False, check_exact=True)
+
+    def ordered(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = frame[cols].assign(k=frame["k"].astype(float))
+        return frame.sort_values(["method", "k"]).reset_index(drop=True)
+
+    assert sorted(read["method"]) == sorted([*MODELS, "DOS"])  # the six, and DOS at k = 3
+    pd.testing.assert_frame_equal(
+        ordered(read), ordered(computed[shown]), check_dtype=False, check_exact=True
+    )
     split = run_split(configs[0])  # the split of p = 0.9 is its ratio's
     ex = own["fashion_mnist", 0, 0.9, 5].extractor
     assert np.array_equal(ex.train_indices, split["train_indices"])

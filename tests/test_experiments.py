@@ -116,6 +116,10 @@ def test_expand_grid_crosses_and_applies_params() -> None:
     bad = {"grid": {"method": ["BL", "DOS"]}, "params": {"family:dos": {"epochs": 3}}}
     with pytest.raises(ValueError, match=r"block 0: unknown setting\(s\) \['epochs'\] .*'DOS'"):
         expand_grid({"blocks": [bad]})
+    # DOS's initial CNN runs no round: DOS's knobs would give one run two hashes
+    init = {"grid": {"method": ["DOS-init-kNN"]}, "params": {"family:dos": {"rounds": 3}}}
+    with pytest.raises(ValueError, match=r"\['rounds'\] do not apply .*allowed: init_epochs"):
+        expand_grid({"blocks": [init]})
 
 
 def test_run_config_errors_name_the_problem(cache) -> None:

@@ -9,22 +9,21 @@ import pytest
 from imbnb import paths
 from imbnb.book.chapters_grid import chapter_configs
 from imbnb.book.feature_chapter import classifier_rows
-from imbnb.book.feature_runs import classifier_configs, feature_runs, runs_sentence
+from imbnb.book.feature_runs import (
+    chapter_extractor,
+    classifier_configs,
+    feature_runs,
+    read_configs,
+    runs_sentence,
+)
 from imbnb.book.runner import chapter_values
 from imbnb.book.table_source import COMPUTE, chapter_source, missing_runs
 from imbnb.experiments import RunConfig, load_grid, sweep
-from imbnb.methods import ExtractorSettings, train_extractor
+from imbnb.methods import train_extractor
 from imbnb.methods.feature_methods import Features, head_changes, head_options, run_method
 from imbnb.train import torch_threads
 
 CHAPTER = "02_feature_learning"
-
-
-def _extractor(v: dict) -> ExtractorSettings:
-    """The chapter's ``extractor`` cell, from its values."""
-    keys = ("ratio", "n_minority", "minority_classes", "arch", "epochs", "batch_size", "lr",
-            "n_train", "n_test")  # fmt: skip
-    return ExtractorSettings(protocol="minority", **{k: v[k] for k in keys})
 
 
 def test_head_kinds_are_options_and_leave_the_mlp_keys_alone() -> None:
@@ -48,22 +47,25 @@ def test_cnn_h_scores_the_extractors_own_classifier() -> None:
 
 def test_paper_runs_are_the_chapters_grid_block() -> None:
     v = chapter_values(CHAPTER, "paper")
-    configs = classifier_configs(v["dataset"], _extractor(v), v["seeds"], v["k"], "paper")
+    configs = classifier_configs(v["dataset"], chapter_extractor(v), v["seeds"], v["k"], "paper")
     assert len(configs) == 3 * 2 * 3
-    # what book/grids/chapters.yaml is generated from (tests/test_grid_file.py checks the file)
+    # what the chapter lists, and book/grids/chapters.yaml is generated from (test_grid_file)
+    assert read_configs(v) == {"classifiers": list(configs.values())}
     assert [c.key() for c in configs.values()] == [
         c.key() for c in chapter_configs(CHAPTER, "paper")
     ]
     paper = {c.key() for c in load_grid(paths.book_dir() / "grids" / "paper.yaml")}
     assert not paper & {c.key() for c in configs.values()}  # chapter 8 holds none of them
     with pytest.raises(ValueError, match="arch must be 'C6-C16-F400-F120'"):
-        classifier_configs("fashion_mnist", _extractor({**v, "arch": "C6-C16-F120"}), [0], 5, "x")
+        classifier_configs(
+            "fashion_mnist", chapter_extractor({**v, "arch": "C6-C16-F120"}), [0], 5, "x"
+        )
 
 
 def test_table_rows_are_the_rows_the_chapter_computes(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("IMBNB_CACHE", str(tmp_path / "cache"))
     v = chapter_values(CHAPTER, "smoke", seeds=[0, 1])
-    ex = _extractor(v)
+    ex = chapter_extractor(v)
     configs = classifier_configs(v["dataset"], ex, v["seeds"], v["k"], "smoke")
     table = tmp_path / "t.parquet"
     sweep(list(configs.values())[:-1], table, progress=False)  # the last run left missing
@@ -85,7 +87,7 @@ def test_table_rows_are_the_rows_the_chapter_computes(tmp_path, monkeypatch) -> 
 def test_computed_rows_score_each_extractors_own_minority(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("IMBNB_CACHE", str(tmp_path))
     v = chapter_values(CHAPTER, "smoke", minority_classes=None)
-    ex = _extractor(v)
+    ex = chapter_extractor(v)
     extractors = {
         ("plain CE", s): train_extractor(v["dataset"], ex.replace(seed=s)) for s in (0, 1)
     }

@@ -16,8 +16,10 @@ from imbnb.book.gamo_runs import (
     chapter_source,
     figure_gamo,
     figure_sentence,
+    read_configs,
     runs_sentence,
     table1_configs,
+    table1_plan,
     table1_split,
 )
 from imbnb.book.runner import chapter_values
@@ -28,20 +30,18 @@ from imbnb.experiments.splits import run_split
 from imbnb.metrics import summarise
 
 GRIDS = paths.book_dir() / "grids"
-_PLAN_KEYS = ("datasets", "seeds", "losses", "methods", "variants", "steps", "batch_size", "lr",
-              "count_scale", "test_per_class")  # fmt: skip
 
 
 def _plan(profile: str = "paper", **changes) -> Table1Plan:
     """The chapter's Table1Plan cell under ``profile``, ``changes`` on top."""
-    v = chapter_values("05_gamo", profile, **changes)
-    return Table1Plan(**{k: v[k] for k in _PLAN_KEYS})
+    return table1_plan(chapter_values("05_gamo", profile, **changes))
 
 
 def test_paper_runs_are_the_chapters_grid_block_and_none_twice() -> None:
     wanted = {c.key(): c for c in table1_configs(_plan(), "paper")}
     assert len(wanted) == 2 * 3 * 2 * 4
-    # what book/grids/chapters.yaml is generated from (tests/test_grid_file.py checks the file)
+    # what the chapter lists, and book/grids/chapters.yaml is generated from (test_grid_file)
+    assert read_configs(chapter_values("05_gamo", "paper")) == {"Table 1": list(wanted.values())}
     assert list(wanted) == [c.key() for c in chapter_configs("05_gamo", "paper")]
     paper = {c.key() for c in load_grid(GRIDS / "paper.yaml")}
     assert not set(wanted) & paper  # chapter 8 holds none: all are chapters.yaml's

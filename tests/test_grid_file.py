@@ -4,15 +4,13 @@
 from __future__ import annotations
 
 import copy
-import functools
-from collections.abc import Iterator
 
 import pandas as pd
 import pytest
 import yaml
 
 from imbnb import paths
-from imbnb.book import generative_runs, runner
+from imbnb.book import runner
 from imbnb.book.chapters_grid import CHAPTERS, chapter_configs, chapters_grid_text, grid_blocks
 from imbnb.book.grid_file import grid_file_text, grid_settings
 from imbnb.cli import main
@@ -26,17 +24,16 @@ CHAPTERS_FIX = "imbnb grid write --profile paper --grid chapters"
 
 
 @pytest.fixture(scope="module")
-def once_per_dataset() -> Iterator[None]:
-    """Chapters 6-7 look a dataset up on disk per run; once per name gives the same configs."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(generative_runs, "table_dataset", functools.cache(generative_runs.table_dataset))
-        yield
-
-
-@pytest.fixture(scope="module")
-def chapters_text(once_per_dataset: None) -> str:
+def chapters_text() -> str:
     """The chapters' grid file the paper profile generates now."""
     return chapters_grid_text("paper")
+
+
+@pytest.mark.parametrize("chapter", [c.chapter for c in CHAPTERS])
+def test_each_chapter_lists_its_runs_with_the_function_the_file_is_written_from(chapter) -> None:
+    """One source: the notebook's own missing-runs cell calls its module's ``read_configs``."""
+    source = runner.chapter_notebook(chapter).read_text("utf-8")
+    assert "read_configs(params" in source, f"{chapter} does not list its runs by read_configs"
 
 
 def test_paper_grid_file_is_what_the_profile_generates() -> None:
@@ -96,11 +93,11 @@ def test_chapters_grid_file_is_what_the_chapters_generate(chapters_text: str) ->
     )
 
 
-def test_chapters_grid_is_the_chapters_paper_runs_less_chapter_8s(once_per_dataset: None) -> None:
+def test_chapters_grid_is_the_chapters_paper_runs_less_chapter_8s() -> None:
     held = {c.key() for c in load_grid(PAPER_GRID)}
     wanted = {c.key() for part in CHAPTERS for c in chapter_configs(part.chapter, "paper")}
     grid = [c.key() for c in load_grid(CHAPTERS_GRID)]
-    assert len(grid) == len(set(grid)) == 350  # every run once
+    assert len(grid) == len(set(grid)) == 404  # every run once
     assert set(grid) == wanted - held  # what the chapters read under paper, less chapter 8's
     rows = pd.read_parquet(paths.book_dir() / "data" / "results" / "chapters.parquet")
     assert set(rows["config_hash"]) <= set(grid)  # the committed table's rows are its runs
@@ -123,7 +120,7 @@ def test_grid_blocks_cover_a_set_that_is_no_product() -> None:
     assert sorted(c.key() for c in expanded) == sorted(c.key() for c in configs)
 
 
-def test_grid_write_chapters_command(once_per_dataset: None, tmp_path) -> None:
+def test_grid_write_chapters_command(tmp_path) -> None:
     out = tmp_path / "chapters.yaml"
     assert (
         main(["grid", "write", "--profile", "paper", "--grid", "chapters", "--out", str(out)]) == 0

@@ -8,7 +8,7 @@ from _table_checks import assert_table_is_computed
 
 from imbnb import paths
 from imbnb.book.chapters_grid import chapter_configs
-from imbnb.book.loss_chapter import chapter_grids, chapter_rows, loss_configs
+from imbnb.book.loss_chapter import chapter_grids, chapter_rows, loss_configs, read_configs
 from imbnb.book.runner import chapter_values
 from imbnb.book.table_source import Source, missing_runs
 from imbnb.experiments import RunConfig, load_grid
@@ -44,6 +44,8 @@ def test_paper_runs_are_what_chapters_yaml_is_generated_from() -> None:
     # what book/grids/chapters.yaml is generated from (tests/test_grid_file.py checks the file)
     read = [c.key() for c in chapter_configs("09_loss_baselines", "paper")]
     assert read == [*_keys(grids["thesis"]), *longtail]
+    only = read_configs(_paper_values(), computed=["thesis"])  # computed: nothing to read
+    assert list(only) == ["longtail"] and [c.key() for c in only["longtail"]] == list(longtail)
     assert all(
         c.protocol == "longtail" and c.lt_preset == "fashion_mnist_lt" for c in longtail.values()
     )

@@ -13,9 +13,10 @@ from imbnb.book.chapters_grid import chapter_configs
 from imbnb.book.motivation_chapter import (
     chapter_source,
     confusion_note,
-    motivation_configs,
+    extractor_args,
     motivation_runs,
     network_report,
+    read_configs,
     runs_sentence,
 )
 from imbnb.book.runner import chapter_values
@@ -31,14 +32,9 @@ def _values(profile: str = "paper", **changes) -> dict:
     return chapter_values(CHAPTER, profile, **changes)
 
 
-def _args(v: dict) -> dict:
-    """The chapter's ``extractor_args`` cell, from its values."""
-    keys = ("n_minority", "minority_classes", "arch", "epochs", "batch_size", "lr", "n_train")
-    return {"protocol": "minority", **{k: v[k] for k in keys}, "n_test": v["n_test"]}
-
-
 def _configs(v: dict) -> list[RunConfig]:
-    return motivation_configs(v["datasets"], v["seeds"], v["ratios"], _args(v), v["profile"])
+    """The runs the chapter lists from its values."""
+    return read_configs(v)["plain CNN"]
 
 
 def test_paper_runs_are_chapter_8s_rows_then_the_chapters_grid() -> None:
@@ -87,7 +83,7 @@ def two_tables(tmp_path, monkeypatch):
 def test_rows_come_from_both_tables_and_the_network_is_the_sweeps(tmp_path, two_tables) -> None:
     v, configs, first, second = two_tables
     source = chapter_source(first, second, "paper", False)
-    runs = motivation_runs(v["datasets"], v["seeds"], v["ratios"], _args(v), source)
+    runs = motivation_runs(v["datasets"], v["seeds"], v["ratios"], extractor_args(v), source)
     assert list(zip(runs.summary["seed"], runs.summary["rho"], strict=True)) == [
         (0, 1), (0, 20), (1, 1), (1, 20)
     ]  # fmt: skip
@@ -116,7 +112,7 @@ def test_missing_runs_are_listed_or_refused(two_tables) -> None:
     with pytest.raises(ValueError, match="hold 2 of the 4 runs"):
         read_rows(configs, Source(first, "paper", also=(first,)))
     source = chapter_source(first, first, "paper", True)
-    runs = motivation_runs(v["datasets"], v["seeds"], v["ratios"], _args(v), source)
+    runs = motivation_runs(v["datasets"], v["seeds"], v["ratios"], extractor_args(v), source)
     assert len(runs.summary) == 2
     missing = missing_runs(configs, runs.summary)
     assert missing.loc[("minority", "losses", "CNN-CE"), "missing"] == 2
@@ -125,7 +121,7 @@ def test_missing_runs_are_listed_or_refused(two_tables) -> None:
 def test_confusion_note_compares_the_matrix_with_the_tables(two_tables) -> None:
     v, configs, first, second = two_tables
     source = chapter_source(first, second, "paper", False)
-    runs = motivation_runs(v["datasets"], v["seeds"], v["ratios"], _args(v), source)
+    runs = motivation_runs(v["datasets"], v["seeds"], v["ratios"], extractor_args(v), source)
     key = ("fashion_mnist", 0, 20)
     assert "has the tables' recall" in confusion_note(runs, key, source)
     shifted = runs.per_class.assign(recall=runs.per_class["recall"] + 0.01)

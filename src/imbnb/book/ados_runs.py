@@ -10,7 +10,7 @@ protocol is ``book/grids/chapters.yaml``'s block, swept into ``chapters.parquet`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import pandas as pd
@@ -41,6 +41,7 @@ __all__ = [
     "head_run_params",
     "pf_rows",
     "pseudo_feature_configs",
+    "read_configs",
 ]
 
 _DEFAULTS = SETTINGS["feature_space"]  # the experiment layer's defaults for a head's run
@@ -71,6 +72,20 @@ def chapter_grids(p: Mapping[str, Any]) -> dict[str, Any]:
         "thesis": FeatureGrid(p["methods"], p["ratios"], seeds, weighted, p["rho_d"], head),
         "pseudo": PseudoFeatureGrid(p["pf_methods"], p["pf_n_minor"], seeds, pf_extractor, head),
     }
+
+
+def read_configs(
+    p: Mapping[str, Any], computed: Collection[str] = ()
+) -> dict[str, list[RunConfig]]:
+    """The runs the chapter reads from tables with parameter values ``p``, by protocol (what
+    ``book/grids/chapters.yaml`` is generated from); a protocol in ``computed`` is left out."""
+    grids, out = chapter_grids(p), {}
+    if "thesis protocol" not in computed:
+        out["thesis protocol"] = feature_configs(p["dataset"], grids["thesis"], p["profile"])
+    if "pseudo-feature protocol" not in computed:
+        pseudo = pseudo_feature_configs(p["dataset"], grids["pseudo"], p["profile"])
+        out["pseudo-feature protocol"] = pseudo
+    return out
 
 
 def _readable(ex: ExtractorSettings) -> None:

@@ -14,15 +14,45 @@ from typing import Any
 
 import pandas as pd
 
-from imbnb.book.generative_runs import GenerativeSettings, comparison_configs
+from imbnb.book.generative_runs import GenerativeSettings, chapter_settings, comparison_configs
 from imbnb.book.table_source import COMPUTE, Source, read_rows
 from imbnb.experiments import RunConfig
 from imbnb.methods.deepsmote import count_protocol, run_generative
 
-__all__ = ["METHOD", "knob_configs", "knob_rows", "knob_sentence", "knob_sweep", "verdict_sentence"]
+__all__ = [
+    "METHOD",
+    "knob_configs",
+    "knob_rows",
+    "knob_sentence",
+    "knob_sweep",
+    "knobs_of",
+    "read_configs",
+    "verdict_sentence",
+    "wc_params_of",
+]
 
 #: The method whose sampler the sweep varies.
 METHOD = "DeepDenoising+WC"
+
+
+def wc_params_of(p: Mapping[str, Any]) -> dict[str, Any]:
+    """The sampler's settings in the comparison, from the chapter's parameter values ``p``."""
+    return {"k": p["wc_k"], "max_components": p["wc_max_components"]}
+
+
+def knobs_of(p: Mapping[str, Any]) -> dict[str, tuple[str, Sequence[Any]]]:
+    """The sweep's knobs from ``p``: name -> (the sampler's parameter, its values)."""
+    return {"k": ("k", p["ks"]), "cap": ("max_components", p["caps"])}
+
+
+def read_configs(p: Mapping[str, Any]) -> dict[str, list[RunConfig]]:
+    """The runs the chapter reads from tables with parameter values ``p``, by comparison (what
+    ``book/grids/chapters.yaml`` is generated from): the comparison, then the knob sweep."""
+    s, seeds, wc = chapter_settings(p), p["seeds"], wc_params_of(p)
+    comparison = comparison_configs([p["dataset"]], seeds, p["methods"], s, p["profile"],
+                                    {METHOD: wc})  # fmt: skip
+    knobs = knob_configs(p["dataset"], seeds, knobs_of(p), wc, s, p["profile"])
+    return {"comparison": comparison, "k and cap": knobs}
 
 
 def knob_sweep(

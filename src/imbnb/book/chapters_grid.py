@@ -21,25 +21,20 @@ from pathlib import Path
 from typing import Any
 
 from imbnb import paths
-from imbnb.book.ados_runs import chapter_grids as ados_grids
-from imbnb.book.ados_runs import feature_configs, pseudo_feature_configs
-from imbnb.book.calibration_chapter import knob_configs
-from imbnb.book.dos_runs import chapter_configs as dos_configs
-from imbnb.book.dos_tables import ThesisSettings, thesis_grid
-from imbnb.book.feature_runs import classifier_configs
-from imbnb.book.gamo_runs import Table1Plan, table1_configs
-from imbnb.book.generative_runs import GenerativeSettings, comparison_configs, penalty_configs
+from imbnb.book.ados_runs import read_configs as ados_read
+from imbnb.book.calibration_chapter import read_configs as calibration_read
+from imbnb.book.dos_tables import read_configs as dos_read
+from imbnb.book.feature_runs import read_configs as features_read
+from imbnb.book.gamo_runs import read_configs as gamo_read
+from imbnb.book.generative_runs import read_configs as deepsmote_read
 from imbnb.book.grid_file import grid_settings, shown_path
-from imbnb.book.loss_chapter import chapter_grids as loss_grids
-from imbnb.book.loss_chapter import loss_configs
-from imbnb.book.motivation_chapter import motivation_configs
+from imbnb.book.loss_chapter import read_configs as loss_read
+from imbnb.book.motivation_chapter import read_configs as motivation_read
 from imbnb.book.runner import chapter_values
 from imbnb.experiments import RunConfig, expand_grid
 from imbnb.experiments.book_grid import grid_text
 from imbnb.experiments.config import PROTOCOLS
 from imbnb.experiments.registry import family_of
-from imbnb.methods import ExtractorSettings
-from imbnb.methods.dos import DOSConfig
 
 __all__ = [
     "CHAPTERS",
@@ -52,101 +47,39 @@ __all__ = [
 ]
 
 _WIDTH = 100  # the grid file's line length
-_WC = "DeepDenoising+WC"
 #: The committed tables' MNIST is the 5k sample, what chapter 6's "mnist" reads where full MNIST
 #: is not on disk (:func:`imbnb.book.generative_runs.table_dataset`), so the file is the same on
 #: every machine (where full MNIST is on disk the chapter lists its "mnist" runs as missing).
 _TABLE_DATASETS = {"mnist": "mnist5k"}
 
 
-def _motivation(v: Mapping[str, Any]) -> list[RunConfig]:
-    """Chapter 1: its ``extractor_args`` cell, then every (dataset, seed, ratio) CNN-CE."""
-    keys = ("n_minority", "minority_classes", "arch", "epochs", "batch_size", "lr", "n_train")
-    args = {"protocol": "minority", **{k: v[k] for k in keys}, "n_test": v["n_test"]}
-    return motivation_configs(v["datasets"], v["seeds"], v["ratios"], args, v["profile"])
+Parts = Callable[[Mapping[str, Any]], dict[str, list[RunConfig]]]
 
 
-def _features(v: Mapping[str, Any]) -> list[RunConfig]:
-    """Chapter 2: its ``extractor`` cell, then CNN-h, kNN and LR on both trainings."""
-    keys = ("ratio", "n_minority", "minority_classes", "arch", "epochs", "batch_size", "lr",
-            "n_train", "n_test")  # fmt: skip
-    ex = ExtractorSettings(protocol="minority", **{k: v[k] for k in keys})
-    return list(classifier_configs(v["dataset"], ex, v["seeds"], v["k"], v["profile"]).values())
+def _on_table_datasets(read: Parts) -> Parts:
+    """``read`` (chapters 6-7's) on the datasets the committed tables hold (``mnist`` as the
+    5k sample), whatever this machine has on disk."""
 
+    def on_tables(v: Mapping[str, Any]) -> dict[str, list[RunConfig]]:
+        changed: dict[str, Any] = {}
+        if "dataset" in v:
+            changed["dataset"] = _TABLE_DATASETS.get(v["dataset"], v["dataset"])
+        if "datasets" in v:
+            changed["datasets"] = [_TABLE_DATASETS.get(d, d) for d in v["datasets"]]
+        return read({**v, **changed})
 
-def _ados(v: Mapping[str, Any]) -> list[RunConfig]:
-    """Chapter 3: the thesis protocol's heads, then the pseudo-feature protocol's."""
-    grids = ados_grids(v)
-    return [
-        *feature_configs(v["dataset"], grids["thesis"], v["profile"]),
-        *pseudo_feature_configs(v["dataset"], grids["pseudo"], v["profile"]),
-    ]
-
-
-def _dos(v: Mapping[str, Any]) -> list[RunConfig]:
-    """Chapter 4: its protocol cell's ``settings`` and (p, k) grid, then the thesis comparison."""
-    keys = ("minority_classes", "n_minority", "arch", "init_epochs", "batch_size", "lr",
-            "k_majority", "r", "rounds", "lambda_f", "n_train", "n_test")  # fmt: skip
-    p_max, k_main = max(v["remove_fractions"]), v["k_main"]
-    settings = DOSConfig(v["datasets"][0], p=p_max, k=k_main, **{k: v[k] for k in keys})
-    grid = [(p, k_main) for p in v["remove_fractions"]]
-    grid += [(p_max, k) for k in v["ks"] if k != k_main]
-    ch3 = ThesisSettings.from_profile(v["profile"], v["n_test"])
-    ratios = v["thesis_ratios"]
-    thesis = thesis_grid(settings, ch3, ratios, v["seeds"]) if ratios else None
-    parts = dos_configs(settings, v["datasets"], v["seeds"], grid, thesis, v["profile"])
-    return [c for part in parts.values() for c in part]
-
-
-def _gamo(v: Mapping[str, Any]) -> list[RunConfig]:
-    """Chapter 5: its Table1Plan cell's runs."""
-    keys = ("datasets", "seeds", "losses", "methods", "variants", "steps", "batch_size", "lr",
-            "count_scale", "test_per_class")  # fmt: skip
-    return table1_configs(Table1Plan(**{k: v[k] for k in keys}), v["profile"])
-
-
-def _generative(v: Mapping[str, Any]) -> GenerativeSettings:
-    """Chapters 6-7: the third cell's ``ae``, ``classifier`` and split settings."""
-    ae = {"width": v["width"], "latent_dim": v["latent_dim"], "epochs": v["ae_epochs"],
-          "batch_size": v["ae_batch_size"], "lr": v["ae_lr"], "noise_sigma": v["noise_sigma"],
-          "sparsity_lambda": v["sparsity_lambda"]}  # fmt: skip
-    return GenerativeSettings(v["count_scale"], v["n_test"], ae, {"epochs": v["clf_epochs"]})
-
-
-def _deepsmote(v: Mapping[str, Any]) -> list[RunConfig]:
-    """Chapter 6: the comparison, then the penalty comparison (on the tables' datasets)."""
-    s, datasets = _generative(v), [_TABLE_DATASETS.get(d, d) for d in v["datasets"]]
-    return [
-        *comparison_configs(datasets, v["seeds"], v["methods"], s, v["profile"]),
-        *penalty_configs(datasets[0], v["seeds"], v["penalty_modes"], s, v["profile"]),
-    ]
-
-
-def _calibration(v: Mapping[str, Any]) -> list[RunConfig]:
-    """Chapter 7: the comparison, then the sweep of k and of the cap."""
-    s, wc = _generative(v), {"k": v["wc_k"], "max_components": v["wc_max_components"]}
-    knobs = {"k": ("k", v["ks"]), "cap": ("max_components", v["caps"])}
-    dataset = _TABLE_DATASETS.get(v["dataset"], v["dataset"])
-    return [
-        *comparison_configs([dataset], v["seeds"], v["methods"], s, v["profile"], {_WC: wc}),
-        *knob_configs(dataset, v["seeds"], knobs, wc, s, v["profile"]),
-    ]
-
-
-def _losses(v: Mapping[str, Any]) -> list[RunConfig]:
-    """Chapter 9: the thesis protocol's runs, then the long tail's."""
-    grids = loss_grids(v)
-    return [c for grid in grids.values() for c in loss_configs(v["dataset"], grid, v["profile"])]
+    return on_tables
 
 
 @dataclass(frozen=True)
 class ChapterRuns:
     """A chapter of the file: its notebook, the comment over its blocks (``{runs}``: how many
-    runs they hold) and its runs from its parameter values, as its notebook computes them."""
+    runs they hold) and its runs by comparison from its parameter values: the function its
+    notebook calls to list the runs it reads."""
 
     chapter: str
     comment: str
-    configs: Callable[[Mapping[str, Any]], list[RunConfig]]
+    parts: Parts
 
 
 #: The file's chapters, in its order, each comment describing its runs under ``paper``.
@@ -156,7 +89,7 @@ CHAPTERS: tuple[ChapterRuns, ...] = (
         "Chapter 9: every loss on the loss papers' long tail, Fashion-MNIST-LT (n_max 6000, rho "
         "100: 6000, 3596, ..., 60 images; classes with at most 600 count as minority), 5 epochs, "
         "batch 40.",
-        _losses,
+        loss_read,
     ),
     ChapterRuns(
         "03_ados",
@@ -164,7 +97,7 @@ CHAPTERS: tuple[ChapterRuns, ...] = (
         "classes, drawn by the seed, keep 1/10 of their images; one plain cross-entropy "
         "extractor per (k, seed) (the paper's Step 1), then each method retrains the 256-128 "
         "MLP head on its features.",
-        _ados,
+        ados_read,
     ),
     ChapterRuns(
         "01_motivation",
@@ -172,17 +105,18 @@ CHAPTERS: tuple[ChapterRuns, ...] = (
         "the thesis's minority protocol, 5 class draws, on Fashion-MNIST and MNIST-5k. Chapter "
         "8's table holds Fashion-MNIST's draws 0-2 at rho >= 10; these blocks are the other "
         "{runs} runs.",
-        _motivation,
+        motivation_read,
     ),
     ChapterRuns(
         "04_dos",
         "Chapter 4 (DOS): the DOS paper's protocol (section 4.2; a removal fraction p is the "
         "ratio 1/(1-p): p = 0.9, 0.95, 0.99 are rho = 10, 20, 100) that chapter 8's table lacks. "
         "Chapter 8 holds Fashion-MNIST at k = 5; these are MNIST-5k at k = 5 (Table 6 and its "
-        "classifiers), and k = 3 and 10 at p = 0.99 on both datasets (Table 7: DOS's own "
-        "classifier only). Three seeds, DOS's Table 4 settings (3 epochs of initialisation, 3 "
-        "rounds, batch 60).",
-        _dos,
+        "classifiers), k = 3 and 10 at p = 0.99 on both datasets (Table 7: DOS's own "
+        "classifier only), and the paper's CNN baselines on both (DOS-init: DOS's initial "
+        "network before any round, its own classifier and LR / kNN on its embedding). Three "
+        "seeds, DOS's Table 4 settings (3 epochs of initialisation, 3 rounds, batch 60).",
+        dos_read,
     ),
     ChapterRuns(
         "05_gamo",
@@ -193,7 +127,7 @@ CHAPTERS: tuple[ChapterRuns, ...] = (
         "Fashion-MNIST, the flattened variant on MNIST-5k. Chapter 8's table runs GAMO on the "
         "minority protocol only, so these are all {runs} of the chapter's runs (a block per "
         "dataset and loss: their params differ).",
-        _gamo,
+        gamo_read,
     ),
     ChapterRuns(
         "02_feature_learning",
@@ -201,7 +135,7 @@ CHAPTERS: tuple[ChapterRuns, ...] = (
         "draws), each scored by its own classifier h (CNN-h), kNN (k = 5) and logistic "
         "regression on its features (BL with that head; DOS Tables 2-3's comparison). {runs} "
         "runs, a block per training and head.",
-        _features,
+        features_read,
     ),
     ChapterRuns(
         "06_deepsmote",
@@ -211,7 +145,7 @@ CHAPTERS: tuple[ChapterRuns, ...] = (
         "these are MNIST-5k's (the chapter's \"mnist\" where full MNIST is not on disk: the list "
         "shrunk to 400, ..., 4) and the penalty comparison (DeepSMOTE's paired and no penalty; "
         "official is chapter 8's run) on Fashion-MNIST, three seeds, not on every variant.",
-        _deepsmote,
+        _on_table_datasets(deepsmote_read),
     ),
     ChapterRuns(
         "07_weighted_calibration",
@@ -219,7 +153,7 @@ CHAPTERS: tuple[ChapterRuns, ...] = (
         "component cap (1, 3, 30), the other knob at its default (k 3, cap 10: chapter 8's run), "
         "on Fashion-MNIST's count list, three seeds; every run reuses the seed's denoising "
         "autoencoder.",
-        _calibration,
+        _on_table_datasets(calibration_read),
     ),
 )
 _BY_NAME = {c.chapter: c for c in CHAPTERS}
@@ -229,7 +163,8 @@ def chapter_configs(chapter: str, profile: str) -> list[RunConfig]:
     """Every run ``chapter`` reads from tables under ``profile``, in the order it reads them."""
     if chapter not in _BY_NAME:
         raise ValueError(f"chapter must be one of {list(_BY_NAME)}, got {chapter!r}")
-    return _BY_NAME[chapter].configs(chapter_values(chapter, profile))
+    parts = _BY_NAME[chapter].parts(chapter_values(chapter, profile))
+    return [c for part in parts.values() for c in part]
 
 
 def own_configs(profile: str) -> dict[str, list[RunConfig]]:

@@ -6,8 +6,8 @@ is the ``DOS`` / ``DOS-LR`` / ``DOS-kNN`` run config of the experiment layer (re
 p as its ratio 1/(1-p), :func:`imbnb.methods.dos.ratio_from_fraction`), read from chapter 8's
 table where it holds the run (same config hash) and from ``book/grids/chapters.yaml``'s table
 otherwise; only the figures' networks (the first dataset's and seed's runs) are trained here.
-The CNN that DOS starts from, and LR and kNN on its embedding, have no method in the
-experiment layer, so a table holds no row of them.
+The CNN that DOS starts from, and LR and kNN on its embedding (the paper's CNN baselines), are
+the experiment layer's ``DOS-init`` methods, read for every p at the main k.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from imbnb.book.loss_chapter import loss_configs
 from imbnb.book.table_source import Source, check_readable, missing_runs, read_rows
 from imbnb.experiments import RunConfig
 from imbnb.experiments.registry import SETTINGS
-from imbnb.methods.dos import DOSConfig, DOSRun, ratio_from_fraction, run_dos
+from imbnb.methods.dos import INIT_METHODS, DOSConfig, DOSRun, ratio_from_fraction, run_dos
 from imbnb.methods.feature_space import CNN_CE, FeatureGrid
 from imbnb.methods.losses_baselines import LossGrid, LossRunSettings
 
@@ -34,6 +34,7 @@ __all__ = [
     "check_dos_readable",
     "dos_params",
     "figure_runs",
+    "init_params",
     "protocol_configs",
     "protocol_rows",
     "source_sentences",
@@ -80,17 +81,27 @@ def dos_params(settings: DOSConfig, k: int) -> dict[str, Any]:
     return params
 
 
+def init_params(settings: DOSConfig) -> dict[str, Any]:
+    """A DOS-init run's ``params``: init_epochs always, the batch size where it differs from
+    the default (no DOS knob: the initial CNN runs no round)."""
+    params: dict[str, Any] = {"init_epochs": settings.init_epochs}
+    if settings.batch_size != _DEFAULTS["batch_size"]:
+        params["batch_size"] = settings.batch_size
+    return params
+
+
 def _cells(
     datasets: Sequence[str], seeds: Sequence[int], grid: Sequence[tuple[float, int]], k_main: int
 ) -> list[tuple[str, int, float, int, str]]:
-    """(dataset, seed, p, k, method) of every run the chapter shows: the three DOS methods at
-    ``k_main``, DOS alone at the other k (Table 7 shows only DOS's own classifier)."""
+    """(dataset, seed, p, k, method) of every run the chapter shows: the three DOS methods and
+    the three CNN baselines (DOS-init) at ``k_main``, DOS alone at the other k (Table 7 shows
+    only DOS's own classifier)."""
     return [
         (name, seed, p, k, method)
         for name in datasets
         for seed in seeds
         for p, k in grid
-        for method in (DOS_METHODS if k == k_main else DOS_METHODS[:1])
+        for method in ((*DOS_METHODS, *INIT_METHODS) if k == k_main else DOS_METHODS[:1])
     ]
 
 
@@ -124,7 +135,7 @@ def _protocol_cells(
                 dataset=name,
                 ratio=ratio_from_fraction(p),
                 seed=seed,
-                params=dos_params(settings, k),
+                params=init_params(settings) if method in INIT_METHODS else dos_params(settings, k),
                 **shared,
             ),
             p,
@@ -142,14 +153,16 @@ def protocol_rows(
     knn_k: int,
     source: Source,
 ) -> pd.DataFrame:
-    """The protocol's DOS rows read from ``source``'s tables, with the ``dataset``, ``p`` and
-    ``k`` columns of :func:`run_protocol`'s rows (no CNN rows: no run config holds them)."""
+    """The protocol's rows read from ``source``'s tables, as :func:`run_protocol` computes
+    them: ``dataset``, ``p`` and ``k`` columns, the CNN baselines under the paper's names
+    (CNN, CNN-LR, CNN-kNN) with no k."""
     check_dos_readable(settings, knn_k)
     cells = _protocol_cells(settings, datasets, seeds, grid, source.profile)
     rows = read_rows([cfg for cfg, _, _ in cells], source)
-    at = {cfg.key(): (p, k) for cfg, p, k in cells}
+    at = {cfg.key(): (p, None if cfg.method in INIT_METHODS else k) for cfg, p, k in cells}
     rows["p"] = [at[h][0] for h in rows["config_hash"]]
     rows["k"] = [at[h][1] for h in rows["config_hash"]]
+    rows["method"] = rows["method"].replace(INIT_METHODS)
     return rows
 
 
@@ -270,9 +283,11 @@ def source_sentences(
     asked = {c.key() for c in protocol_configs(s, datasets, seeds, grid, source.profile)}
     held = (len(asked & set(rows["config_hash"])), len(asked))
     return {
-        "protocol_source": f"The tables and numbers of DOS, DOS-LR and DOS-kNN below are read "
-        f"from {_tables(source)}: each is the experiment layer's DOS run of that split and k "
-        f"({held[0]} of the {held[1]} runs are held; the rest are listed at the end of the "
+        "protocol_source": f"The tables and numbers of the six classifiers below are read "
+        f"from {_tables(source)}: DOS, DOS-LR and DOS-kNN are the experiment layer's DOS runs "
+        "of that split and k, and CNN, CNN-LR and CNN-kNN its DOS-init runs, which score DOS's "
+        "initial network alone ("
+        f"{held[0]} of the {held[1]} runs are held; the rest are listed at the end of the "
         "chapter). The figures of the variance and of the embeddings need the trained networks, "
         f"which a table does not hold: they draw the first seed's runs on {datasets[0]} at "
         f"every p with k = {s.k}, trained here at this profile's scale "

@@ -8,7 +8,7 @@ Rows are :meth:`imbnb.methods.dos.DOSRun.rows` with ``dataset``, ``p`` and ``k``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -17,10 +17,11 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from imbnb.book.dos_runs import thesis_rows
+from imbnb.book.dos_runs import chapter_configs, thesis_rows
 from imbnb.book.runner import chapter_defaults, load_profiles
 from imbnb.book.style import column_figsize
 from imbnb.book.table_source import COMPUTE, Source
+from imbnb.experiments import RunConfig
 from imbnb.methods.dos import DOSConfig, ratio_from_fraction, run_dos
 from imbnb.methods.extractor import ExtractorSettings
 from imbnb.methods.feature_space import CNN_CE, FeatureGrid, run_grid
@@ -31,9 +32,11 @@ __all__ = [
     "MODELS",
     "ThesisSettings",
     "balanced_comparison",
+    "chapter_settings",
     "classifier_numbers",
     "k_numbers",
     "plot_six_classifiers",
+    "read_configs",
     "table_6",
     "table_7",
     "thesis_comparison",
@@ -146,7 +149,7 @@ def plot_six_classifiers(results: pd.DataFrame, k_main: int, dataset: str) -> pl
     """Minority F1 and AUPRC and majority F1 of the six classifiers over p (mean over seeds)."""
     long = results[(results.dataset == dataset) & (results.k.isna() | (results.k == k_main))]
     long = long.assign(model=long.method)
-    shown = [i for i, m in enumerate(MODELS) if m in set(long.model)]  # a table has no CNN rows
+    shown = [i for i, m in enumerate(MODELS) if m in set(long.model)]  # a table may lack some
     fig, grid = plt.subplots(2, 2, figsize=column_figsize(2, 0.42), sharey=True)
     axes = grid.flat[:3]  # three measures; the fourth cell holds the legend
     for ax, metric in zip(axes, ["f1_min", "auprc_min", "f1_maj"], strict=True):
@@ -429,3 +432,25 @@ def balanced_comparison(
         ("DOS", "auprc_macro"),
     ]
     return table, {key: float(table.loc[cell]) for key, cell in zip(keys, cells, strict=True)}
+
+
+def chapter_settings(p: Mapping[str, Any]) -> tuple[DOSConfig, list[tuple[float, int]]]:
+    """The chapter's DOS settings and (p, k) grid from its parameter values ``p``: every removal
+    fraction at the main k, every other k at the largest fraction (each run sets its dataset,
+    seed, p and k)."""
+    keys = ("minority_classes", "n_minority", "arch", "init_epochs", "batch_size", "lr",
+            "k_majority", "r", "rounds", "lambda_f", "n_train", "n_test")  # fmt: skip
+    p_max, k_main = max(p["remove_fractions"]), p["k_main"]
+    settings = DOSConfig(p["datasets"][0], p=p_max, k=k_main, **{k: p[k] for k in keys})
+    grid = [(f, k_main) for f in p["remove_fractions"]]
+    return settings, grid + [(p_max, k) for k in p["ks"] if k != k_main]
+
+
+def read_configs(p: Mapping[str, Any]) -> dict[str, list[RunConfig]]:
+    """The runs the chapter reads from tables with parameter values ``p``, by comparison (what
+    ``book/grids/chapters.yaml`` is generated from): the paper's protocol, then the thesis's."""
+    settings, grid = chapter_settings(p)
+    ch3 = ThesisSettings.from_profile(p["profile"], p["n_test"])
+    ratios = p["thesis_ratios"]
+    thesis = thesis_grid(settings, ch3, ratios, p["seeds"]) if ratios else None
+    return chapter_configs(settings, p["datasets"], p["seeds"], grid, thesis, p["profile"])

@@ -11,7 +11,7 @@ first seed's two extractors are trained, for the embedding figure and the class 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import pandas as pd
@@ -26,9 +26,11 @@ from imbnb.metrics import SUMMARY_SCORES
 __all__ = [
     "TRAININGS",
     "FeatureRuns",
+    "chapter_extractor",
     "classifier_configs",
     "classifier_heads",
     "feature_runs",
+    "read_configs",
     "runs_sentence",
 ]
 
@@ -42,6 +44,22 @@ class FeatureRuns(NamedTuple):
 
     extractors: dict[tuple[str, int], Any]
     results: pd.DataFrame
+
+
+def chapter_extractor(p: Mapping[str, Any]) -> ExtractorSettings:
+    """The chapter's extractor settings from its parameter values ``p`` (each training and
+    seed sets its loss weights and seed)."""
+    keys = ("ratio", "n_minority", "minority_classes", "arch", "epochs", "batch_size", "lr",
+            "n_train", "n_test")  # fmt: skip
+    return ExtractorSettings(protocol="minority", **{k: p[k] for k in keys})
+
+
+def read_configs(p: Mapping[str, Any]) -> dict[str, list[RunConfig]]:
+    """The runs the chapter reads from tables with parameter values ``p`` (what
+    ``book/grids/chapters.yaml`` is generated from): each training's three classifiers."""
+    configs = classifier_configs(p["dataset"], chapter_extractor(p), p["seeds"], p["k"],
+                                 p["profile"])  # fmt: skip
+    return {"classifiers": list(configs.values())}
 
 
 def classifier_heads(k: int) -> dict[str, tuple[str, dict[str, Any] | None]]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -35,8 +35,10 @@ __all__ = [
     "counts_for",
     "figure_gamo",
     "figure_sentence",
+    "read_configs",
     "runs_sentence",
     "table1_configs",
+    "table1_plan",
     "table1_rows",
     "table1_split",
 ]
@@ -56,6 +58,17 @@ class Table1Plan:
     lr: float
     count_scale: float = 1.0
     test_per_class: int = 100
+
+
+def table1_plan(p: Mapping[str, Any]) -> Table1Plan:
+    """The chapter's Table 1 settings from its parameter values ``p``."""
+    return Table1Plan(**{f.name: p[f.name] for f in fields(Table1Plan)})
+
+
+def read_configs(p: Mapping[str, Any]) -> dict[str, list[RunConfig]]:
+    """The runs the chapter reads from tables with parameter values ``p`` (what
+    ``book/grids/chapters.yaml`` is generated from): Table 1's."""
+    return {"Table 1": table1_configs(table1_plan(p), p["profile"])}
 
 
 @dataclass

@@ -13,6 +13,7 @@ smaller one, which the page states (:func:`figure_sentence`).
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -32,6 +33,7 @@ __all__ = [
     "FILL_COMMAND",
     "GenerativeSettings",
     "caveats_sentence",
+    "chapter_settings",
     "comparison_configs",
     "comparison_rows",
     "figure_ae",
@@ -42,6 +44,7 @@ __all__ = [
     "penalty_rows",
     "penalty_sentence",
     "penalty_table",
+    "read_configs",
     "runs_sentence",
     "table_dataset",
 ]
@@ -67,16 +70,42 @@ class GenerativeSettings:
     classifier: Mapping[str, Any]
 
 
+def chapter_settings(p: Mapping[str, Any]) -> GenerativeSettings:
+    """Chapters 6-7's shared run settings from their parameter values ``p``: the count list's
+    scale, the test images, the autoencoder's knobs and the classifier's epochs."""
+    ae = {"width": p["width"], "latent_dim": p["latent_dim"], "epochs": p["ae_epochs"],
+          "batch_size": p["ae_batch_size"], "lr": p["ae_lr"], "noise_sigma": p["noise_sigma"],
+          "sparsity_lambda": p["sparsity_lambda"]}  # fmt: skip
+    return GenerativeSettings(p["count_scale"], p["n_test"], ae, {"epochs": p["clf_epochs"]})
+
+
+def read_configs(p: Mapping[str, Any]) -> dict[str, list[RunConfig]]:
+    """The runs chapter 6 reads from tables with parameter values ``p``, by comparison (what
+    ``book/grids/chapters.yaml`` is generated from): every variant, then the penalty modes."""
+    s, datasets, seeds = chapter_settings(p), p["datasets"], p["seeds"]
+    return {
+        "comparison": comparison_configs(datasets, seeds, p["methods"], s, p["profile"]),
+        "penalty": penalty_configs(datasets[0], seeds, p["penalty_modes"], s, p["profile"]),
+    }
+
+
 def table_dataset(name: str) -> str:
     """The dataset a run of ``name`` uses: ``mnist`` is the 5k sample where full MNIST is not
     on disk, as :func:`imbnb.methods.deepsmote.count_protocol` decides."""
+    return name if _on_disk(name) else "mnist5k"
+
+
+@functools.cache
+def _on_disk(name: str) -> bool:
+    """Whether dataset ``name`` loads (looked up once per process: a run config per run would
+    load it again); a missing dataset other than ``mnist`` is refused by name."""
     try:
         load_dataset(name, "train")
     except DatasetNotFoundError:
         if name != "mnist":
             raise
-        return "mnist5k"
-    return name
+        return False
+    return True
 
 
 def _own_knobs(given: Mapping[str, Any], defaults: Mapping[str, Any], what: str) -> dict:

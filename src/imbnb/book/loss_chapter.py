@@ -10,7 +10,7 @@ paper.parquet`` (same config hash) and nothing is trained twice.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import pandas as pd
@@ -27,7 +27,7 @@ from imbnb.methods.losses_baselines import (
     run_loss_grid,
 )
 
-__all__ = ["chapter_grids", "chapter_rows", "loss_configs"]
+__all__ = ["chapter_grids", "chapter_rows", "loss_configs", "read_configs"]
 
 _DEFAULTS = SETTINGS["losses"]  # the experiment layer's defaults for a loss-based run
 _ARCH = LossRunSettings().arch  # the one network a run config trains
@@ -55,6 +55,19 @@ def chapter_grids(p: Mapping[str, Any]) -> dict[str, LossGrid]:
     return {
         "thesis": LossGrid(methods, list(p["ratios"]), seeds, thesis, tau),
         "longtail": LossGrid(methods, [p["lt_ratio"]], seeds, longtail, tau),
+    }
+
+
+def read_configs(
+    p: Mapping[str, Any], computed: Collection[str] = ()
+) -> dict[str, list[RunConfig]]:
+    """The runs the chapter reads from tables with parameter values ``p``, by protocol (what
+    ``book/grids/chapters.yaml`` is generated from); a protocol in ``computed`` is left out."""
+    grids = chapter_grids(p)
+    return {
+        name: loss_configs(p["dataset"], grid, p["profile"])
+        for name, grid in grids.items()
+        if name not in computed
     }
 
 

@@ -29,9 +29,11 @@ __all__ = [
     "MotivationRuns",
     "chapter_source",
     "confusion_note",
+    "extractor_args",
     "motivation_configs",
     "motivation_runs",
     "network_report",
+    "read_configs",
     "runs_sentence",
 ]
 
@@ -114,6 +116,21 @@ def runs_sentence(source: Source, minority_classes: Sequence[int] | None, n_mino
         "confusion matrix's network is loaded from the cache or trained again, as the sweep "
         "trained it."
     )
+
+
+def extractor_args(p: Mapping[str, Any]) -> dict[str, Any]:
+    """The chapter's CNN settings (:func:`imbnb.methods.train_extractor`'s) from its parameter
+    values ``p``; the ratio and seed are set per run."""
+    keys = ("n_minority", "minority_classes", "arch", "epochs", "batch_size", "lr", "n_train")
+    return {"protocol": "minority", **{k: p[k] for k in keys}, "n_test": p["n_test"]}
+
+
+def read_configs(p: Mapping[str, Any]) -> dict[str, list[RunConfig]]:
+    """The runs the chapter reads from tables with parameter values ``p`` (what
+    ``book/grids/chapters.yaml`` is generated from): every dataset, seed and ratio's CNN-CE."""
+    configs = motivation_configs(p["datasets"], p["seeds"], p["ratios"], extractor_args(p),
+                                 p["profile"])  # fmt: skip
+    return {"plain CNN": configs}
 
 
 def motivation_configs(

@@ -38,7 +38,7 @@ from imbnb.experiments.splits import run_split
 from imbnb.experiments.validation import validation_dataset
 from imbnb.methods import catalog
 from imbnb.methods.deepsmote import GenerativeRun, method_ae_config, run_generative
-from imbnb.methods.dos import DOSConfig, run_dos
+from imbnb.methods.dos import INIT_METHODS, DOSConfig, init_rows, run_dos
 from imbnb.methods.extractor import ExtractorSettings, train_extractor
 from imbnb.methods.feature_space import HeadSettings, run_method
 from imbnb.methods.gamo import method_config, method_data, train_gamo
@@ -86,6 +86,9 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "gamo": {k: _OWN for k in ("loss", "variant", "steps", "batch_size", "lr")},
     "estimator": {},  # a reader's estimator holds its own settings
 }  # fmt: skip
+#: DOS's initial CNN alone (the DOS-init methods) runs no round: only these settings apply.
+_INIT_SETTINGS = ("init_epochs", "batch_size")
+_UNUSED = {m: ("k", "rounds") for m in INIT_METHODS}
 
 
 def settings_of(cfg: RunConfig) -> dict[str, Any]:
@@ -96,6 +99,12 @@ def settings_of(cfg: RunConfig) -> dict[str, Any]:
     if unknown:
         raise ValueError(
             f"unknown setting(s) {unknown} for method {cfg.method!r}; allowed: {', '.join(allowed)}"
+        )
+    unused = sorted(set(cfg.params) & set(_UNUSED.get(cfg.method, ())))
+    if unused:
+        raise ValueError(
+            f"setting(s) {unused} do not apply to method {cfg.method!r} (it trains no DOS, "
+            f"so one run would go by two hashes); allowed: {', '.join(_INIT_SETTINGS)}"
         )
     merged = {**allowed, **cfg.params}
     return {k: v for k, v in merged.items() if v is not _OWN}
@@ -177,7 +186,8 @@ def _losses(cfg: RunConfig) -> dict[str, Any]:
 
 
 def _dos(cfg: RunConfig) -> dict[str, Any]:
-    """Deep over-sampling (k, rounds from params) and its own or LR / kNN predictions."""
+    """Deep over-sampling (k, rounds from params) and its own or LR / kNN predictions; the
+    ``DOS-init`` methods score its initial CNN alone (the paper's CNN baselines)."""
     p = settings_of(cfg)
     config = DOSConfig(
         cfg.dataset,
@@ -193,9 +203,14 @@ def _dos(cfg: RunConfig) -> dict[str, Any]:
         n_train=cfg.n_train,
         n_test=cfg.n_test,
     )
-    run = run_dos(config)
-    row = {r["method"]: r for r in run.rows()}[cfg.method]
-    network = run.extractor.history.get("seconds", _NAN) + run.dos.seconds_  # init CNN + DOS
+    if cfg.method in INIT_METHODS:
+        ex, rows = init_rows(config)
+        row = {r["method"]: r for r in rows}[INIT_METHODS[cfg.method]]
+        network = ex.history.get("seconds", _NAN)
+    else:
+        run = run_dos(config)
+        row = {r["method"]: r for r in run.rows()}[cfg.method]
+        network = run.extractor.history.get("seconds", _NAN) + run.dos.seconds_  # CNN + DOS
     return {**row, "method": cfg.method, **_cost(network, row.get("seconds", _NAN))}
 
 

@@ -18,13 +18,23 @@ from typing import Any
 
 import pandas as pd
 
+from imbnb import paths
 from imbnb.experiments.analysis import best_of, complete_methods
 from imbnb.experiments.config import RunConfig
+from imbnb.experiments.grid import load_grid
 from imbnb.experiments.registry import family_of
 from imbnb.experiments.statistics import across_ratios, per_ratio_comparison
+from imbnb.experiments.store import ResultsStore
 from imbnb.experiments.tuning import _pipeline, search_space, validation_scores
 
-__all__ = ["TunedVerdicts", "final_grids", "reading_choice", "setting_label", "tuned_verdicts"]
+__all__ = [
+    "TunedVerdicts",
+    "final_grids",
+    "load_final",
+    "reading_choice",
+    "setting_label",
+    "tuned_verdicts",
+]
 
 #: where ``imbnb tune`` writes the final grids of the verdicts protocol (relative to the repo)
 FINAL_GRIDS = "book/grids/verdicts-final-*.yaml"
@@ -59,6 +69,16 @@ class TunedVerdicts:
 def final_grids(root: str | Path) -> list[Path]:
     """The final grids ``imbnb tune`` wrote under ``root`` (one per family), sorted."""
     return sorted(Path(root).glob(FINAL_GRIDS))
+
+
+def load_final(
+    table: str | Path, root: str | Path | None = None
+) -> tuple[pd.DataFrame, list[RunConfig]]:
+    """The verdicts table's rows (``table``, relative to ``root``: the repository by default)
+    and the final configs its grids expect, which are the only rows a verdict reads."""
+    root = Path(root) if root is not None else paths.repo_root()
+    expected = [c for grid in final_grids(root) for c in load_grid(grid)]
+    return ResultsStore(root / table).load(), expected
 
 
 def setting_label(method: str, params: Mapping[str, Any]) -> str:

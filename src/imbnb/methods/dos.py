@@ -6,6 +6,8 @@ steps, re-exported here). This module runs it the way the book does: :func:`run_
 :func:`imbnb.methods.train_extractor`, Alg. 1 l.5), runs the DOS rounds (cached here) and embeds;
 :meth:`DOSRun.rows` scores CNN, CNN-LR, CNN-kNN, DOS, DOS-LR and DOS-kNN (cached per run).
 DOS-LR and DOS-kNN are :class:`imbnb.classifiers.FeatureClassifier` on DOS's embedding.
+:func:`init_rows` scores the paper's three CNN baselines alone, from the initialisation only
+(the experiment layer's ``DOS-init`` methods: they train no DOS).
 """
 
 from __future__ import annotations
@@ -42,11 +44,13 @@ __all__ = [
     "DOS",
     "DOSConfig",
     "DOSRun",
+    "INIT_METHODS",
     "OverloadedSet",
     "build_overloaded_set",
     "class_overloading",
     "in_class_neighbors",
     "in_class_variance",
+    "init_rows",
     "micro_cluster_losses",
     "oversampling_rates",
     "ratio_from_fraction",
@@ -56,6 +60,7 @@ __all__ = [
 
 CACHE_KIND = "dos"
 ROW_KIND = "dos_rows"
+INIT_ROW_KIND = "dos_init_rows"
 _ARTIFACTS = ("state_dict", "arrays", "json")
 
 #: DOS's search (chapter 8's protocol): its neighbours k and its rounds, in this order.
@@ -66,6 +71,14 @@ for _name, _rule in [
     ("DOS-kNN", "k-nearest neighbours on DOS's embedding (Ando & Huang's DOS-kNN)"),
 ]:
     catalog.register(catalog.Method(_name, "dos", _rule, spec=_name))
+#: The paper's CNN baselines (§4.3): DOS's plain-CE initialisation (Alg. 1 l.5) before any
+#: round, its own classifier and LR / kNN on its embedding; no DOS knob applies, so they have
+#: nothing to tune (``init_epochs`` and ``batch_size`` are their only settings).
+INIT_METHODS = {"DOS-init": "CNN", "DOS-init-LR": "CNN-LR", "DOS-init-kNN": "CNN-kNN"}
+for _name, _paper in INIT_METHODS.items():
+    _what = f"DOS's initial plain-CE CNN before any round, {_paper} in Ando & Huang's tables"
+    catalog.register(catalog.Method(_name, "dos", _what, spec=_paper, search=({},),
+                                    paper_name=_paper))  # fmt: skip
 
 
 def ratio_from_fraction(p: float) -> float:
@@ -169,31 +182,35 @@ class DOSRun:
 
     def _rows(self, knn_k: int) -> list[dict[str, Any]]:
         """Compute the rows: own classifiers plus LR / kNN on both embeddings (§4.3)."""
-        ex = self.extractor
-        labels = list(range(len(ex.classes)))
-        seed = int(self.config["dos"]["seed"])
-        out = []
-        for prefix, z_tr, z_te, proba in [
-            ("CNN", ex.z_train, ex.z_test, ex.proba_test),
-            ("DOS", self.z_train, self.z_test, self.proba_test),
-        ]:
-            preds, seconds = {prefix: proba}, {prefix: 0.0}  # the network's own head: no fit
-            for kind, tag in [("logreg", "LR"), ("knn", "kNN")]:
-                start = time.perf_counter()
-                clf = FeatureClassifier(kind=kind, n_neighbors=knn_k, random_state=seed)
-                clf.fit(z_tr, ex.y_train)
-                preds[f"{prefix}-{tag}"] = _full_proba(clf, z_te, len(labels))
-                seconds[f"{prefix}-{tag}"] = time.perf_counter() - start
-            for name, pr in preds.items():
-                rep = evaluate(
-                    ex.y_test,
-                    pr.argmax(axis=1),
-                    pr,
-                    minority=ex.minority_classes or None,
-                    labels=labels,
-                )
-                out.append({"method": name, "seed": seed, "seconds": seconds[name], **rep.to_row()})
-        return out
+        ex, seed = self.extractor, int(self.config["dos"]["seed"])
+        dos = (self.z_train, self.z_test, self.proba_test)
+        return [
+            *_embedding_rows("CNN", ex, (ex.z_train, ex.z_test, ex.proba_test), seed, knn_k),
+            *_embedding_rows("DOS", ex, dos, seed, knn_k),
+        ]
+
+
+def _embedding_rows(
+    prefix: str, ex: TrainedExtractor, arrays: tuple[np.ndarray, ...], seed: int, knn_k: int
+) -> list[dict[str, Any]]:
+    """The network's own classifier and LR / kNN on its embedding (§4.3), scored on the
+    split's test images: ``arrays`` are its training and test embeddings and test probabilities."""
+    z_tr, z_te, proba = arrays
+    labels = list(range(len(ex.classes)))
+    preds, seconds = {prefix: proba}, {prefix: 0.0}  # the network's own head: no fit
+    for kind, tag in [("logreg", "LR"), ("knn", "kNN")]:
+        start = time.perf_counter()
+        clf = FeatureClassifier(kind=kind, n_neighbors=knn_k, random_state=seed)
+        clf.fit(z_tr, ex.y_train)
+        preds[f"{prefix}-{tag}"] = _full_proba(clf, z_te, len(labels))
+        seconds[f"{prefix}-{tag}"] = time.perf_counter() - start
+    out = []
+    for name, pr in preds.items():
+        rep = evaluate(
+            ex.y_test, pr.argmax(axis=1), pr, minority=ex.minority_classes or None, labels=labels
+        )
+        out.append({"method": name, "seed": seed, "seconds": seconds[name], **rep.to_row()})
+    return out
 
 
 def _full_proba(clf: Any, z: np.ndarray, n_classes: int) -> np.ndarray:
@@ -266,24 +283,10 @@ def run_dos(
     reloading the data.
     """
     c = config
-    settings = ExtractorSettings(
-        protocol=c.protocol,
-        ratio=c.split_ratio(),
-        n_minority=c.n_minority,
-        minority_classes=c.minority_classes,
-        seed=c.seed,
-        arch=c.arch,
-        epochs=c.init_epochs,
-        batch_size=c.batch_size,
-        lr=c.lr,
-        class_weight=None,
-        n_train=c.n_train,
-        n_test=c.n_test,
-    )
     options = RunOptions(
         device=c.device, cache=cache, use_cache=use_cache, progress=progress, train=train, test=test
     )
-    ex = train_extractor(c.dataset, settings, options)
+    ex = train_extractor(c.dataset, _init_settings(c), options)
     dos = c.estimator(ex.minority_classes if c.protocol == "minority" else [], progress)
     key = {"extractor": ex.config, "dos": dos.get_config(), "p": c.p}
     store = cache if cache is not None else Cache()
@@ -303,3 +306,25 @@ def run_dos(
         history=list(dos.history_),
         from_cache=hit,
     )
+
+
+def _init_settings(c: DOSConfig) -> ExtractorSettings:
+    """The plain-CE CNN that DOS starts from (Alg. 1 l.5): the split and ``init_epochs``."""
+    same = ("protocol", "n_minority", "minority_classes", "seed", "arch", "batch_size", "lr",
+            "n_train", "n_test")  # fmt: skip
+    shared = {name: getattr(c, name) for name in same}
+    return ExtractorSettings(ratio=c.split_ratio(), epochs=c.init_epochs, class_weight=None,
+                             **shared)  # fmt: skip
+
+
+def init_rows(
+    config: DOSConfig, *, knn_k: int = 5, cache: Cache | None = None
+) -> tuple[TrainedExtractor, list[dict[str, Any]]]:
+    """The CNN, CNN-LR and CNN-kNN rows of ``config``'s split from its initialisation alone
+    (cached extractor; no DOS round is run): the numbers :meth:`DOSRun.rows` gives them."""
+    options = RunOptions(device=config.device, cache=cache)
+    ex = train_extractor(config.dataset, _init_settings(config), options)
+    key = {"extractor": ex.config, "seed": int(config.seed), "knn_k": int(knn_k)}
+    arrays = (ex.z_train, ex.z_test, ex.proba_test)
+    compute = lambda: _embedding_rows("CNN", ex, arrays, int(config.seed), knn_k)  # noqa: E731
+    return ex, cached_json(INIT_ROW_KIND, key, compute, cache=cache)
