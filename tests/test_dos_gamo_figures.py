@@ -31,11 +31,9 @@ def test_toy_round_numbers_describe_the_drawn_toy() -> None:
 
 def test_protocol_numbers_compare_a_round_with_an_epoch() -> None:
     first = SimpleNamespace(
-        dos=SimpleNamespace(seconds_=8.0),
-        extractor=SimpleNamespace(history={"seconds": 6.0}, y_train=np.zeros(2000)),
-        config={"dos": {"rounds": 2, "init_epochs": 3}},
-        history=[{"n_quadruplets": 4000}],
-    )
+        dos_seconds=8.0, cnn_seconds=6.0, n_train=2000, rounds=2, init_epochs=3,
+        history=[{"n_quadruplets": 4000}], quadruplets=4000,
+    )  # fmt: skip
     out = ch4.protocol_numbers(first, {"a": first}, 20.0)
     assert out["round_items_ratio"] == pytest.approx(2.0)
     assert out["round_seconds_ratio"] == pytest.approx(4.0 / 2.0)

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from imbnb import paths
+from imbnb.book import dos_runs
 from imbnb.book.dos_chapter import (
     ThesisSettings,
     chapter_missing,
@@ -22,8 +23,11 @@ from imbnb.book.runner import chapter_values
 from imbnb.book.table_source import Source, chapter_source
 from imbnb.data import load_dataset
 from imbnb.experiments import RunConfig, load_grid, sweep
+from imbnb.experiments.figures import load_figure
 from imbnb.experiments.splits import run_split
+from imbnb.experiments.sweep import fill_figures
 from imbnb.methods.dos import INIT_METHODS, DOSConfig, ratio_from_fraction
+from imbnb.methods.dos_figure import N_PLOT, DOSFigure
 from imbnb.train import torch_threads
 
 RESULTS = paths.book_dir() / "data" / "results"
@@ -130,7 +134,14 @@ def test_a_table_row_is_the_row_the_chapter_computes(tmp_path, monkeypatch) -> N
                               load_dataset("fashion_mnist", "test"))}  # fmt: skip
     source = Source(str(table), "smoke")
     runs, read = chapter_runs(settings, data, v["seeds"], grid, v["knn_k"], source)
-    assert list(runs) == [("fashion_mnist", 0, 0.9, 5)]  # only the figures' network
+    key = ("fashion_mnist", 0, 0.9, 5)
+    assert list(runs) == [key] and runs[key].network != "figure file"  # only the figures
+    assert fill_figures(configs, table, progress=False) == 2  # DOS at k = 5 and 3: a file each
+    with monkeypatch.context() as mp:  # now nothing is trained for the figures
+        mp.setattr(dos_runs, "run_dos", lambda *a, **k: pytest.fail("trained a network"))
+        stored, _ = chapter_runs(settings, data, v["seeds"], grid, v["knn_k"], source)
+    assert stored[key].network == "figure file"
+    assert load_figure(table, configs[0].key()).meta["reproduces_row"]
     monkeypatch.setenv("IMBNB_CACHE", str(tmp_path / "chapter-cache"))  # trained again
     with torch_threads(1):  # as a sweep's runs
         own, computed = run_protocol(settings, data, v["seeds"], grid, v["knn_k"])
@@ -145,6 +156,10 @@ def test_a_table_row_is_the_row_the_chapter_computes(tmp_path, monkeypatch) -> N
     pd.testing.assert_frame_equal(
         ordered(read), ordered(computed[shown]), check_dtype=False, check_exact=True
     )
+    figure = DOSFigure.from_run(own[key], N_PLOT, 0)  # the chapter's own, from its network
+    for name in ("classes", "var_cnn", "var_dos", "y_shown", "xy_cnn", "xy_dos"):
+        assert np.array_equal(getattr(stored[key], name), getattr(figure, name)), name
+    assert stored[key].history == figure.history and stored[key].n_train == figure.n_train
     split = run_split(configs[0])  # the split of p = 0.9 is its ratio's
     ex = own["fashion_mnist", 0, 0.9, 5].extractor
     assert np.array_equal(ex.train_indices, split["train_indices"])

@@ -119,6 +119,12 @@ def _add_sweep(top: Any) -> None:
         action="store_true",
         help="run nothing: print runs stored and missing, with measured times",
     )
+    sw.add_argument(
+        "--figures",
+        action="store_true",
+        help="also store the figure data of the runs whose method makes some (DOS: chapter "
+        "4's variance and embedding figures), beside the table as TABLE.figures/HASH.npz",
+    )
     sw.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _allow_dirty(sw)
 
@@ -284,6 +290,8 @@ def _tune(args: argparse.Namespace) -> int:
 def _sweep(args: argparse.Namespace) -> int:
     """``imbnb sweep``: run the grid's configs not yet stored, with provenance; summarise."""
     from imbnb.experiments import ResultsStore, sweep
+    from imbnb.experiments.figures import figures_dir
+    from imbnb.experiments.sweep import fill_figures
 
     configs = _selected(args)
     store = ResultsStore(args.store)
@@ -305,6 +313,9 @@ def _sweep(args: argparse.Namespace) -> int:
         gpus_per_run=args.gpus_per_run,
     )
     print(f"{len(rows)} of {len(configs)} runs stored in {args.store}")
+    if args.figures:
+        made = fill_figures(configs, store, progress=not args.no_progress, about=record)
+        print(f"{made} figure files written to {figures_dir(store.path)}")
     return 0 if len(rows) == len(configs) else 1
 
 

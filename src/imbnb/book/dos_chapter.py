@@ -29,7 +29,6 @@ import pandas as pd
 import seaborn as sns
 import torch
 from scipy.spatial import ConvexHull, Delaunay
-from sklearn.decomposition import PCA
 
 from imbnb.book.dos_runs import (
     chapter_configs,
@@ -64,6 +63,7 @@ from imbnb.methods.dos import (
     run_dos,
     sample_simplex,
 )
+from imbnb.methods.dos_figure import N_PLOT, DOSFigure
 
 __all__ = [
     "MEASURES",
@@ -100,6 +100,8 @@ __all__ = [
 ]
 
 _NAN = float("nan")
+#: What the figures draw of each run, by (dataset, seed, p, k).
+Figures = Mapping[tuple[str, int, float, int], DOSFigure]
 
 # -- the toy round and the worked example -------------------------------------------------------
 
@@ -283,19 +285,22 @@ def chapter_runs(
     grid: Sequence[tuple[float, int]],
     knn_k: int,
     source: Source = COMPUTE,
-) -> tuple[dict[tuple[str, int, float, int], DOSRun], pd.DataFrame]:
-    """The protocol's runs and rows: all trained here (:func:`run_protocol`), or the rows read
-    from ``source``'s tables and only the figures' networks trained (the first dataset's and
-    seed's run at every p with the main k, :func:`imbnb.book.dos_runs.figure_runs`)."""
+    n_plot: int = N_PLOT,
+) -> tuple[dict[tuple[str, int, float, int], DOSFigure], pd.DataFrame]:
+    """What the figures draw of each run, and the protocol's rows: all trained here
+    (:func:`run_protocol`), or the rows read from ``source``'s tables and the figures of the
+    first dataset's and seed's runs at every p with the main k read from the tables' figure
+    files, or trained where none is stored (:func:`imbnb.book.dos_runs.figure_runs`)."""
     if source.computes:
-        return run_protocol(settings, data, seeds, grid, knn_k)
+        runs, rows = run_protocol(settings, data, seeds, grid, knn_k)
+        return {key: DOSFigure.from_run(run, n_plot, key[1]) for key, run in runs.items()}, rows
     rows = protocol_rows(settings, list(data), seeds, grid, knn_k, source)
     ps = [p for p, k in grid if k == settings.k]
-    return figure_runs(settings, data, seeds, ps), rows
+    return figure_runs(settings, data, seeds, ps, source, n_plot), rows
 
 
-def runs_table(runs: Mapping[tuple[str, int, float, int], DOSRun]) -> pd.DataFrame:
-    """One line per run: split, sizes, r, seconds and whether it came from the cache."""
+def runs_table(runs: Figures) -> pd.DataFrame:
+    """One line per run: split, sizes, r, seconds and where its network came from."""
     return pd.DataFrame(
         [
             {
@@ -304,11 +309,11 @@ def runs_table(runs: Mapping[tuple[str, int, float, int], DOSRun]) -> pd.DataFra
                 "p": p,
                 "k": k,
                 "minority": run.minority_classes,
-                "training images": len(run.extractor.y_train),
-                "quadruplets per round": run.history[0]["n_quadruplets"] if run.history else 0,
-                "r (minority)": max(run.dos.rates_.values()),
-                "DOS seconds": round(run.dos.seconds_, 1),
-                "cached": run.from_cache,
+                "training images": run.n_train,
+                "quadruplets per round": run.quadruplets,
+                "r (minority)": run.r_minority,
+                "DOS seconds": round(run.dos_seconds, 1),
+                "network": run.network,
             }
             for (n, s, p, k), run in runs.items()
         ]
@@ -316,20 +321,19 @@ def runs_table(runs: Mapping[tuple[str, int, float, int], DOSRun]) -> pd.DataFra
 
 
 def protocol_numbers(
-    first: DOSRun, runs: Mapping[Any, DOSRun], run_seconds: float
+    first: DOSFigure, runs: Mapping[Any, DOSFigure], run_seconds: float
 ) -> dict[str, Any]:
     """The cost numbers the prose quotes (glue name -> value): times, and a round against an
     epoch in items (quadruplets per round / training images) and in seconds."""
-    dos_seconds = float(first.dos.seconds_)
-    cnn_seconds = float(first.extractor.history.get("seconds", _NAN))
-    rounds, epochs = first.config["dos"]["rounds"], first.config["dos"]["init_epochs"]
-    quadruplets = first.history[0]["n_quadruplets"] if first.history else _NAN
+    dos_seconds, cnn_seconds = first.dos_seconds, first.cnn_seconds
+    rounds, epochs = first.rounds, first.init_epochs
+    quadruplets = first.quadruplets if first.history else _NAN
     return {
         "run_seconds": run_seconds,
         "n_runs": len(runs),
         "dos_seconds": dos_seconds,
         "cnn_seconds": cnn_seconds,
-        "round_items_ratio": quadruplets / len(first.extractor.y_train),
+        "round_items_ratio": quadruplets / first.n_train,
         "round_seconds_ratio": (dos_seconds / rounds) / (cnn_seconds / epochs)
         if rounds and epochs
         else _NAN,
@@ -339,7 +343,9 @@ def protocol_numbers(
 # -- the in-class variance and the embeddings ---------------------------------------------------
 
 
-def variance_by_round(runs: Mapping[tuple[str, int, float, int], DOSRun], k: int) -> pd.DataFrame:
+def variance_by_round(
+    runs: Mapping[tuple[str, int, float, int], DOSFigure], k: int
+) -> pd.DataFrame:
     """Within / total variance of the training embeddings before round 1 and after each."""
     rows = []
     for (name, seed, p, k_run), run in runs.items():
@@ -353,27 +359,18 @@ def variance_by_round(runs: Mapping[tuple[str, int, float, int], DOSRun], k: int
 
 
 def variance_per_class(
-    runs: Mapping[tuple[str, int, float, int], DOSRun], p_max: float, k: int
+    runs: Mapping[tuple[str, int, float, int], DOSFigure], p_max: float, k: int
 ) -> pd.DataFrame:
     """Per class, the within / total variance before (the CNN) and after (DOS), at ``p_max``."""
     rows = []
     for (name, seed, p, k_run), run in runs.items():
         if p != p_max or k_run != k:
             continue
-        ex = run.extractor
-        for label, z in [("CNN (before)", ex.z_train), ("DOS (after)", run.z_train)]:
-            v = in_class_variance(z, ex.y_train)
-            for c in np.unique(ex.y_train):
-                group = "minority" if c in ex.minority_classes else "majority"
-                rows.append(
-                    {
-                        "dataset": name,
-                        "seed": seed,
-                        "embedding": label,
-                        "group": group,
-                        "within / total": v[f"within_c{c}"] / v["total"],
-                    }
-                )
+        for label, shares in [("CNN (before)", run.var_cnn), ("DOS (after)", run.var_dos)]:
+            for c, share in zip(run.classes, shares, strict=True):
+                group = "minority" if c in run.minority_classes else "majority"
+                rows.append({"dataset": name, "seed": seed, "embedding": label, "group": group,
+                             "within / total": float(share)})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -409,7 +406,7 @@ def plot_variance(
     return fig
 
 
-def variance_numbers(first: DOSRun, per_class: pd.DataFrame, p_max: float) -> dict[str, Any]:
+def variance_numbers(first: DOSFigure, per_class: pd.DataFrame, p_max: float) -> dict[str, Any]:
     """Variance shares the prose quotes: first run before / after, minority classes."""
     h0 = first.history
     grp = per_class.groupby(["group", "embedding"])["within / total"].mean()
@@ -423,32 +420,21 @@ def variance_numbers(first: DOSRun, per_class: pd.DataFrame, p_max: float) -> di
 
 
 def plot_embeddings(
-    run: DOSRun,
-    rng: np.random.Generator,
-    n_plot: int,
-    classes: Sequence[str],
-    *,
-    dos_label: str,
-    seed: int,
-    p: float,
+    run: DOSFigure, classes: Sequence[str], *, dos_label: str, p: float
 ) -> plt.Figure:
-    """PCA of ``n_plot`` test embeddings of the CNN and of DOS (minority classes in colour)."""
-    ex = run.extractor
-    shown = np.sort(rng.choice(len(ex.y_test), size=min(n_plot, len(ex.y_test)), replace=False))
-    y_shown = ex.y_test[shown]
-    minority = ex.minority_classes
+    """The PCA of the run's drawn test embeddings under the CNN and DOS (minority in colour)."""
+    y_shown, minority = run.y_shown, run.minority_classes
     palette = dict(zip(minority, sns.color_palette("bright", len(minority)), strict=True))
     fig, axes = plt.subplots(1, 2, figsize=column_figsize(1, 0.62))
-    panels = [("CNN (initialisation)", ex.z_test), (dos_label, run.z_test)]
-    for ax, (label, z) in zip(axes, panels, strict=True):
-        xy = PCA(n_components=2, random_state=seed).fit_transform(z[shown])
+    panels = [("CNN (initialisation)", run.xy_cnn), (dos_label, run.xy_dos)]
+    for ax, (label, xy) in zip(axes, panels, strict=True):
         major = ~np.isin(y_shown, minority)
         ax.scatter(xy[major, 0], xy[major, 1], s=6, c="0.75", label="majority classes")
         for c in minority:
             sel = y_shown == c
             ax.scatter(xy[sel, 0], xy[sel, 1], s=10, color=palette[c], label=f"{c} {classes[c]}")
         ax.set(title=label, xticks=[], yticks=[])
-    fig.suptitle(f"Test embeddings f(x), PCA of {len(shown)} images, p = {p}")
+    fig.suptitle(f"Test embeddings f(x), PCA of {len(y_shown)} images, p = {p}")
     fig.tight_layout()
     handles, labels = axes[1].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3,

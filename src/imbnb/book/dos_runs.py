@@ -14,16 +14,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from imbnb import paths
 from imbnb.book.ados_runs import cnn_rows, feature_configs, grid_rows
 from imbnb.book.loss_chapter import loss_configs
 from imbnb.book.table_source import Source, check_readable, missing_runs, read_rows
 from imbnb.experiments import RunConfig
+from imbnb.experiments.figures import load_figure
 from imbnb.experiments.registry import SETTINGS
-from imbnb.methods.dos import INIT_METHODS, DOSConfig, DOSRun, ratio_from_fraction, run_dos
+from imbnb.methods.dos import INIT_METHODS, DOSConfig, ratio_from_fraction, run_dos
+from imbnb.methods.dos_figure import N_PLOT, DOSFigure
 from imbnb.methods.feature_space import CNN_CE, FeatureGrid
 from imbnb.methods.losses_baselines import LossGrid, LossRunSettings
 
@@ -166,20 +170,42 @@ def protocol_rows(
     return rows
 
 
+def _table_paths(source: Source) -> list[Path]:
+    """The source's tables as paths (relative ones under the repository)."""
+    return [t if Path(t).is_absolute() else paths.repo_root() / t for t in map(Path, source.tables)]
+
+
+def _dos_config(settings: DOSConfig, name: str, seed: int, p: float, profile: str) -> RunConfig:
+    """The run config of DOS's own classifier at ``p`` and the main k (its figure's run)."""
+    cells = _protocol_cells(settings, [name], [seed], [(p, settings.k)], profile)
+    (cfg,) = [c for c, _, _ in cells if c.method == "DOS"]
+    return cfg
+
+
 def figure_runs(
     settings: DOSConfig,
     data: Mapping[str, tuple[Any, Any]],
     seeds: Sequence[int],
     ps: Sequence[float],
-) -> dict[tuple[str, int, float, int], DOSRun]:
-    """The networks the figures draw when the rows are read: the first dataset's and seed's
-    DOS run at every p with the main k, trained here (or loaded from the cache)."""
+    source: Source,
+    n_plot: int = N_PLOT,
+) -> dict[tuple[str, int, float, int], DOSFigure]:
+    """What the figures draw when the rows are read: the first dataset's and seed's DOS run at
+    every p with the main k, from the figure file a sweep stored beside its row
+    (:mod:`imbnb.experiments.figures`), or trained here (or loaded from the cache) without one."""
     name, seed = next(iter(data)), seeds[0]
     train, test = data[name]
+    tables = _table_paths(source)
     runs = {}
     for p in ps:
+        cfg = _dos_config(settings, name, seed, p, source.profile)
+        stored = load_figure(tables, cfg.key())
+        if stored is not None:
+            runs[name, seed, p, settings.k] = DOSFigure.from_arrays(stored.arrays, stored.meta)
+            continue
         config = replace(settings, dataset=name, seed=seed, p=p, ratio=None)
-        runs[name, seed, p, settings.k] = run_dos(config, train=train, test=test)
+        run = run_dos(config, train=train, test=test)
+        runs[name, seed, p, settings.k] = DOSFigure.from_run(run, n_plot, seed)
     return runs
 
 
@@ -288,10 +314,7 @@ def source_sentences(
         "of that split and k, and CNN, CNN-LR and CNN-kNN its DOS-init runs, which score DOS's "
         "initial network alone ("
         f"{held[0]} of the {held[1]} runs are held; the rest are listed at the end of the "
-        "chapter). The figures of the variance and of the embeddings need the trained networks, "
-        f"which a table does not hold: they draw the first seed's runs on {datasets[0]} at "
-        f"every p with k = {s.k}, trained here at this profile's scale "
-        f"({_n_train_text(s.n_train)} before the cut; the table of runs above).",
+        "chapter). " + _figure_sentence(s, datasets[0], seeds[0], grid, source),
         "protocol_scope": "the runs trained for the figures",
         "thesis_source": f"Every row is read from {_tables(source)}: chapter 3's Baseline and "
         "ADOS heads and chapter 8's CNN-CE of chapter 3's recipe on those splits, and chapter "
@@ -301,6 +324,30 @@ def source_sentences(
         "3's CNN-CE.",
         "bal_note": _balanced_note(len(seeds), source),
     }
+
+
+def _figure_sentence(
+    s: DOSConfig, name: str, seed: int, grid: Sequence[tuple[float, int]], source: Source
+) -> str:
+    """Where the figures' runs come from: the sweep's figure files, or trained here."""
+    tables = _table_paths(source)
+    ps = [p for p, k in grid if k == s.k]
+    stored = [
+        p for p in ps if load_figure(tables, _dos_config(s, name, seed, p, source.profile).key())
+    ]
+    what = f"the seed-{seed} runs on {name} at every p with k = {s.k}"
+    if len(stored) == len(ps):
+        return (
+            f"The figures of the variance and of the embeddings draw {what} from the figure "
+            f"data their sweep stored beside the rows ({N_PLOT:,} test images for the "
+            "embeddings; see the table of runs above): no network is trained here."
+        )
+    return (
+        "The figures of the variance and of the embeddings need the trained networks; the "
+        f"tables hold the figure data of {len(stored)} of {what}, so the others are trained "
+        f"here at this profile's scale ({_n_train_text(s.n_train)} before the cut; the table "
+        "of runs above)."
+    )
 
 
 def _balanced_note(n_seeds: int, source: Source) -> str:

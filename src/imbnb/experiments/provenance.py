@@ -28,6 +28,7 @@ from typing import Any
 import pandas as pd
 
 from imbnb import paths
+from imbnb.experiments.figures import copy_figures
 from imbnb.experiments.store import ResultsStore
 from imbnb.train import get_device, gpu_name
 from imbnb.versions import cpu_description, library_versions
@@ -268,13 +269,15 @@ def merge_results(
     and, when ``configs`` is given, hold only rows of those configs. A side whose rows are all
     new brings its sweeps' entries over unchanged (their commands, commits and machines); one
     that overlaps ``into`` brings one entry counting the rows actually added, its own entries
-    nested. Either way, each entry gains ``merged_from`` and ``merged_utc``. Returns the rows
-    added per side.
+    nested. Either way, each entry gains ``merged_from`` and ``merged_utc``. The side's figure
+    files (:mod:`imbnb.experiments.figures`) come along where ``into`` lacks them. Returns the
+    rows added per side.
     """
     allowed = {c.key() for c in configs} if configs is not None else None
     loaded = [_load_side(Path(side), allowed) for side in sides]
     main, added_per_side = ResultsStore(into), []
     for side_path, rows, entries in loaded:
+        copy_figures(side_path, into, rows["config_hash"])  # before the rows, as a sweep
         added = main.append(rows.to_dict("records"))
         main.compact()
         added_per_side.append(added)

@@ -34,11 +34,13 @@ import imbnb
 from imbnb.cache import canonical_config, config_hash
 from imbnb.data import load_dataset
 from imbnb.experiments.config import RunConfig
+from imbnb.experiments.figures import FIGURE_KEY, FigureData
 from imbnb.experiments.splits import run_split
 from imbnb.experiments.validation import validation_dataset
 from imbnb.methods import catalog
 from imbnb.methods.deepsmote import GenerativeRun, method_ae_config, run_generative
 from imbnb.methods.dos import INIT_METHODS, DOSConfig, init_rows, run_dos
+from imbnb.methods.dos_figure import N_PLOT, DOSFigure
 from imbnb.methods.extractor import ExtractorSettings, train_extractor
 from imbnb.methods.feature_space import HeadSettings, run_method
 from imbnb.methods.gamo import method_config, method_data, train_gamo
@@ -185,11 +187,10 @@ def _losses(cfg: RunConfig) -> dict[str, Any]:
     return {**row, **_cost(run.history.get("seconds", _NAN), time.perf_counter() - start)}
 
 
-def _dos(cfg: RunConfig) -> dict[str, Any]:
-    """Deep over-sampling (k, rounds from params) and its own or LR / kNN predictions; the
-    ``DOS-init`` methods score its initial CNN alone (the paper's CNN baselines)."""
+def _dos_config(cfg: RunConfig) -> DOSConfig:
+    """The DOS settings of a run config (k, rounds, initialisation and batch from params)."""
     p = settings_of(cfg)
-    config = DOSConfig(
+    return DOSConfig(
         cfg.dataset,
         protocol="minority",
         ratio=cfg.ratio,
@@ -203,6 +204,12 @@ def _dos(cfg: RunConfig) -> dict[str, Any]:
         n_train=cfg.n_train,
         n_test=cfg.n_test,
     )
+
+
+def _dos(cfg: RunConfig) -> dict[str, Any]:
+    """Deep over-sampling and its own or LR / kNN predictions; the ``DOS-init`` methods score
+    its initial CNN alone (the paper's CNN baselines)."""
+    config = _dos_config(cfg)
     if cfg.method in INIT_METHODS:
         ex, rows = init_rows(config)
         row = {r["method"]: r for r in rows}[INIT_METHODS[cfg.method]]
@@ -212,6 +219,16 @@ def _dos(cfg: RunConfig) -> dict[str, Any]:
         row = {r["method"]: r for r in run.rows()}[cfg.method]
         network = run.extractor.history.get("seconds", _NAN) + run.dos.seconds_  # CNN + DOS
     return {**row, "method": cfg.method, **_cost(network, row.get("seconds", _NAN))}
+
+
+def _dos_figure(cfg: RunConfig) -> FigureData:
+    """Chapter 4's figure data of a DOS run, from the network its run just trained (cached)."""
+    arrays, meta = DOSFigure.from_run(run_dos(_dos_config(cfg)), N_PLOT, cfg.seed).to_arrays()
+    return FigureData(arrays, meta)
+
+
+#: The methods whose runs store figure data when a sweep asks (``imbnb sweep --figures``).
+FIGURES: dict[str, Callable[[RunConfig], FigureData]] = {"DOS": _dos_figure}
 
 
 def _generative(cfg: RunConfig) -> dict[str, Any]:
@@ -393,8 +410,9 @@ def shared_key(cfg: RunConfig) -> str:
     )
 
 
-def run_config(cfg: RunConfig) -> dict[str, Any]:
-    """Run one config and return its metrics row with identity, wall time, device and version.
+def run_config(cfg: RunConfig, *, figures: bool = False) -> dict[str, Any]:
+    """Run one config and return its metrics row with identity, wall time, device and version;
+    with ``figures``, a method of :data:`FIGURES` adds its figure data under ``FIGURE_KEY``.
 
     Runs are single-threaded on the CPU, so the inline, process-pool and Ray backends give
     identical rows (torch's float reductions depend on the thread count); a sweep gets its
@@ -427,6 +445,9 @@ def run_config(cfg: RunConfig) -> dict[str, Any]:
         "gpu": gpu_name(),  # the GPU model (None on the CPU)
         "imbnb_version": imbnb.__version__,
     }
+    if figures and cfg.method in FIGURES and not cfg.validation:
+        with torch_threads(1):
+            out[FIGURE_KEY] = FIGURES[cfg.method](cfg)
     return out
 
 

@@ -39,14 +39,17 @@ from imbnb.cache import cache_dir
 from imbnb.experiments import provenance
 from imbnb.experiments.config import RunConfig
 from imbnb.experiments.extend import registered, restore
+from imbnb.experiments.figures import FIGURE_KEY, has_figure, save_figure
 from imbnb.experiments.grid import expand_grid, load_grid, parse_where, select_configs
-from imbnb.experiments.registry import needs_gpu, run_config, shared_key
+from imbnb.experiments.registry import FIGURES, needs_gpu, run_config, shared_key
 from imbnb.experiments.store import ResultsStore
+from imbnb.versions import cpu_description
 
 __all__ = [
     "BACKENDS",
     "MISSING",
     "expand_grid",
+    "fill_figures",
     "load_grid",
     "results_for",
     "parse_where",
@@ -308,6 +311,35 @@ def sweep(
         if record is not None and todo:
             provenance.finish_sweep(store.path, sweep_id, runs_added=stamped.added, status=status)
     return _in_config_order(store.load(), configs)
+
+
+def fill_figures(
+    configs: Iterable[RunConfig],
+    store: ResultsStore | str | Path,
+    *,
+    progress: bool = True,
+    about: Mapping[str, Any] | None = None,
+) -> int:
+    """Store the figure data of every stored run of ``configs`` whose method makes one
+    (:data:`~imbnb.experiments.registry.FIGURES`) and whose file is missing; returns how many.
+
+    Each run is run again (its network comes from the cache when this machine swept it) and
+    its figure file records whether the run gave the stored row's metrics again
+    (``reproduces_row``: False where another CPU type or an empty cache trained it anew), with
+    ``about`` (the commit, say) and the machine it ran on.
+    """
+    store = store if isinstance(store, ResultsStore) else ResultsStore(store)
+    rows = store.load().set_index("config_hash") if store.hashes() else pd.DataFrame()
+    todo = [c for c in configs if c.method in FIGURES and c.key() in rows.index
+            and not has_figure(store.path, c.key())]  # fmt: skip
+    for cfg in tqdm(todo, desc="figures", disable=not progress):
+        new = run_config(cfg, figures=True)
+        figure = new.pop(FIGURE_KEY)
+        stored = rows.loc[cfg.key()]
+        same = all(new[m] == stored[m] for m in ("accuracy", "acsa", "gmean") if m in new)
+        figure.meta |= {**(about or {}), "reproduces_row": bool(same), "cpu": cpu_description()}
+        save_figure(store.path, cfg.key(), figure)
+    return len(todo)
 
 
 def _in_config_order(table: pd.DataFrame, configs: Sequence[RunConfig]) -> pd.DataFrame:
