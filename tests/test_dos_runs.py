@@ -10,6 +10,7 @@ from imbnb import paths
 from imbnb.book import dos_runs
 from imbnb.book.dos_chapter import (
     ThesisSettings,
+    balanced_comparison,
     chapter_missing,
     chapter_runs,
     chapter_settings,
@@ -55,7 +56,7 @@ def test_paper_runs_are_chapter_8s_then_the_chapters_grid() -> None:
     read = [c.key() for part in read_configs(_values()).values() for c in part]
     wanted = set(read)
     paper_grid = {c.key() for c in load_grid(paths.book_dir() / "grids" / "paper.yaml")}
-    assert len(wanted) == 165 and len(wanted - paper_grid) == 93  # these in chapters.yaml
+    assert len(wanted) == 183 and len(wanted - paper_grid) == 111  # these in chapters.yaml
     stored = set(pd.read_parquet(RESULTS / "paper.parquet")["config_hash"])
     assert wanted & paper_grid <= stored  # chapter 8's are committed under the same hash
 
@@ -79,7 +80,10 @@ def test_read_rows_are_the_committed_rows() -> None:
         "CNN-CE", "BL", "ADOS", "DOS", "DOS-LR", "DOS-kNN"
     }  # fmt: skip
     missing = chapter_missing(read_configs(v), source)
-    assert set(missing.index.get_level_values("comparison")) <= {"paper's protocol"}
+    assert set(missing.index.get_level_values("comparison")) <= {
+        "paper's protocol",
+        "balanced data",
+    }
 
 
 def test_a_removal_fraction_is_its_ratios_split() -> None:
@@ -164,3 +168,26 @@ def test_a_table_row_is_the_row_the_chapter_computes(tmp_path, monkeypatch) -> N
     ex = own["fashion_mnist", 0, 0.9, 5].extractor
     assert np.array_equal(ex.train_indices, split["train_indices"])
     assert ex.minority_classes == split["minority_classes"]
+
+
+def test_balanced_table_read_from_runs_is_the_one_computed(tmp_path, monkeypatch) -> None:
+    """Table 8's six classifiers swept as run configs (ratio 1, k for every class, r = 1) give
+    the table the chapter computes, on the same balanced split."""
+    monkeypatch.setenv("IMBNB_CACHE", str(tmp_path / "cache"))
+    v = _values("smoke", seeds=[0], datasets=["fashion_mnist"], init_epochs=1, rounds=1,
+                n_test=20, balanced_n_train=300)  # fmt: skip
+    settings = _settings(v)
+    configs = read_configs(v)["balanced data"]
+    assert len(configs) == 6 and {c.ratio for c in configs} == {1.0}
+    assert all(c.params["k_majority"] == settings.k for c in configs if c.method == "DOS")
+    table = tmp_path / "t.parquet"
+    sweep(configs, table, progress=False)
+    data = (load_dataset("fashion_mnist", "train"), load_dataset("fashion_mnist", "test"))
+    read, read_numbers = balanced_comparison(
+        settings, [0], data, 300, v["knn_k"], Source(str(table), "smoke")
+    )
+    monkeypatch.setenv("IMBNB_CACHE", str(tmp_path / "chapter-cache"))  # trained again
+    with torch_threads(1):  # as a sweep's runs
+        computed, numbers = balanced_comparison(settings, [0], data, 300, v["knn_k"])
+    pd.testing.assert_frame_equal(read, computed, check_exact=True)
+    assert read_numbers == numbers and list(read.index) == MODELS

@@ -114,8 +114,9 @@ CHAPTERS: tuple[ChapterRuns, ...] = (
         "Chapter 8 holds Fashion-MNIST at k = 5; these are MNIST-5k at k = 5 (Table 6 and its "
         "classifiers), k = 3 and 10 at p = 0.99 on both datasets (Table 7: DOS's own "
         "classifier only), and the paper's CNN baselines on both (DOS-init: DOS's initial "
-        "network before any round, its own classifier and LR / kNN on its embedding). Three "
-        "seeds, DOS's Table 4 settings (3 epochs of initialisation, 3 rounds, batch 60).",
+        "network before any round, its own classifier and LR / kNN on its embedding), then "
+        "Table 8's balanced data on Fashion-MNIST (ratio 1: k = 5 for every class, r = 1). "
+        "Three seeds, DOS's Table 4 settings (3 epochs of initialisation, 3 rounds, batch 60).",
         dos_read,
     ),
     ChapterRuns(

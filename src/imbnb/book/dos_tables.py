@@ -17,12 +17,18 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from imbnb.book.dos_runs import chapter_configs, thesis_rows
+from imbnb.book.dos_runs import (
+    balanced_config,
+    balanced_configs,
+    chapter_configs,
+    check_dos_readable,
+    thesis_rows,
+)
 from imbnb.book.runner import chapter_defaults, load_profiles
 from imbnb.book.style import column_figsize
-from imbnb.book.table_source import COMPUTE, Source
+from imbnb.book.table_source import COMPUTE, Source, read_rows
 from imbnb.experiments import RunConfig
-from imbnb.methods.dos import DOSConfig, ratio_from_fraction, run_dos
+from imbnb.methods.dos import INIT_METHODS, DOSConfig, ratio_from_fraction, run_dos
 from imbnb.methods.extractor import ExtractorSettings
 from imbnb.methods.feature_space import CNN_CE, FeatureGrid, run_grid
 from imbnb.methods.options import RunOptions
@@ -399,27 +405,29 @@ def thesis_comparison(
 
 
 def balanced_comparison(
-    base: DOSConfig, seeds: Sequence[int], data: tuple[Any, Any], n_train: int, knn_k: int
+    base: DOSConfig,
+    seeds: Sequence[int],
+    data: tuple[Any, Any],
+    n_train: int | None,
+    knn_k: int,
+    source: Source = COMPUTE,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """DOS on balanced data (the paper's Table 8: every class k = ``base.k``, r = 1): macro F1,
-    macro AUPRC and ACSA of the six classifiers, and the numbers the prose quotes."""
-    rows: list[dict[str, Any]] = []
-    if n_train != 0:
+    macro AUPRC and ACSA of the six classifiers, trained here or read from ``source``'s tables
+    (:func:`imbnb.book.dos_runs.balanced_configs`), and the numbers the prose quotes."""
+    balanced = pd.DataFrame()
+    if n_train != 0 and source.computes:
+        rows = []
         for seed in seeds:
-            config = replace(
-                base,
-                protocol="none",
-                p=None,
-                ratio=None,
-                minority_classes=None,
-                n_minority=4,  # run_dos's default: no class is cut
-                seed=seed,
-                k_majority=base.k,
-                r=1,
-                n_train=n_train,
-            )
+            config = balanced_config(base, seed, n_train)
             rows += run_dos(config, train=data[0], test=data[1]).rows(knn_k=knn_k)
-    balanced = pd.DataFrame(rows)
+        balanced = pd.DataFrame(rows)
+    elif n_train != 0:
+        check_dos_readable(base, knn_k)
+        configs = balanced_configs(base, base.dataset, seeds, n_train, source.profile)
+        balanced = read_rows(configs, replace(source, allow_missing=True))
+        if len(balanced):  # the CNN baselines under the paper's names, as computed
+            balanced["method"] = balanced["method"].replace(INIT_METHODS)
     keys = ["bal_cnn_f1", "bal_dos_f1", "bal_cnn_auc", "bal_dos_auc"]
     if not len(balanced):
         return pd.DataFrame(), dict.fromkeys(keys, _NAN)
@@ -448,9 +456,16 @@ def chapter_settings(p: Mapping[str, Any]) -> tuple[DOSConfig, list[tuple[float,
 
 def read_configs(p: Mapping[str, Any]) -> dict[str, list[RunConfig]]:
     """The runs the chapter reads from tables with parameter values ``p``, by comparison (what
-    ``book/grids/chapters.yaml`` is generated from): the paper's protocol, then the thesis's."""
+    ``book/grids/chapters.yaml`` is generated from): the paper's protocol, the thesis's, then
+    the balanced data's (none when ``balanced_n_train`` is 0)."""
     settings, grid = chapter_settings(p)
     ch3 = ThesisSettings.from_profile(p["profile"], p["n_test"])
     ratios = p["thesis_ratios"]
     thesis = thesis_grid(settings, ch3, ratios, p["seeds"]) if ratios else None
-    return chapter_configs(settings, p["datasets"], p["seeds"], grid, thesis, p["profile"])
+    out = chapter_configs(settings, p["datasets"], p["seeds"], grid, thesis, p["profile"])
+    n_train = p["balanced_n_train"]
+    if n_train != 0:
+        out["balanced data"] = balanced_configs(
+            settings, settings.dataset, p["seeds"], n_train, p["profile"]
+        )
+    return out

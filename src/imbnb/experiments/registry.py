@@ -83,14 +83,15 @@ SETTINGS: dict[str, dict[str, Any]] = {
     },
     "losses": {**_defaults(LossRunSettings, "epochs", "batch_size", "lr"),
                "tau": 1.0, "loss_params": None},  # logit adjustment's tau (Menon et al.)
-    "dos": _defaults(DOSConfig, "k", "rounds", "init_epochs", "batch_size"),  # DOS paper, §4
+    # DOS paper, §4; k_majority and r: its balanced runs (Table 8: k for every class, r = 1)
+    "dos": _defaults(DOSConfig, "k", "rounds", "init_epochs", "batch_size", "k_majority", "r"),
     "generative": {"ae": None, "classifier": None, "sampler_params": None},
     "gamo": {k: _OWN for k in ("loss", "variant", "steps", "batch_size", "lr")},
     "estimator": {},  # a reader's estimator holds its own settings
 }  # fmt: skip
 #: DOS's initial CNN alone (the DOS-init methods) runs no round: only these settings apply.
 _INIT_SETTINGS = ("init_epochs", "batch_size")
-_UNUSED = {m: ("k", "rounds") for m in INIT_METHODS}
+_UNUSED = {m: ("k", "rounds", "k_majority", "r") for m in INIT_METHODS}
 
 
 def settings_of(cfg: RunConfig) -> dict[str, Any]:
@@ -188,7 +189,8 @@ def _losses(cfg: RunConfig) -> dict[str, Any]:
 
 
 def _dos_config(cfg: RunConfig) -> DOSConfig:
-    """The DOS settings of a run config (k, rounds, initialisation and batch from params)."""
+    """The DOS settings of a run config (k, rounds, initialisation, batch, the majority's k and
+    the minority's r from params)."""
     p = settings_of(cfg)
     return DOSConfig(
         cfg.dataset,
@@ -201,6 +203,8 @@ def _dos_config(cfg: RunConfig) -> DOSConfig:
         rounds=p["rounds"],
         init_epochs=p["init_epochs"],
         batch_size=p["batch_size"],
+        k_majority=p["k_majority"],
+        r=p["r"],
         n_train=cfg.n_train,
         n_test=cfg.n_test,
     )
