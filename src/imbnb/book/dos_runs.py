@@ -24,7 +24,7 @@ from imbnb.book.ados_runs import cnn_rows, feature_configs, grid_rows
 from imbnb.book.loss_chapter import loss_configs
 from imbnb.book.table_source import Source, check_readable, missing_runs, read_rows
 from imbnb.experiments import RunConfig
-from imbnb.experiments.figures import load_figure
+from imbnb.experiments.figures import FigureData, load_figure
 from imbnb.experiments.registry import SETTINGS
 from imbnb.methods.dos import INIT_METHODS, DOSConfig, ratio_from_fraction, run_dos
 from imbnb.methods.dos_figure import N_PLOT, DOSFigure
@@ -331,6 +331,7 @@ def source_sentences(
             "bal_note": _balanced_note(len(seeds), source),
         }
     s = settings
+    files = _figure_files(s, datasets[0], seeds[0], grid, source)
     asked = {c.key() for c in protocol_configs(s, datasets, seeds, grid, source.profile)}
     held = (len(asked & set(rows["config_hash"])), len(asked))
     return {
@@ -339,8 +340,10 @@ def source_sentences(
         "of that split and k, and CNN, CNN-LR and CNN-kNN its DOS-init runs, which score DOS's "
         "initial network alone ("
         f"{held[0]} of the {held[1]} runs are held; the rest are listed at the end of the "
-        "chapter). " + _figure_sentence(s, datasets[0], seeds[0], grid, source),
-        "protocol_scope": "the runs trained for the figures",
+        "chapter). " + _figure_sentence(s, files, datasets[0], seeds[0]),
+        "protocol_scope": "reading the figures' runs from their figure files"
+        if all(files)
+        else "the runs trained (or read) for the figures",
         "thesis_source": f"Every row is read from {_tables(source)}: chapter 3's Baseline and "
         "ADOS heads and chapter 8's CNN-CE of chapter 3's recipe on those splits, and chapter "
         "8's DOS, DOS-LR and DOS-kNN runs, which start from DOS's own initialisation "
@@ -351,21 +354,32 @@ def source_sentences(
     }
 
 
-def _figure_sentence(
+def _figure_files(
     s: DOSConfig, name: str, seed: int, grid: Sequence[tuple[float, int]], source: Source
-) -> str:
+) -> list[FigureData | None]:
+    """The figure data the tables hold of the figures' runs (None where they hold none)."""
+    tables, ps = _table_paths(source), [p for p, k in grid if k == s.k]
+    return [load_figure(tables, _dos_config(s, name, seed, p, source.profile).key()) for p in ps]
+
+
+def _figure_sentence(s: DOSConfig, files: list[FigureData | None], name: str, seed: int) -> str:
     """Where the figures' runs come from: the sweep's figure files, or trained here."""
-    tables = _table_paths(source)
-    ps = [p for p, k in grid if k == s.k]
-    stored = [
-        p for p in ps if load_figure(tables, _dos_config(s, name, seed, p, source.profile).key())
-    ]
+    stored = [f for f in files if f is not None]
     what = f"the seed-{seed} runs on {name} at every p with k = {s.k}"
-    if len(stored) == len(ps):
+    if len(stored) == len(files):
+        same = all(f.meta.get("reproduces_row") for f in stored)
+        where = (
+            "their networks gave the stored rows' metrics again"
+            if same
+            else "their networks were trained again from the same configurations on "
+            f"{stored[0].meta.get('cpu', 'another machine')}, not the machine that swept the "
+            "rows, so the figures show the same runs up to the last bits of training, not "
+            "bit for bit"
+        )
         return (
             f"The figures of the variance and of the embeddings draw {what} from the figure "
-            f"data their sweep stored beside the rows ({N_PLOT:,} test images for the "
-            "embeddings; see the table of runs above): no network is trained here."
+            f"data stored beside the rows ({N_PLOT:,} test images for the embeddings; see the "
+            f"table of runs above), so no network is trained here; {where}."
         )
     return (
         "The figures of the variance and of the embeddings need the trained networks; the "
