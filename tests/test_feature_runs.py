@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from imbnb import paths
+from imbnb.book import feature_runs as feature_runs_module
 from imbnb.book.chapters_grid import chapter_configs
 from imbnb.book.feature_chapter import classifier_rows
 from imbnb.book.feature_runs import (
@@ -19,6 +20,7 @@ from imbnb.book.feature_runs import (
 from imbnb.book.runner import chapter_values
 from imbnb.book.table_source import COMPUTE, chapter_source, missing_runs
 from imbnb.experiments import RunConfig, load_grid, sweep
+from imbnb.experiments.sweep import fill_figures
 from imbnb.methods import train_extractor
 from imbnb.methods.feature_methods import Features, head_changes, head_options, run_method
 from imbnb.train import torch_threads
@@ -70,10 +72,22 @@ def test_table_rows_are_the_rows_the_chapter_computes(tmp_path, monkeypatch) -> 
     table = tmp_path / "t.parquet"
     sweep(list(configs.values())[:-1], table, progress=False)  # the last run left missing
     source = chapter_source(str(table), str(table), "smoke", True)
-    read = feature_runs(v["dataset"], ex, v["seeds"], v["k"], source)
-    assert list(read.extractors) == [("plain CE", 0), ("weighted CE", 0)]  # the first seed's
+    read = feature_runs(v["dataset"], ex, v["seeds"], v["k"], source, n_plot=200, how="pca")
+    assert list(read.figures) == [("plain CE", 0), ("weighted CE", 0)]  # the first seed's
+    assert {f.network for f in read.figures.values()} <= {"trained", "cache"}
+    # with the CNN-h runs' figure files, the figures train nothing
+    assert fill_figures(list(configs.values()), table, progress=False) == 4  # 2 seeds x 2
+    with monkeypatch.context() as mp:
+        mp.setattr(feature_runs_module, "train_extractor", lambda *a, **k: pytest.fail("trained"))
+        stored = feature_runs(v["dataset"], ex, v["seeds"], v["k"], source, n_plot=200)
+    assert {f.network for f in stored.figures.values()} == {"figure file"}
     with torch_threads(1):  # as a sweep runs
-        computed = feature_runs(v["dataset"], ex, v["seeds"], v["k"], COMPUTE)
+        computed = feature_runs(v["dataset"], ex, v["seeds"], v["k"], COMPUTE, n_plot=3000)
+    for key, figure in computed.figures.items():  # the same numbers and points as computed
+        assert np.array_equal(figure.counts, stored.figures[key].counts)
+        assert np.allclose(figure.weights, stored.figures[key].weights)
+        assert np.array_equal(figure.y_shown, stored.figures[key].y_shown)
+        assert np.allclose(figure.projection("tsne"), stored.figures[key].projection("tsne"))
     keys = ["training", "classifier", "seed"]
     both = computed.results.merge(read.results, on=keys, suffixes=("", "_table"))
     assert len(both) == len(configs) - 1

@@ -14,12 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from imbnb import paths
 from imbnb.book.ados_runs import cnn_rows, feature_configs, grid_rows
 from imbnb.book.loss_chapter import loss_configs
 from imbnb.book.table_source import Source, check_readable, missing_runs, read_rows
@@ -195,11 +193,6 @@ def protocol_rows(
     return rows
 
 
-def _table_paths(source: Source) -> list[Path]:
-    """The source's tables as paths (relative ones under the repository)."""
-    return [t if Path(t).is_absolute() else paths.repo_root() / t for t in map(Path, source.tables)]
-
-
 def _dos_config(settings: DOSConfig, name: str, seed: int, p: float, profile: str) -> RunConfig:
     """The run config of DOS's own classifier at ``p`` and the main k (its figure's run)."""
     cells = _protocol_cells(settings, [name], [seed], [(p, settings.k)], profile)
@@ -220,7 +213,7 @@ def figure_runs(
     (:mod:`imbnb.experiments.figures`), or trained here (or loaded from the cache) without one."""
     name, seed = next(iter(data)), seeds[0]
     train, test = data[name]
-    tables = _table_paths(source)
+    tables = source.table_paths
     runs = {}
     for p in ps:
         cfg = _dos_config(settings, name, seed, p, source.profile)
@@ -358,7 +351,7 @@ def _figure_files(
     s: DOSConfig, name: str, seed: int, grid: Sequence[tuple[float, int]], source: Source
 ) -> list[FigureData | None]:
     """The figure data the tables hold of the figures' runs (None where they hold none)."""
-    tables, ps = _table_paths(source), [p for p, k in grid if k == s.k]
+    tables, ps = source.table_paths, [p for p, k in grid if k == s.k]
     return [load_figure(tables, _dos_config(s, name, seed, p, source.profile).key()) for p in ps]
 
 

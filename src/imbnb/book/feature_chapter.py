@@ -15,28 +15,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from sklearn.decomposition import PCA
-from sklearn.manifold import TSNE
 
 from imbnb.book.style import column_figsize
 from imbnb.classifiers import FeatureClassifier
+from imbnb.methods.extractor_figure import PROJECTIONS, project_embeddings
 from imbnb.metrics import evaluate
 
 __all__ = ["PROJECTIONS", "classifier_rows", "plot_embeddings", "project_embeddings"]
-
-#: The 2-d pictures of the embeddings: "tsne" keeps neighbourhoods, "pca" the largest variance.
-PROJECTIONS = {"tsne": "t-SNE", "pca": "PCA"}
-
-
-def project_embeddings(z: np.ndarray, how: str, seed: int) -> np.ndarray:
-    """``z`` in two dimensions: t-SNE (neighbourhoods) or PCA (largest variance), seeded."""
-    if how == "tsne":
-        return TSNE(
-            n_components=2, init="pca", perplexity=min(30, len(z) // 4), random_state=seed
-        ).fit_transform(z)
-    if how == "pca":
-        return PCA(n_components=2, random_state=seed).fit_transform(z)
-    raise ValueError(f"embedding_plot must be 'tsne' or 'pca', not {how!r}")
 
 
 def plot_embeddings(

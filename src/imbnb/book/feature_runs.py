@@ -20,7 +20,9 @@ from imbnb.book.ados_runs import head_run_params
 from imbnb.book.feature_chapter import classifier_rows
 from imbnb.book.table_source import COMPUTE, Source, read_rows
 from imbnb.experiments import RunConfig
+from imbnb.experiments.figures import load_figure
 from imbnb.methods import ExtractorSettings, RunOptions, train_extractor
+from imbnb.methods.extractor_figure import N_PLOT, ExtractorFigure
 from imbnb.metrics import SUMMARY_SCORES
 
 __all__ = [
@@ -37,12 +39,14 @@ __all__ = [
 #: The chapter's two trainings: label -> the extractor loss's class weights (Algorithm 2).
 TRAININGS: dict[str, str | None] = {"plain CE": None, "weighted CE": "balanced"}
 _ARCH = ExtractorSettings().arch  # the network a feature-space run config trains
+_OWN_HEAD = "CNN classifier h"  # the classifier whose run carries its extractor's figure data
 
 
 class FeatureRuns(NamedTuple):
-    """The chapter's extractors by (training, seed) and its rows by training, classifier, seed."""
+    """What the chapter's class table and embedding figure draw of the first seed's extractors,
+    by (training, seed), and its rows by training, classifier and seed."""
 
-    extractors: dict[tuple[str, int], Any]
+    figures: dict[tuple[str, int], ExtractorFigure]
     results: pd.DataFrame
 
 
@@ -65,7 +69,7 @@ def read_configs(p: Mapping[str, Any]) -> dict[str, list[RunConfig]]:
 def classifier_heads(k: int) -> dict[str, tuple[str, dict[str, Any] | None]]:
     """The chapter's three classifiers: label -> (feature-space method, head options)."""
     return {
-        "CNN classifier h": ("CNN-h", None),
+        _OWN_HEAD: ("CNN-h", None),
         f"kNN (k={k})": ("BL", {"kind": "knn", "n_neighbors": int(k)}),
         "logistic regression": ("BL", {"kind": "logreg"}),
     }
@@ -119,20 +123,45 @@ def feature_runs(
     k: int,
     source: Source = COMPUTE,
     options: RunOptions | None = None,
+    n_plot: int = N_PLOT,
+    how: str = "tsne",
 ) -> FeatureRuns:
     """Train (or load) the extractors and score the classifiers, or read the rows from
-    ``source``'s tables and train only the first seed's extractors (for the figures)."""
-    trained = seeds if source.computes else seeds[:1]
-    extractors = {
-        (label, seed): train_extractor(dataset, ex.replace(seed=seed, class_weight=w), options)
-        for seed in trained
-        for label, w in TRAININGS.items()
-    }
+    ``source``'s tables; the first seed's figure data (``n_plot`` test images, pictured by
+    ``how``) from its extractors, or read from the tables' figure files where they hold them
+    (:mod:`imbnb.experiments.figures`), so no network is trained for them."""
     if source.computes:
+        extractors = {
+            (label, seed): train_extractor(dataset, ex.replace(seed=seed, class_weight=w), options)
+            for seed in seeds
+            for label, w in TRAININGS.items()
+        }
         n_classes = len(next(iter(extractors.values())).classes)
-        return FeatureRuns(extractors, classifier_rows(extractors, k, n_classes))
+        figures = {key: ExtractorFigure.from_extractor(extractors[key], n_plot, key[1], [how])
+                   for key in extractors if key[1] == seeds[0]}  # fmt: skip
+        return FeatureRuns(figures, classifier_rows(extractors, k, n_classes))
     configs = classifier_configs(dataset, ex, seeds, k, source.profile)
-    return FeatureRuns(extractors, _rows_from_table(configs, source))
+    figures = {
+        (label, seeds[0]): _figure(
+            dataset, ex.replace(seed=seeds[0], class_weight=w),
+            configs[label, _OWN_HEAD, seeds[0]].key(), source, (options, n_plot, how),
+        )
+        for label, w in TRAININGS.items()
+    }  # fmt: skip
+    return FeatureRuns(figures, _rows_from_table(configs, source))
+
+
+def _figure(
+    dataset: str, ex: ExtractorSettings, key: str, source: Source, plot: tuple
+) -> ExtractorFigure:
+    """The figure data of extractor ``ex`` (of run ``key``, its CNN-h run): from the tables'
+    figure file, or from the extractor trained (or loaded from the cache) here."""
+    stored = load_figure(source.table_paths, key)
+    if stored is not None:
+        return ExtractorFigure.from_arrays(stored.arrays, stored.meta)
+    options, n_plot, how = plot
+    trained = train_extractor(dataset, ex, options)
+    return ExtractorFigure.from_extractor(trained, n_plot, ex.seed, [how])
 
 
 def runs_sentence(source: Source, first_seed: int) -> str:

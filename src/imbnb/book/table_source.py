@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
+from imbnb import paths
 from imbnb.experiments import RunConfig, coverage, results_for
 
 __all__ = ["COMPUTE", "Source", "check_readable", "chapter_source", "missing_runs", "read_rows"]
@@ -48,6 +50,11 @@ class Source:
     def tables(self) -> tuple[str, ...]:
         """Every table read, in order: a run is taken from the first that holds it."""
         return () if self.computes else (self.path, *self.also)
+
+    @property
+    def table_paths(self) -> list[Path]:
+        """The tables as paths, relative ones under the repository (for their figure files)."""
+        return [t if t.is_absolute() else paths.repo_root() / t for t in map(Path, self.tables)]
 
 
 COMPUTE = Source()

@@ -42,6 +42,8 @@ from imbnb.methods.deepsmote import GenerativeRun, method_ae_config, run_generat
 from imbnb.methods.dos import INIT_METHODS, DOSConfig, init_rows, run_dos
 from imbnb.methods.dos_figure import N_PLOT, DOSFigure
 from imbnb.methods.extractor import ExtractorSettings, train_extractor
+from imbnb.methods.extractor_figure import N_PLOT as EXTRACTOR_N_PLOT
+from imbnb.methods.extractor_figure import ExtractorFigure
 from imbnb.methods.feature_space import HeadSettings, run_method
 from imbnb.methods.gamo import method_config, method_data, train_gamo
 from imbnb.methods.losses_baselines import LossRun, LossRunSettings, method_row, train_with_loss
@@ -126,10 +128,10 @@ def _cost(network: float, method: float) -> dict[str, float]:
     return {"network_seconds": float(network), "method_seconds": float(method)}
 
 
-def _feature_space(cfg: RunConfig) -> dict[str, Any]:
-    """Extractor (weighted CE, thesis §4.2.1) + resampling in its feature space + MLP head."""
+def _extractor_settings(cfg: RunConfig) -> ExtractorSettings:
+    """The extractor a feature-space config trains (weighted CE by default, thesis §4.2.1)."""
     p = settings_of(cfg)
-    settings = ExtractorSettings(
+    return ExtractorSettings(
         protocol="minority",
         ratio=cfg.ratio,
         n_minority=cfg.n_minority,
@@ -142,8 +144,13 @@ def _feature_space(cfg: RunConfig) -> dict[str, Any]:
         n_train=cfg.n_train,
         n_test=cfg.n_test,
     )
+
+
+def _feature_space(cfg: RunConfig) -> dict[str, Any]:
+    """Extractor + resampling in its feature space + MLP head."""
+    p = settings_of(cfg)
     head = HeadSettings(cfg.seed, cfg.ratio, p["rho_d"], p["head"] or None)
-    ex = train_extractor(cfg.dataset, settings)
+    ex = train_extractor(cfg.dataset, _extractor_settings(cfg))
     row = run_method(cfg.method, ex, head)
     return {**row, **_cost(ex.history.get("seconds", _NAN), row["seconds"])}
 
@@ -231,8 +238,19 @@ def _dos_figure(cfg: RunConfig) -> FigureData:
     return FigureData(arrays, meta)
 
 
+def _extractor_figure(cfg: RunConfig) -> FigureData:
+    """Chapter 2's figure data of an extractor (its CNN-h run), both pictures of its
+    embeddings, from the network the run just trained (cached)."""
+    ex = train_extractor(cfg.dataset, _extractor_settings(cfg))
+    arrays, meta = ExtractorFigure.from_extractor(ex, EXTRACTOR_N_PLOT, cfg.seed).to_arrays()
+    return FigureData(arrays, meta)
+
+
 #: The methods whose runs store figure data when a sweep asks (``imbnb sweep --figures``).
-FIGURES: dict[str, Callable[[RunConfig], FigureData]] = {"DOS": _dos_figure}
+FIGURES: dict[str, Callable[[RunConfig], FigureData]] = {
+    "DOS": _dos_figure,
+    "CNN-h": _extractor_figure,
+}
 
 
 def _generative(cfg: RunConfig) -> dict[str, Any]:
