@@ -81,6 +81,7 @@ def test_table_rows_are_the_rows_the_chapter_computes(tmp_path, monkeypatch) -> 
         mp.setattr(feature_runs_module, "train_extractor", lambda *a, **k: pytest.fail("trained"))
         stored = feature_runs(v["dataset"], ex, v["seeds"], v["k"], source, n_plot=200)
     assert {f.network for f in stored.figures.values()} == {"figure file"}
+    assert "not trained here either" in runs_sentence(source, 0, stored.figures)
     with torch_threads(1):  # as a sweep runs
         computed = feature_runs(v["dataset"], ex, v["seeds"], v["k"], COMPUTE, n_plot=3000)
     for key, figure in computed.figures.items():  # the same numbers and points as computed

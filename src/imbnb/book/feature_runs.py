@@ -164,15 +164,25 @@ def _figure(
     return ExtractorFigure.from_extractor(trained, n_plot, ex.seed, [how])
 
 
-def runs_sentence(source: Source, first_seed: int) -> str:
-    """Where the chapter's networks and scores come from, for the page."""
+def runs_sentence(
+    source: Source, first_seed: int, figures: Mapping[Any, ExtractorFigure] | None = None
+) -> str:
+    """Where the chapter's networks and scores come from, for the page (``figures``: the
+    first seed's, read from figure files or not)."""
     if source.computes:
         return "Every network is trained (or loaded from the cache) by this execution."
     tables = " and ".join(source.tables)
+    stored = bool(figures) and all(f.network == "figure file" for f in figures.values())
+    figure = (
+        f"seed {first_seed}'s two networks are not trained here either: the class sizes and the "
+        "embeddings come from the figure data stored beside their CNN-h rows"
+        if stored
+        else f"only seed {first_seed}'s two networks are trained here, for the class sizes and "
+        "the embeddings"
+    )
     return (
         f"The classifier scores below are read from {tables}: each training, classifier and "
         "seed is a feature-space run of the experiment layer (CNN-h, the network's own "
-        "classifier, or BL with a kNN or logistic-regression head), on the same networks; "
-        f"only seed {first_seed}'s two networks are trained here, for the class sizes and the "
-        "embeddings."
+        f"classifier, or BL with a kNN or logistic-regression head), on the same networks; "
+        f"{figure}."
     )
