@@ -15,6 +15,7 @@ from imbnb.book.results_chapter import (
     tuned_phrases,
 )
 from imbnb.experiments.config import RunConfig
+from imbnb.experiments.statistics import across_ratios
 from imbnb.experiments.verdicts import tuned_verdicts
 
 LINEAR = {"extractor_weight": None, "head": {"hidden": [], "epochs": 10}}
@@ -115,3 +116,15 @@ def test_one_method_against_the_others_reads_only_complete_final_runs() -> None:
     assert text.startswith("better than BL (+0.03") and "; equivalent to BL+CW (+0.00" in text
     assert against_text(pd.DataFrame()) == "not compared under this profile"
     assert one_against_others(rows, "PseudoFeat", ["BL"]).empty  # a focus not in the rows
+
+
+def test_a_pair_tested_alone_gets_the_numbers_of_the_test_over_every_method() -> None:
+    gain = {("ADOS", 10.0): 0.01, ("BL+CW", 100.0): 0.004}
+    rows = _rows(_grid(), gain)
+    alone = one_against_others(rows, "ADOS", ["BL+CW"], ["acsa"])  # the two methods' rows
+    full = across_ratios(rows, "BL+CW", "acsa").loc["ADOS"]  # every method's rows
+    assert alone.loc["BL+CW", ("acsa", "difference")] == full["mean difference"]
+    assert alone.loc["BL+CW", ("acsa", "verdict")] == full["verdict"]
+    assert alone.loc["BL+CW", ("acsa", "95% interval")] == (
+        f"[{full['CI low']:+.3f}, {full['CI high']:+.3f}]"
+    )
