@@ -9,13 +9,16 @@ import pandas as pd
 import pytest
 
 from imbnb import paths
+from imbnb.book import gamo_runs
 from imbnb.book.chapters_grid import chapter_configs
 from imbnb.book.gamo_chapter import run_table1, table1_numbers
 from imbnb.book.gamo_runs import (
     Table1Plan,
+    chapter_figure,
     chapter_source,
     figure_gamo,
     figure_sentence,
+    figure_settings,
     read_configs,
     runs_sentence,
     table1_configs,
@@ -25,9 +28,12 @@ from imbnb.book.gamo_runs import (
 from imbnb.book.runner import chapter_values
 from imbnb.book.table_source import Source, missing_runs
 from imbnb.data import load_dataset
-from imbnb.experiments import load_grid, sweep
+from imbnb.experiments import load_grid, registry, sweep
 from imbnb.experiments.splits import run_split
+from imbnb.experiments.sweep import fill_figures
+from imbnb.methods.gamo_figure import GAMOFigure
 from imbnb.metrics import summarise
+from imbnb.train import torch_threads
 
 GRIDS = paths.book_dir() / "grids"
 
@@ -143,3 +149,35 @@ def test_missing_runs_are_listed_and_said(tiny, monkeypatch) -> None:
     with pytest.raises(ValueError, match="hold 8 of the 16 runs"):
         run_table1(plan, chapter_source(str(root / "half.parquet"), str(root / "half.parquet"),
                                         "paper", False))  # fmt: skip
+
+
+def test_the_figures_are_read_from_the_sweeps_figure_file(tiny, monkeypatch) -> None:
+    """A sweep asked for figures stores what the boundary and GAMO2pix figures draw beside
+    Table 1's GAMO row; the chapter reads it, trains nothing, and draws what its own network
+    gives."""
+    plan, computed, _, _, root = tiny
+    monkeypatch.setenv("IMBNB_CACHE", str(root / "sweep"))  # the sweep's networks: loaded
+    settings = figure_settings(chapter_values("05_gamo", "smoke", seeds=list(plan.seeds)))
+    monkeypatch.setattr(registry, "GAMO_FIGURE", settings)  # the smoke profile's, not paper's
+    table = root / "t.parquet"
+    configs = table1_configs(plan, "paper")
+    assert fill_figures(configs, table, progress=False) == 4  # GAMO: 2 datasets x 2 losses
+    source = Source(str(table), "paper")
+    read = run_table1(plan, source)
+    with monkeypatch.context() as mp:
+        mp.setattr(gamo_runs, "figure_gamo", lambda *a, **k: pytest.fail("trained a network"))
+        stored = chapter_figure(plan, read, source, settings, None)
+    assert stored.network == "figure file" and stored.meta["reproduces_row"]
+    assert "the sweep stored what the two figures draw" in figure_sentence(plan, read, None, stored)
+    model, X, y = figure_gamo(plan, computed, None)  # Table 1's own network, computed
+    with torch_threads(1):  # as a sweep's runs
+        mine = GAMOFigure.from_model(model, X, y, settings)
+    pd.testing.assert_frame_equal(
+        stored.boundary.distances.reset_index(drop=True),
+        mine.boundary.distances.reset_index(drop=True),
+    )
+    assert stored.tiles.classes == mine.tiles.classes == [9]
+    assert np.allclose(stored.tiles.made[9], mine.tiles.made[9], atol=1e-6)
+    pd.testing.assert_frame_equal(stored.tiles.measures, mine.tiles.measures)
+    other = dataclasses.replace(settings, n_generate=settings.n_generate + 1)
+    assert chapter_figure(plan, read, source, other, None).network == "trained"  # not that file

@@ -22,7 +22,6 @@ The chapter narrates and calls; the computing lives here so that each of its cel
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -56,8 +55,8 @@ from imbnb.methods.gamo import (
     nearest_other_distance,
     train_gamo,
 )
+from imbnb.methods.gamo_figure import Boundary, boundary_analysis
 from imbnb.metrics import evaluate
-from imbnb.oversample import SMOTE
 
 __all__ = [
     "FIGURE1_PANELS",
@@ -329,42 +328,6 @@ def paper_value(published: pd.DataFrame, dataset: str, loss: str, method: str, m
 
 # --------------------------------------------------------------------------------------------
 # Where does G put its points?
-
-
-@dataclass
-class Boundary:
-    """Distances to the nearest point of another class, per kind of point, for one class."""
-
-    cls: int
-    n_real: int
-    distances: pd.DataFrame
-    medians: pd.Series
-
-
-def boundary_analysis(
-    gamo: GAMO, X: np.ndarray, y: np.ndarray, cls: int, n_generate: int, seed: int
-) -> Boundary:
-    """Real, GAMO-generated and SMOTE points of class ``cls`` (the last minority class if it is
-    not one) in F's feature space, each with its distance to the nearest other-class point."""
-    cls = cls if cls in gamo.minority_ else gamo.minority_[-1]
-    feats = gamo.features(X)
-    real, others = feats[y == cls], feats[y != cls]
-    fake = gamo.generate(np.full(n_generate, cls), seed=seed)
-    # SMOTE in the same feature space, against the other classes pooled as one
-    k = min(5, len(real) - 1)
-    smote = SMOTE(k_neighbors=k, random_state=seed, sampling_strategy={1: len(real) + n_generate})
-    pooled = np.concatenate([real, others[: max(len(real) + n_generate, 1)]])
-    labels = np.r_[np.ones(len(real)), np.zeros(len(pooled) - len(real))].astype(np.int64)
-    Xs, _ = smote.fit_resample(pooled, labels)
-    smote_points = np.asarray(Xs)[len(pooled) :]
-    distances = pd.concat(
-        [
-            pd.DataFrame({"points": name, "distance": nearest_other_distance(pts, others)})
-            for name, pts in [("real", real), ("GAMO", fake), ("SMOTE", smote_points)]
-        ]
-    )
-    medians = distances.groupby("points")["distance"].median()
-    return Boundary(cls, len(real), distances, medians)
 
 
 def plot_boundary_distances(ax: plt.Axes, boundary: Boundary, class_name: str) -> None:

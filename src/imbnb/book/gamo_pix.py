@@ -1,7 +1,8 @@
 """Chapter 5 (GAMO): GAMO2pix images, real beside decoded, and what the decoded tiles show.
 
-:func:`gamo2pix_tiles` trains one GAMO2pix decoder per class (cached), decodes GAMO's generated
-vectors and measures the tiles (intensity, spread between tiles, GAMO's classifier's verdict);
+:func:`gamo2pix_tiles` (:mod:`imbnb.methods.gamo_figure`, where a sweep's figure data is made)
+trains one GAMO2pix decoder per class (cached), decodes GAMO's generated vectors and measures
+the tiles (intensity, spread between tiles, GAMO's classifier's verdict);
 :func:`plot_gamo2pix_tiles` draws them and :func:`gamo2pix_numbers` puts the measures in words.
 Re-exported by :mod:`imbnb.book.gamo_chapter`.
 """
@@ -9,15 +10,13 @@ Re-exported by :mod:`imbnb.book.gamo_chapter`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 
 from imbnb.book.prose import threshold_phrase
-from imbnb.methods.gamo import GAMO, train_gamo2pix
+from imbnb.methods.gamo_figure import Gamo2pixTiles, gamo2pix_tiles
 
 __all__ = [
     "Gamo2pixTiles",
@@ -25,55 +24,6 @@ __all__ = [
     "gamo2pix_tiles",
     "plot_gamo2pix_tiles",
 ]
-
-
-@dataclass
-class Gamo2pixTiles:
-    """GAMO2pix per class: real and decoded tiles (intensities in [0, 1]) and what they show."""
-
-    classes: list[int]
-    real: dict[int, np.ndarray]  # the first n_show real images of each class
-    made: dict[int, np.ndarray]  # n_show images decoded from GAMO's generated vectors
-    measures: pd.DataFrame  # per class: intensity and spread of real and decoded, M's verdict
-
-
-def _tile_measures(gamo: GAMO, X: np.ndarray, y: np.ndarray, c: int, made: np.ndarray) -> dict:
-    """Mean intensity (0: empty), spread between tiles (pixel-wise std, averaged) and the share
-    of decoded tiles GAMO's classifier puts in class ``c``, beside the real images'."""
-    real = X[y == c][:, 0] / 255.0
-    pred = gamo.predict(made[:, None].astype(np.float32))
-    return {
-        "class": c,
-        "real intensity": float(real.mean()),
-        "decoded intensity": float(made.mean()),
-        "real spread": float(real[: len(made)].std(axis=0).mean()),
-        "decoded spread": float(made.std(axis=0).mean()),
-        "decoded as the class": float(np.mean(pred == c)),
-        "most common prediction": int(np.bincount(pred).argmax()),
-    }
-
-
-def gamo2pix_tiles(
-    gamo: GAMO,
-    X: np.ndarray,
-    y: np.ndarray,
-    classes: Sequence[int],
-    *,
-    steps: int,
-    batch_size: int,
-    seed: int,
-    n_show: int = 8,
-) -> Gamo2pixTiles:
-    """Per class, train its GAMO2pix (cached), decode ``n_show`` generated vectors, and measure
-    the tiles against the class's real images (:func:`_tile_measures`)."""
-    real, made = {}, {}
-    for c in classes:
-        imgs = X[y == c]
-        pix = train_gamo2pix(gamo, imgs, steps=steps, batch_size=batch_size, seed=seed)
-        made[c] = pix.decode_features(gamo.generate(np.full(n_show, c), seed=seed + 1))[:, 0]
-        real[c] = imgs[:n_show, 0] / 255.0
-    rows = [_tile_measures(gamo, X, y, c, made[c]) for c in classes]
-    return Gamo2pixTiles(list(classes), real, made, pd.DataFrame(rows).set_index("class"))
 
 
 def plot_gamo2pix_tiles(tiles: Gamo2pixTiles) -> plt.Figure:

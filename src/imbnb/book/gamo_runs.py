@@ -6,14 +6,15 @@ test images per class). Under ``paper`` the runs are read instead of trained:
 :func:`table1_configs` writes them as GAMO-family run configs (the ``counts`` protocol, whose
 count list and draws are the chapter's, and only the knobs chapter 8's grid writes), refusing by
 name a setting a run config cannot hold, and :func:`table1_rows` reads their rows in the frame
-the chapter computes. The figures that need a trained GAMO get one from :func:`figure_gamo`.
+the chapter computes. The figures that need a trained GAMO read the figure file a sweep stored
+beside Table 1's GAMO run, or get the network from :func:`figure_gamo` (:func:`chapter_figure`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -22,10 +23,12 @@ import pandas as pd
 from imbnb.book.table_source import Source, chapter_source, read_rows
 from imbnb.data import load_dataset
 from imbnb.experiments import RunConfig
+from imbnb.experiments.figures import load_figure
 from imbnb.experiments.registry import family_of
 from imbnb.imbalance import COUNT_PRESETS, ImbalancedSplit, make_imbalanced, select_test
 from imbnb.methods.deepsmote import count_split
 from imbnb.methods.gamo import GAMO, GAMOSettings, method_config, train_gamo
+from imbnb.methods.gamo_figure import GAMOFigure, GAMOFigureSettings
 
 __all__ = [
     "FigureGAMO",
@@ -33,8 +36,10 @@ __all__ = [
     "Table1Runs",
     "chapter_source",
     "counts_for",
+    "chapter_figure",
     "figure_gamo",
     "figure_sentence",
+    "figure_settings",
     "read_configs",
     "runs_sentence",
     "table1_configs",
@@ -211,10 +216,61 @@ def figure_gamo(plan: Table1Plan, runs: Table1Runs, figure_steps: int | None) ->
     return FigureGAMO(train_gamo(X, y, cfg), X, y)
 
 
-def figure_sentence(plan: Table1Plan, runs: Table1Runs, figure_steps: int | None) -> str:
-    """Which GAMO the boundary analysis and GAMO2pix show, at which scale."""
+def figure_settings(p: Mapping[str, Any]) -> GAMOFigureSettings:
+    """How the boundary and GAMO2pix figures are made, from the chapter's parameter values."""
+    return GAMOFigureSettings(
+        boundary_class=p["boundary_class"], n_generate=p["n_generate"],
+        pix_classes=tuple(p["pix_classes"]), pix_steps=p["pix_steps"],
+        batch_size=p["batch_size"], seed=p["seeds"][0],
+    )  # fmt: skip
+
+
+def _figure_config(plan: Table1Plan, profile: str) -> RunConfig:
+    """The run config of the figures' GAMO: Table 1's GAMO on the first dataset and seed."""
+    one = replace(plan, datasets=plan.datasets[:1], seeds=plan.seeds[:1],
+                  losses=[_figure_loss(plan)], methods=["GAMO"])  # fmt: skip
+    return table1_configs(one, profile)[0]
+
+
+def chapter_figure(
+    plan: Table1Plan,
+    runs: Table1Runs,
+    source: Source,
+    settings: GAMOFigureSettings,
+    figure_steps: int | None,
+) -> GAMOFigure:
+    """What the boundary and GAMO2pix figures draw: the figure file a sweep stored beside
+    Table 1's GAMO run where the tables hold one made with ``settings`` (and ``figure_steps``
+    is None), else the same measured on :func:`figure_gamo`'s network."""
+    if figure_steps is None and not source.computes:
+        stored = load_figure(source.table_paths, _figure_config(plan, source.profile).key())
+        if stored is not None:
+            figure = GAMOFigure.from_arrays(stored.arrays, stored.meta)
+            if figure.settings == settings:
+                return figure
+    model, X, y = figure_gamo(plan, runs, figure_steps)
+    return GAMOFigure.from_model(model, X, y, settings)
+
+
+def figure_sentence(
+    plan: Table1Plan, runs: Table1Runs, figure_steps: int | None, figure: GAMOFigure | None = None
+) -> str:
+    """Which GAMO the boundary analysis and GAMO2pix show, at which scale, and whether it was
+    trained here or read from its figure file (``figure``)."""
     name, seed, loss = plan.datasets[0], plan.seeds[0], _figure_loss(plan).upper()
     which = f"This GAMO ({name}, seed {seed}, {loss} loss)"
+    if figure is not None and figure.network == "figure file":
+        how = (
+            "its network gave the stored row's metrics again"
+            if figure.meta.get("reproduces_row")
+            else "its network was trained again from the same configuration on "
+            f"{figure.meta.get('cpu', 'another machine')}, not the machine that swept the row, "
+            "so the figures show the same run up to the last bits of training"
+        )
+        return (
+            f"{which} is Table 1's own network ({plan.steps:,} iterations): the sweep stored "
+            f"what the two figures draw beside its row, so nothing is trained here; {how}."
+        )
     if runs.models and figure_steps is None:
         return f"{which} is Table 1's own network, trained (or loaded from the cache) above."
     steps = figure_steps or plan.steps

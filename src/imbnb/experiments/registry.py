@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -46,6 +46,7 @@ from imbnb.methods.extractor_figure import N_PLOT as EXTRACTOR_N_PLOT
 from imbnb.methods.extractor_figure import ExtractorFigure
 from imbnb.methods.feature_space import HeadSettings, run_method
 from imbnb.methods.gamo import method_config, method_data, train_gamo
+from imbnb.methods.gamo_figure import GAMOFigure, GAMOFigureSettings
 from imbnb.methods.losses_baselines import LossRun, LossRunSettings, method_row, train_with_loss
 from imbnb.metrics import evaluate
 from imbnb.train import get_device, gpu_name, torch_threads
@@ -246,10 +247,26 @@ def _extractor_figure(cfg: RunConfig) -> FigureData:
     return FigureData(arrays, meta)
 
 
+#: How a sweep's GAMO figure data is made: chapter 5's paper profile, the run's batch and seed.
+GAMO_FIGURE = GAMOFigureSettings()
+
+
+def _gamo_figure(cfg: RunConfig) -> FigureData:
+    """Chapter 5's figure data of a GAMO run (the boundary analysis, GAMO2pix tiles), from the
+    network its run just trained (cached), with the paper profile's figure settings."""
+    d = _split_images(cfg)
+    model_cfg = method_config(cfg.method, seed=cfg.seed, **settings_of(cfg))
+    model = train_gamo(d.X, d.y, model_cfg)
+    how = replace(GAMO_FIGURE, batch_size=model_cfg.batch_size, seed=cfg.seed)
+    arrays, meta = GAMOFigure.from_model(model, d.X, d.y, how).to_arrays()
+    return FigureData(arrays, meta)
+
+
 #: The methods whose runs store figure data when a sweep asks (``imbnb sweep --figures``).
 FIGURES: dict[str, Callable[[RunConfig], FigureData]] = {
     "DOS": _dos_figure,
     "CNN-h": _extractor_figure,
+    "GAMO": _gamo_figure,
 }
 
 
