@@ -119,6 +119,11 @@ def test_gamo2pix_words_say_what_the_tiles_show() -> None:
     assert "20% of the real tiles'" in out["pix_spread_text"]
     half = ch5.gamo2pix_numbers(_tiles(0.5, 0.5), names)
     assert "takes 50% of them" in half["pix_text"]
+    mixed = _tiles(0.5, 1.0)
+    mixed.measures.loc[7, "decoded spread"] = 0.25  # class 7 as varied as its real tiles
+    text = ch5.gamo2pix_numbers(mixed, names)["pix_spread_text"]
+    assert "those of class 7 vary about as much as the real ones (100%)" in text
+    assert "those of class 8 are near copies of one another (20%)" in text  # named, not hidden
 
 
 def test_gamo2pix_tiles_share_one_grey_scale_and_pixel_size() -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 from imbnb.book.prose import threshold_phrase
 from imbnb.methods.gamo_figure import Gamo2pixTiles, gamo2pix_tiles
@@ -66,24 +67,29 @@ def gamo2pix_numbers(tiles: Gamo2pixTiles, class_names: Sequence[str]) -> dict[s
             f"images, and {verdict}"
         )
     ratio = tiles.measures["decoded spread"] / tiles.measures["real spread"]
-    lo, hi = f"{ratio.min():.0%}", f"{ratio.max():.0%}"
-    spread = f"{lo} of the real tiles'" if lo == hi else f"{lo} to {hi} of the real tiles'"
-    spread_text = threshold_phrase(
-        float(ratio.max()),
-        [
-            (
-                0.5,
-                f"Within a class the decoded tiles are near copies of one another (their "
-                f"pixel-wise spread is {spread}): the decoder draws one smooth, average item per "
-                "class rather than different garments",
-            ),
-            (
-                0.8,
-                f"The decoded tiles of a class vary less than the real ones (their pixel-wise "
-                f"spread is {spread})",
-            ),
-        ],
-        f"The decoded tiles of a class vary about as much as the real ones (their pixel-wise "
-        f"spread is {spread})",
+    return {"pix_text": "; ".join(parts), "pix_spread_text": _spread_text(ratio)}
+
+
+#: How the decoded tiles of a class vary, by their spread over the real tiles' (upper bounds).
+_SPREAD_BANDS = [(0.5, "are near copies of one another"), (0.8, "vary less than the real ones")]
+_SPREAD_ELSE = "vary about as much as the real ones"
+
+
+def _spread_text(ratio: pd.Series) -> str:
+    """How much the decoded tiles of each class differ from one another, against the real
+    tiles' pixel-wise spread: one sentence when every class reads the same, else class by
+    class (a collapsed class is named, not averaged away)."""
+    words = {c: threshold_phrase(float(r), _SPREAD_BANDS, _SPREAD_ELSE) for c, r in ratio.items()}
+    if len(set(words.values())) == 1:
+        lo, hi = f"{ratio.min():.0%}", f"{ratio.max():.0%}"
+        spread = f"{lo} of the real tiles'" if lo == hi else f"{lo} to {hi} of the real tiles'"
+        verdict = next(iter(words.values()))
+        tail = (": the decoder draws one smooth, average item per class rather than different "
+                "garments" if verdict == _SPREAD_BANDS[0][1] else "")  # fmt: skip
+        spread_words = f"their pixel-wise spread is {spread}"
+        return f"Within a class the decoded tiles {verdict} ({spread_words}){tail}"
+    parts = [f"those of class {c} {w} ({ratio[c]:.0%})" for c, w in words.items()]
+    return (
+        "The classes differ in how much their decoded tiles vary, as a share of the real tiles' "
+        "pixel-wise spread: " + "; ".join(parts)
     )
-    return {"pix_text": "; ".join(parts), "pix_spread_text": spread_text}
