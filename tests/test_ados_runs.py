@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
 import pandas as pd
+import pytest
 from _table_checks import assert_table_is_computed
 
 from imbnb import paths
+from imbnb.book import ados_runs
 from imbnb.book.ados_runs import (
     chapter_grids,
     cnn_rows,
+    extractor_figures,
     feature_configs,
+    figures_sentence,
     grid_rows,
     pf_rows,
     pseudo_feature_configs,
@@ -18,7 +25,10 @@ from imbnb.book.ados_runs import (
 from imbnb.book.chapters_grid import chapter_configs
 from imbnb.book.runner import chapter_values
 from imbnb.book.table_source import Source, missing_runs
+from imbnb.experiments import sweep
+from imbnb.experiments.sweep import fill_figures
 from imbnb.methods.options import RunOptions
+from imbnb.train import torch_threads
 
 RESULTS = paths.book_dir() / "data" / "results"
 PAPER = "book/data/results/paper.parquet"
@@ -97,3 +107,36 @@ def test_a_table_row_is_the_row_the_chapter_computes(tmp_path, monkeypatch) -> N
         ["method", "n_minor", "accuracy", "gmean", "recall_min", "recall_worst", "recall_c0"],
         (tmp_path, monkeypatch),
     )
+
+
+def test_the_extractor_figures_are_read_from_the_sweeps_figure_files(tmp_path, monkeypatch):
+    """A sweep asked for figures stores what the adaptive-k figure, the near-duplication table
+    and the fit sentence measure beside the first seed's ADOS rows; the chapter reads them,
+    trains nothing, and gets what its own extractors give."""
+    tiny = _values(profile="smoke", seeds=[0], ratios=[10, 20], methods=["ADOS"], n_train=300,
+                   n_test=10, epochs=1, head_epochs=1)  # fmt: skip
+    grid = chapter_grids(tiny)["thesis"]
+    configs = feature_configs("fashion_mnist", grid, "smoke")
+    table = tmp_path / "t.parquet"
+    monkeypatch.setenv("IMBNB_CACHE", str(tmp_path / "sweep-cache"))
+    sweep(configs, table, progress=False)
+    assert fill_figures(configs, table, progress=False) == 2  # ADOS at both ratios
+    source = Source(str(table), "smoke")
+    with monkeypatch.context() as mp:
+        mp.setattr(ados_runs, "train_extractor", lambda *a, **k: pytest.fail("trained a network"))
+        stored = extractor_figures("fashion_mnist", grid, source)
+    assert [f.network for f in stored.values()] == ["figure file"] * 2
+    assert "read from the figure data a sweep stored" in figures_sentence(stored)
+    monkeypatch.setenv("IMBNB_CACHE", str(tmp_path / "chapter-cache"))  # trained again
+    with torch_threads(1):  # as a sweep's runs
+        own = extractor_figures("fashion_mnist", grid, options=RunOptions(progress=False))
+    assert "trained (or loaded from the cache) by this execution" in figures_sentence(own)
+    for ratio in (10, 20):
+        a, b = stored[ratio], own[ratio]
+        assert (a.minority_classes, a.counts, a.dup, a.fit_spread) == (
+            b.minority_classes, b.counts, b.dup, b.fit_spread)  # fmt: skip
+        assert a.profile.k_max == b.profile.k_max and a.profile.grid_k == b.profile.grid_k
+        assert np.array_equal(a.profile.d_x, b.profile.d_x)
+        assert np.array_equal(a.profile.ks, b.profile.ks)
+    other = dataclasses.replace(grid, rho_d=2.0)  # another run: the tables hold no figure of it
+    assert extractor_figures("fashion_mnist", other, source)[10].network != "figure file"

@@ -28,7 +28,7 @@ from imbnb.book.gamo_runs import (
 from imbnb.book.runner import chapter_values
 from imbnb.book.table_source import Source, missing_runs
 from imbnb.data import load_dataset
-from imbnb.experiments import load_grid, registry, sweep
+from imbnb.experiments import figure_makers, load_grid, sweep
 from imbnb.experiments.splits import run_split
 from imbnb.experiments.sweep import fill_figures
 from imbnb.methods.gamo_figure import GAMOFigure
@@ -158,7 +158,7 @@ def test_the_figures_are_read_from_the_sweeps_figure_file(tiny, monkeypatch) -> 
     plan, computed, _, _, root = tiny
     monkeypatch.setenv("IMBNB_CACHE", str(root / "sweep"))  # the sweep's networks: loaded
     settings = figure_settings(chapter_values("05_gamo", "smoke", seeds=list(plan.seeds)))
-    monkeypatch.setattr(registry, "GAMO_FIGURE", settings)  # the smoke profile's, not paper's
+    monkeypatch.setattr(figure_makers, "GAMO_FIGURE", settings)  # the smoke profile's, not paper's
     table = root / "t.parquet"
     configs = table1_configs(plan, "paper")
     assert fill_figures(configs, table, progress=False) == 4  # GAMO: 2 datasets x 2 losses

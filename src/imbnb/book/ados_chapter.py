@@ -12,23 +12,22 @@ rows (:func:`imbnb.methods.feature_space.run_grid`) and the thesis's published t
 * :func:`thesis_gap_numbers`, :func:`published_inconsistencies`, :func:`ados_versus`,
   :func:`cnn_fit_numbers`, :func:`seeds_note`, :func:`best_per_ratio` and
   :func:`pseudo_feature_numbers` compute what the prose quotes (glue names -> values);
-* :func:`near_duplication` measures how close ADOS's synthetic rows sit to their seeds.
+* :func:`near_duplication` measures how close ADOS's synthetic rows sit to their seeds (it
+  lives in :mod:`imbnb.methods.ados_figure`, where a sweep's figure data is made).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.spatial.distance import cdist
 
 from imbnb.book.ados_figures import KProfile, ToySteps, adaptive_k_profile, toy_steps
 from imbnb.book.prose import direction_word, lookup, phrase_list, threshold_phrase
+from imbnb.methods.ados_figure import NearDuplication, near_duplication
 from imbnb.methods.feature_space import CNN_CE, CNN_CW
-from imbnb.oversample import ADOS
 
 __all__ = [
     "GROUPS",
@@ -275,20 +274,14 @@ def ados_versus(
     return numbers, result
 
 
-def cnn_fit_numbers(per: pd.DataFrame, ex_top: Any, top_ratio: float) -> dict[str, Any]:
+def cnn_fit_numbers(per: pd.DataFrame, fit_spread: float, top_ratio: float) -> dict[str, Any]:
     """The weighted CNN's own classifier against the heads, and how tightly it fits.
 
     ``cnn_vs_ados`` and ``cnn_vs_bl_cw`` (ACSA, mean over ratios); ``fit_spread``: the
     minority training embeddings' mean distance to their class mean over the test
-    embeddings', at ``top_ratio`` (extractor ``ex_top``), with ``fit_comment`` and
-    ``top_ratio``.
+    embeddings' at ``top_ratio`` (:func:`imbnb.methods.ados_figure.fit_spread`), with
+    ``fit_comment`` and ``top_ratio``.
     """
-    spread = [
-        np.linalg.norm(z - z.mean(axis=0), axis=1).mean()
-        for c in ex_top.minority_classes
-        for z in (ex_top.z_train[ex_top.y_train == c], ex_top.z_test[ex_top.y_test == c])
-    ]
-    fit_spread = float(np.mean(np.array(spread[0::2]) / np.array(spread[1::2])))
     return {
         "cnn_vs_ados": float(_versus(per, CNN_CW, "ADOS", "acsa").mean()),
         "cnn_vs_bl_cw": float(_versus(per, CNN_CW, "BL+CW", "acsa").mean()),
@@ -361,63 +354,3 @@ def pseudo_feature_numbers(
             "unlike" if pf_mean.loc["RUS", "accuracy"] > pf_mean.loc["BL", "accuracy"] else "like"
         )
     return numbers
-
-
-@dataclass(frozen=True)
-class NearDuplication:
-    """How far ADOS's synthetic minority rows sit from their seeds, and its loss mass."""
-
-    n_synthetic: int  # synthetic rows
-    per_seed: float  # synthetic rows per original minority point
-    near_frac: float  # fraction within 1% of the class's median NN distance of their seed
-    spread_ratio: float  # trace of the synthetic rows' covariance over the originals'
-    mass_ratio: float  # minority / majority total sample weight (ADOS's re-weighting)
-
-    def table(self) -> pd.Series:
-        """The five numbers, labelled for the chapter's table (a count shown as an integer)."""
-        return pd.Series(
-            {
-                "synthetic rows": int(self.n_synthetic),
-                "rows per original seed": round(float(self.per_seed), 1),
-                "fraction within 1% of NN distance of their seed": round(self.near_frac, 3),
-                "synthetic spread / original spread": round(self.spread_ratio, 3),
-                "minority / majority loss mass (ADOS weights)": round(self.mass_ratio, 3),
-            },
-            dtype=object,
-        )
-
-
-def near_duplication(
-    z: np.ndarray, y: np.ndarray, minority: Sequence[int], sampler: ADOS
-) -> NearDuplication:
-    """Resample embeddings ``z`` with an (unfitted) ADOS ``sampler`` and measure its rows.
-
-    A synthetic row is "near" its seed when closer than 1 % of its class's median
-    nearest-neighbour distance among the original points.
-    """
-    Z_res, y_res = sampler.fit_resample(z.astype(np.float64), y)
-    syn = np.flatnonzero(sampler.is_synthetic_)
-    to_seed = np.linalg.norm(Z_res[syn] - Z_res[sampler.source_index_[syn]], axis=1)
-    near, spreads = np.zeros(len(syn), dtype=bool), []
-    for c in minority:
-        orig = z[y == c].astype(np.float64)
-        Dc = cdist(orig, orig)
-        np.fill_diagonal(Dc, np.inf)
-        scale = np.median(Dc.min(axis=1))
-        in_c = y_res[syn] == c
-        near[in_c] = to_seed[in_c] < 0.01 * scale
-        spreads.append(
-            np.trace(np.cov(Z_res[syn][in_c], rowvar=False)) / np.trace(np.cov(orig, rowvar=False))
-        )
-    sw = sampler.sample_weight_
-    mass = {c: sw[y_res == c].sum() for c in np.unique(y_res)}
-    majority = [c for c in mass if c not in minority]
-    mass_ratio = np.mean([mass[c] for c in minority]) / np.mean([mass[c] for c in majority])
-    n_c = np.mean([np.sum(y == c) for c in minority])
-    return NearDuplication(
-        n_synthetic=len(syn),
-        per_seed=len(syn) / len(minority) / n_c,
-        near_frac=near.mean(),
-        spread_ratio=np.mean(spreads),
-        mass_ratio=mass_ratio,
-    )

@@ -3,7 +3,8 @@
 * :func:`toy_steps` makes the 2-D toy problem and one ADOS and one SMOTE step on it, for
   :func:`imbnb.plotting.plot_ados_smote_steps` (:meth:`ToySteps.marks`);
 * :func:`adaptive_k_profile` applies Algorithm 4 to the embeddings of one class, for
-  :func:`imbnb.plotting.plot_adaptive_k`.
+  :func:`imbnb.plotting.plot_adaptive_k` (it lives in :mod:`imbnb.methods.ados_figure`, where
+  a sweep's figure data is made).
 
 Both are re-exported by :mod:`imbnb.book.ados_chapter`.
 """
@@ -13,11 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial.distance import cdist
 from sklearn.neighbors import NearestNeighbors
 
+from imbnb.methods.ados_figure import KProfile, adaptive_k_profile
 from imbnb.oversample import ADOS, SMOTE
-from imbnb.oversample.ados import adaptive_k, class_k_max
 from imbnb.plotting import AdosSmoteMarks
 
 __all__ = ["KProfile", "ToySteps", "adaptive_k_profile", "toy_steps"]
@@ -112,35 +112,3 @@ def toy_steps(rng: np.random.Generator, seed: int) -> ToySteps:
         gap=gap,
         resampled={"ADOS": X_ados, "SMOTE": X_sm},
     )
-
-
-@dataclass(frozen=True)
-class KProfile:
-    """Algorithm 4 on one class: each point's nearest-neighbour distance and its ``k``."""
-
-    cls: int
-    k_max: dict  # class -> k_max^(c) (eq. 4.3)
-    d_x: np.ndarray  # distance of each point of the class to its nearest in-class neighbour
-    ks: np.ndarray  # the k Algorithm 4 gives each point
-    d_min: float  # smallest positive pairwise distance in the class
-    d_max: float  # largest pairwise distance in the class
-    grid_d: np.ndarray  # distances spanning [d_min, d_max]
-    grid_k: list[int]  # Algorithm 4's k at each of them
-
-
-def adaptive_k_profile(
-    z: np.ndarray, y: np.ndarray, cls: int, *, k_min: int = 2, n_grid: int = 200
-) -> KProfile:
-    """Class-wise ``k_max`` (eq. 4.3) and Algorithm 4's ``k`` for every embedding of ``cls``."""
-    counts = dict(zip(*np.unique(y, return_counts=True), strict=True))
-    k_max = class_k_max(counts)  # eq. 4.3
-    Xc = z[y == cls].astype(np.float64)
-    D = cdist(Xc, Xc)
-    positive = D[D > 0]
-    d_min, d_max = positive.min(), positive.max()  # Alg. 4 l.2-3
-    np.fill_diagonal(D, np.inf)
-    d_x = D.min(axis=1)  # Alg. 4 l.10
-    ks = np.array([adaptive_k(d, d_min, d_max, k_min, k_max[cls]) for d in d_x])
-    grid_d = np.linspace(d_min, d_max, n_grid)
-    grid_k = [adaptive_k(d, d_min, d_max, k_min, k_max[cls]) for d in grid_d]
-    return KProfile(cls, k_max, d_x, ks, d_min, d_max, grid_d, grid_k)

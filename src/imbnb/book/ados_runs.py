@@ -11,6 +11,7 @@ protocol is ``book/grids/chapters.yaml``'s block, swept into ``chapters.parquet`
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -18,8 +19,10 @@ import pandas as pd
 from imbnb.book.loss_chapter import loss_configs
 from imbnb.book.table_source import COMPUTE, Source, check_readable, read_rows
 from imbnb.experiments import RunConfig
+from imbnb.experiments.figures import load_figure
 from imbnb.experiments.registry import SETTINGS
-from imbnb.methods.extractor import ExtractorSettings
+from imbnb.methods.ados_figure import ADOSFigure
+from imbnb.methods.extractor import ExtractorSettings, train_extractor
 from imbnb.methods.feature_methods import head_changes
 from imbnb.methods.feature_space import (
     CNN_CE,
@@ -36,6 +39,8 @@ from imbnb.methods.options import RunOptions
 __all__ = [
     "chapter_grids",
     "cnn_rows",
+    "extractor_figures",
+    "figures_sentence",
     "feature_configs",
     "grid_rows",
     "head_run_params",
@@ -181,3 +186,55 @@ def pf_rows(
         return rows.assign(from_table=False)
     rows = read_rows(pseudo_feature_configs(dataset, grid, source.profile), source)
     return rows.assign(n_minor=rows["n_minority"].astype(int))
+
+
+def _stored_figure(
+    dataset: str, grid: FeatureGrid, ratio: float, source: Source
+) -> ADOSFigure | None:
+    """The figure file the tables hold beside the first seed's ADOS run at ``ratio`` (made
+    with the grid's ``rho_d``), or None."""
+    one = replace(grid, methods=["ADOS"], ratios=[ratio], seeds=list(grid.seeds)[:1])
+    stored = load_figure(source.table_paths, feature_configs(dataset, one, source.profile)[0].key())
+    if stored is None:
+        return None
+    figure = ADOSFigure.from_arrays(stored.arrays, stored.meta)
+    return figure if figure.rho_d == float(grid.rho_d) else None
+
+
+def extractor_figures(
+    dataset: str, grid: FeatureGrid, source: Source = COMPUTE, options: RunOptions | None = None
+) -> dict[float, ADOSFigure]:
+    """What the figures and sentences on the extractors draw, at the smallest and largest
+    ratio for the first seed: the figure data a sweep stored beside the ADOS rows read from
+    ``source``, or the extractor trained (or loaded from the cache) here."""
+    seed, out = list(grid.seeds)[0], {}
+    for ratio in sorted({min(grid.ratios), max(grid.ratios)}):
+        stored = None if source.computes else _stored_figure(dataset, grid, ratio, source)
+        if stored is None:
+            ex = train_extractor(dataset, grid.extractor.replace(ratio=ratio, seed=seed), options)
+            stored = ADOSFigure.from_extractor(ex, grid.rho_d, seed)
+        out[ratio] = stored
+    return out
+
+
+def figures_sentence(figures: Mapping[float, ADOSFigure]) -> str:
+    """Where the extractors' figures come from: figure files, or extractors trained here."""
+    ratios = " and ".join(f"{r:g}" for r in figures)
+    if all(f.network == "figure file" for f in figures.values()):
+        same = all(f.meta.get("reproduces_row") for f in figures.values())
+        how = (
+            "their extractors gave the stored rows' metrics again"
+            if same
+            else "their extractors were trained again from the same configurations on "
+            f"{next(iter(figures.values())).meta.get('cpu', 'another machine')}, so the "
+            "figures show the same runs up to the last bits of training"
+        )
+        return (
+            f"Here they are read from the figure data a sweep stored beside the first seed's "
+            f"ADOS rows at ρ = {ratios} (`imbnb sweep --figures`), so no network is trained for "
+            f"them; {how}."
+        )
+    return (
+        f"Here they are measured on the first seed's extractors at ρ = {ratios}, trained (or "
+        "loaded from the cache) by this execution."
+    )

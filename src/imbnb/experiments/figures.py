@@ -2,7 +2,7 @@
 without training its network (issue: the paper book in minutes).
 
 A sweep asked for figures (``imbnb sweep --figures``) stores, for each run whose family makes
-one (:data:`imbnb.experiments.registry.FIGURES`), a few named arrays and a JSON header in
+one (:data:`imbnb.experiments.figure_makers.FIGURES`), a few named arrays and a JSON header in
 ``<table>.figures/<config_hash>.npz`` beside ``<table>.parquet``: kilobytes (at most
 :data:`MAX_BYTES`), written atomically, read with ``allow_pickle=False`` (an ``.npz`` is a zip
 whose members carry CRC-32 checksums, checked on read). A chapter then draws from
@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "FIGURE_KEY",
     "MAX_BYTES",
     "FigureData",
     "copy_figures",
@@ -34,8 +33,6 @@ __all__ = [
     "stored_figures",
 ]
 
-#: The key under which a run's row carries its figure data from the run to the store.
-FIGURE_KEY = "_figure"
 #: The largest figure file: the data of a figure, never a network or a dataset.
 MAX_BYTES = 256 * 1024
 _META = "meta_json"

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -34,19 +34,14 @@ import imbnb
 from imbnb.cache import canonical_config, config_hash
 from imbnb.data import load_dataset
 from imbnb.experiments.config import RunConfig
-from imbnb.experiments.figures import FIGURE_KEY, FigureData
 from imbnb.experiments.splits import run_split
 from imbnb.experiments.validation import validation_dataset
 from imbnb.methods import catalog
 from imbnb.methods.deepsmote import GenerativeRun, method_ae_config, run_generative
 from imbnb.methods.dos import INIT_METHODS, DOSConfig, init_rows, run_dos
-from imbnb.methods.dos_figure import N_PLOT, DOSFigure
 from imbnb.methods.extractor import ExtractorSettings, train_extractor
-from imbnb.methods.extractor_figure import N_PLOT as EXTRACTOR_N_PLOT
-from imbnb.methods.extractor_figure import ExtractorFigure
 from imbnb.methods.feature_space import HeadSettings, run_method
 from imbnb.methods.gamo import method_config, method_data, train_gamo
-from imbnb.methods.gamo_figure import GAMOFigure, GAMOFigureSettings
 from imbnb.methods.losses_baselines import LossRun, LossRunSettings, method_row, train_with_loss
 from imbnb.metrics import evaluate
 from imbnb.train import get_device, gpu_name, torch_threads
@@ -56,6 +51,8 @@ __all__ = [
     "FAMILIES",
     "METHODS",
     "SETTINGS",
+    "dos_config",
+    "extractor_settings",
     "family_of",
     "loss_network",
     "loss_settings",
@@ -63,6 +60,7 @@ __all__ = [
     "run_config",
     "settings_of",
     "shared_key",
+    "split_images",
 ]
 
 #: Each family's settings (the keys a config's ``params`` may hold) and the value a run uses
@@ -129,7 +127,7 @@ def _cost(network: float, method: float) -> dict[str, float]:
     return {"network_seconds": float(network), "method_seconds": float(method)}
 
 
-def _extractor_settings(cfg: RunConfig) -> ExtractorSettings:
+def extractor_settings(cfg: RunConfig) -> ExtractorSettings:
     """The extractor a feature-space config trains (weighted CE by default, thesis §4.2.1)."""
     p = settings_of(cfg)
     return ExtractorSettings(
@@ -151,7 +149,7 @@ def _feature_space(cfg: RunConfig) -> dict[str, Any]:
     """Extractor + resampling in its feature space + MLP head."""
     p = settings_of(cfg)
     head = HeadSettings(cfg.seed, cfg.ratio, p["rho_d"], p["head"] or None)
-    ex = train_extractor(cfg.dataset, _extractor_settings(cfg))
+    ex = train_extractor(cfg.dataset, extractor_settings(cfg))
     row = run_method(cfg.method, ex, head)
     return {**row, **_cost(ex.history.get("seconds", _NAN), row["seconds"])}
 
@@ -196,7 +194,7 @@ def _losses(cfg: RunConfig) -> dict[str, Any]:
     return {**row, **_cost(run.history.get("seconds", _NAN), time.perf_counter() - start)}
 
 
-def _dos_config(cfg: RunConfig) -> DOSConfig:
+def dos_config(cfg: RunConfig) -> DOSConfig:
     """The DOS settings of a run config (k, rounds, initialisation, batch, the majority's k and
     the minority's r from params)."""
     p = settings_of(cfg)
@@ -221,7 +219,7 @@ def _dos_config(cfg: RunConfig) -> DOSConfig:
 def _dos(cfg: RunConfig) -> dict[str, Any]:
     """Deep over-sampling and its own or LR / kNN predictions; the ``DOS-init`` methods score
     its initial CNN alone (the paper's CNN baselines)."""
-    config = _dos_config(cfg)
+    config = dos_config(cfg)
     if cfg.method in INIT_METHODS:
         ex, rows = init_rows(config)
         row = {r["method"]: r for r in rows}[INIT_METHODS[cfg.method]]
@@ -231,43 +229,6 @@ def _dos(cfg: RunConfig) -> dict[str, Any]:
         row = {r["method"]: r for r in run.rows()}[cfg.method]
         network = run.extractor.history.get("seconds", _NAN) + run.dos.seconds_  # CNN + DOS
     return {**row, "method": cfg.method, **_cost(network, row.get("seconds", _NAN))}
-
-
-def _dos_figure(cfg: RunConfig) -> FigureData:
-    """Chapter 4's figure data of a DOS run, from the network its run just trained (cached)."""
-    arrays, meta = DOSFigure.from_run(run_dos(_dos_config(cfg)), N_PLOT, cfg.seed).to_arrays()
-    return FigureData(arrays, meta)
-
-
-def _extractor_figure(cfg: RunConfig) -> FigureData:
-    """Chapter 2's figure data of an extractor (its CNN-h run), both pictures of its
-    embeddings, from the network the run just trained (cached)."""
-    ex = train_extractor(cfg.dataset, _extractor_settings(cfg))
-    arrays, meta = ExtractorFigure.from_extractor(ex, EXTRACTOR_N_PLOT, cfg.seed).to_arrays()
-    return FigureData(arrays, meta)
-
-
-#: How a sweep's GAMO figure data is made: chapter 5's paper profile, the run's batch and seed.
-GAMO_FIGURE = GAMOFigureSettings()
-
-
-def _gamo_figure(cfg: RunConfig) -> FigureData:
-    """Chapter 5's figure data of a GAMO run (the boundary analysis, GAMO2pix tiles), from the
-    network its run just trained (cached), with the paper profile's figure settings."""
-    d = _split_images(cfg)
-    model_cfg = method_config(cfg.method, seed=cfg.seed, **settings_of(cfg))
-    model = train_gamo(d.X, d.y, model_cfg)
-    how = replace(GAMO_FIGURE, batch_size=model_cfg.batch_size, seed=cfg.seed)
-    arrays, meta = GAMOFigure.from_model(model, d.X, d.y, how).to_arrays()
-    return FigureData(arrays, meta)
-
-
-#: The methods whose runs store figure data when a sweep asks (``imbnb sweep --figures``).
-FIGURES: dict[str, Callable[[RunConfig], FigureData]] = {
-    "DOS": _dos_figure,
-    "CNN-h": _extractor_figure,
-    "GAMO": _gamo_figure,
-}
 
 
 def _generative(cfg: RunConfig) -> dict[str, Any]:
@@ -301,7 +262,7 @@ class _SplitImages:
     n_classes: int
 
 
-def _split_images(cfg: RunConfig) -> _SplitImages:
+def split_images(cfg: RunConfig) -> _SplitImages:
     """The run's split of its dataset's images (uint8, (n, C, H, W)) and labels."""
     train, test = load_dataset(cfg.dataset, "train"), load_dataset(cfg.dataset, "test")
     s = run_split(cfg, train, test)
@@ -331,7 +292,7 @@ def _scored(cfg: RunConfig, d: _SplitImages, predict: Callable, fit_seconds: flo
 
 def _gamo(cfg: RunConfig) -> dict[str, Any]:
     """GAMO (chapter 5) or its ablations on the run's split: train on it, score the test set."""
-    d = _split_images(cfg)
+    d = split_images(cfg)
     settings = settings_of(cfg)  # only what the config sets: method_config has the rest
     model_cfg = method_config(cfg.method, seed=cfg.seed, **settings)
     Xm, ym = method_data(cfg.method, d.X, d.y, cfg.seed)
@@ -341,7 +302,7 @@ def _gamo(cfg: RunConfig) -> dict[str, Any]:
 
 def _estimator(cfg: RunConfig) -> dict[str, Any]:
     """A reader's estimator (:func:`imbnb.experiments.register_estimator`) on the run's split."""
-    d = _split_images(cfg)
+    d = split_images(cfg)
     estimator = catalog.get(cfg.method, "estimator").spec(cfg.seed)
     start = time.perf_counter()
     fitted = estimator.fit(d.X, d.y)
@@ -449,9 +410,8 @@ def shared_key(cfg: RunConfig) -> str:
     )
 
 
-def run_config(cfg: RunConfig, *, figures: bool = False) -> dict[str, Any]:
-    """Run one config and return its metrics row with identity, wall time, device and version;
-    with ``figures``, a method of :data:`FIGURES` adds its figure data under ``FIGURE_KEY``.
+def run_config(cfg: RunConfig) -> dict[str, Any]:
+    """Run one config and return its metrics row with identity, wall time, device and version.
 
     Runs are single-threaded on the CPU, so the inline, process-pool and Ray backends give
     identical rows (torch's float reductions depend on the thread count); a sweep gets its
@@ -484,9 +444,6 @@ def run_config(cfg: RunConfig, *, figures: bool = False) -> dict[str, Any]:
         "gpu": gpu_name(),  # the GPU model (None on the CPU)
         "imbnb_version": imbnb.__version__,
     }
-    if figures and cfg.method in FIGURES and not cfg.validation:
-        with torch_threads(1):
-            out[FIGURE_KEY] = FIGURES[cfg.method](cfg)
     return out
 
 

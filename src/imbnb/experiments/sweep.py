@@ -39,9 +39,10 @@ from imbnb.cache import cache_dir
 from imbnb.experiments import provenance
 from imbnb.experiments.config import RunConfig
 from imbnb.experiments.extend import registered, restore
-from imbnb.experiments.figures import FIGURE_KEY, has_figure, save_figure
+from imbnb.experiments.figure_makers import FIGURES, figure_data
+from imbnb.experiments.figures import has_figure, save_figure
 from imbnb.experiments.grid import expand_grid, load_grid, parse_where, select_configs
-from imbnb.experiments.registry import FIGURES, needs_gpu, run_config, shared_key
+from imbnb.experiments.registry import needs_gpu, run_config, shared_key
 from imbnb.experiments.store import ResultsStore
 from imbnb.versions import cpu_description
 
@@ -321,7 +322,7 @@ def fill_figures(
     about: Mapping[str, Any] | None = None,
 ) -> int:
     """Store the figure data of every stored run of ``configs`` whose method makes one
-    (:data:`~imbnb.experiments.registry.FIGURES`) and whose file is missing; returns how many.
+    (:data:`~imbnb.experiments.figure_makers.FIGURES`) and whose file is missing; returns how many.
 
     Each run is run again (its network comes from the cache when this machine swept it) and
     its figure file records whether the run gave the stored row's metrics again
@@ -333,8 +334,8 @@ def fill_figures(
     todo = [c for c in configs if c.method in FIGURES and c.key() in rows.index
             and not has_figure(store.path, c.key())]  # fmt: skip
     for cfg in tqdm(todo, desc="figures", disable=not progress):
-        new = run_config(cfg, figures=True)
-        figure = new.pop(FIGURE_KEY)
+        new = run_config(cfg)
+        figure = figure_data(cfg)
         stored = rows.loc[cfg.key()]
         same = all(new[m] == stored[m] for m in ("accuracy", "acsa", "gmean") if m in new)
         figure.meta |= {**(about or {}), "reproduces_row": bool(same), "cpu": cpu_description()}

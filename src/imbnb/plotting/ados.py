@@ -142,7 +142,7 @@ def plot_ados_smote_steps(
 class AdaptiveKCurve:
     """Algorithm 4 on class ``cls``: each point's ``(d_x, k)`` and ``k`` over a distance grid.
 
-    :class:`imbnb.book.ados_chapter.KProfile` has these fields too and can be plotted as is.
+    :class:`imbnb.methods.ados_figure.KProfile` has these fields too and can be plotted as is.
     """
 
     d_x: np.ndarray  # distance of each point of the class to its nearest in-class neighbour
