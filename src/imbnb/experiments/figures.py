@@ -77,6 +77,7 @@ def save_figure(table: str | os.PathLike[str], config_hash: str, data: FigureDat
                 f"figure data of run {config_hash[:12]} is {size:,} bytes, over MAX_BYTES "
                 f"({MAX_BYTES:,}): a figure file holds what a figure draws, not a network"
             )
+        os.chmod(tmp, 0o644)  # a data file others read, as the table beside it
         os.replace(tmp, out)
     finally:
         Path(tmp).unlink(missing_ok=True)
