@@ -179,7 +179,7 @@ def test_cpu_is_named_by_model_and_instruction_set(tmp_path: Path) -> None:
     import torch
 
     from imbnb import versions
-    from imbnb.book.provenance import describe_device
+    from imbnb.book.chapter_banner import describe_device
 
     info = tmp_path / "cpuinfo"
     info.write_text(

@@ -1,4 +1,5 @@
-"""Load every page of the smoke-built book in headless Chromium: images load, no local failures,
+"""Load every page of the smoke-built book (or the build ``$IMBNB_BROWSER_HTML`` names, e.g. the
+paper build of `make book`) in headless Chromium: images load, no local failures,
 no raw TeX in the text, no table or equation wider than the column outside a scroll box, no
 formula left untypeset or failed (see _page_checks.py, whose checks test_page_checks.py proves
 on crafted pages).
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import os
 import re
 import threading
 from collections.abc import Iterator
@@ -65,18 +67,33 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         """Stay silent."""
 
 
-@pytest.fixture(scope="module")
-def site() -> Iterator[tuple[str, Path]]:
-    """Serve the smoke book's _build/html on 127.0.0.1 (a free port) in a thread."""
+#: A built book to check instead of the smoke build, e.g. ``_build/html`` after `make book`
+#: (the paper build): ``IMBNB_BROWSER_HTML=_build/html pytest tests/test_browser.py``.
+HTML_ENV = "IMBNB_BROWSER_HTML"
+
+
+def _html() -> Path:
+    """The folder of the book to open: ``$IMBNB_BROWSER_HTML``, else the smoke build."""
+    if os.environ.get(HTML_ENV):
+        html = Path(os.environ[HTML_ENV]).resolve()
+        if not (html / "index.html").is_file():
+            pytest.fail(f"{HTML_ENV}={html} holds no index.html: build the book first")
+        return html
     book = smoke_book()
     if book.index is None:
         pytest.fail(f"the smoke book did not build:\n{book.build_error}")
-    handler = functools.partial(_QuietHandler, directory=str(book.html))
+    return book.html
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[tuple[str, Path]]:
+    """Serve the book's _build/html (:func:`_html`) on 127.0.0.1 (a free port) in a thread."""
+    handler = functools.partial(_QuietHandler, directory=str(_html()))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", book.html
+        yield f"http://127.0.0.1:{server.server_address[1]}", Path(handler.keywords["directory"])
     finally:
         server.shutdown()
         server.server_close()

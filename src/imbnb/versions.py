@@ -1,6 +1,6 @@
 """Installed versions and the CPU behind a result (book: "Provenance"; chapter 8's table).
 
-Both provenance records use it: the book's page (:mod:`imbnb.book.provenance`) and a sweep's
+Both provenance records use it: the book's page (:mod:`imbnb.book.chapter_banner`) and a sweep's
 entry beside its results table (:mod:`imbnb.experiments.provenance`). The CPU is part of a
 result's identity: torch, MKL and oneDNN pick their kernels by instruction set, so the same
 seed gives the same numbers on one CPU type and, after training amplifies the last bits,

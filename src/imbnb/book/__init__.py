@@ -6,6 +6,7 @@ Explained in the book's "How to re-run" page; the ``imbnb`` console command live
 """
 
 from imbnb.book.build import BookBuildError, build_book, copy_book_sources
+from imbnb.book.chapter_banner import banner, banner_text, environment, write_provenance_page
 from imbnb.book.parameters import InjectedParameterError, chapter_parameters
 from imbnb.book.prose import (
     direction_word,
@@ -15,7 +16,6 @@ from imbnb.book.prose import (
     ranked_text,
     threshold_phrase,
 )
-from imbnb.book.provenance import banner, banner_text, environment, write_provenance_page
 from imbnb.book.runner import (
     Chapter,
     ChapterResult,

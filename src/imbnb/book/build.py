@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from imbnb import paths
-from imbnb.book.provenance import write_provenance_page
+from imbnb.book.chapter_banner import write_provenance_page
 from imbnb.book.status import write_status
 
 __all__ = ["BookBuildError", "build_book", "copy_book_sources", "install_mathjax", "toc_files"]

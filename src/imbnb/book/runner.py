@@ -28,9 +28,9 @@ from papermill.exceptions import PapermillExecutionError
 from tqdm import tqdm
 
 from imbnb import paths
+from imbnb.book.chapter_banner import environment, write_provenance_page
 from imbnb.book.figure_audit import AUDIT_ENV, CHAPTER_ENV
 from imbnb.book.parameters import check_parameters
-from imbnb.book.provenance import environment, write_provenance_page
 
 __all__ = [
     "Chapter",

@@ -1,4 +1,4 @@
-"""Provenance: the versions, device and run times behind each chapter (book: "Provenance").
+"""The banner and the provenance page: the versions, device and run times behind each chapter.
 
 Two outputs share the same facts: :func:`banner`, the one-line Markdown banner every chapter
 shows under its title, and :func:`write_provenance_page`, the book page generated from the
