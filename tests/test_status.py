@@ -17,6 +17,7 @@ import yaml
 from imbnb import paths
 from imbnb.book import status
 from imbnb.experiments import expand_grid
+from imbnb.experiments.figures import FigureData, save_figure
 from imbnb.experiments.store import ResultsStore
 
 ROOT = paths.repo_root()
@@ -268,6 +269,9 @@ def test_write_status_on_a_synthetic_root(tmp_path: Path) -> None:
     ResultsStore(store).append(_rows([c for c in configs if c.method == "BL"]).to_dict("records"))
     ResultsStore(store).compact()
     store.with_name("paper.provenance.json").write_text(json.dumps([_entry()]))
+    bl = next(c for c in configs if c.method == "BL")
+    meta = {"kind": "dos", "commit": "abcdef0123", "cpu": "Test CPU", "reproduces_row": True}
+    save_figure(store, bl.key(), FigureData({"xy": np.zeros((2, 2))}, meta))
     out = status.write_status(tmp_path)
     assert out == tmp_path / status.GENERATED
     text = out.read_text()
@@ -279,6 +283,9 @@ def test_write_status_on_a_synthetic_root(tmp_path: Path) -> None:
     assert "No `book/grids/verdicts.yaml` here" in text
     assert "| — | g.yaml | abcdef0+dirty |" in text
     assert "## Benchmarks" in text
+    assert "Figure data beside it (`paper.figures/`" in text  # the one file, with its run
+    assert f"| BL | {bl.dataset} | minority | {bl.ratio:g} | {bl.seed} |" in text
+    assert "| dos | abcdef0 | Test CPU | yes |" in text
 
 
 def test_the_page_from_the_committed_tables(tmp_path: Path) -> None:

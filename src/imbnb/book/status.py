@@ -19,6 +19,7 @@ import pandas as pd
 
 from imbnb import paths
 from imbnb.book.status_missing import MISSING, RESULTS, hours, load_table, missing_table
+from imbnb.experiments.figures import load_figure, stored_figures
 from imbnb.experiments.provenance import git_commit, machine, read_provenance
 from imbnb.experiments.registry import family_of
 
@@ -26,6 +27,7 @@ __all__ = [
     "GENERATED",
     "benchmarks_markdown",
     "contents_table",
+    "figures_table",
     "markdown_table",
     "missing_table",
     "newest_records",
@@ -87,6 +89,28 @@ def contents_table(rows: pd.DataFrame) -> pd.DataFrame:
     rank = {f: i for i, f in enumerate(dict.fromkeys(frame["family"]))}
     order = out["family"].map(rank).astype(int) * 2 + (out["protocol"] != "minority")
     return out.iloc[order.argsort(kind="stable")].reset_index(drop=True)
+
+
+def figures_table(path: Path, rows: pd.DataFrame) -> pd.DataFrame:
+    """The figure files stored beside table ``path``: each one's run (method, dataset, protocol,
+    ratio, seed, params), what it draws, the commit and machine that made it, and whether its
+    network gave the stored row's metrics again."""
+    cols = ["method", "dataset", "protocol", "ratio", "seed", "params"]
+    stored = list(stored_figures(path))
+    runs = rows.set_index("config_hash").reindex(index=stored, columns=cols) if len(rows) else None
+    if runs is None or runs.empty:
+        return pd.DataFrame(columns=[*cols, "kind", "commit", "machine", "reproduces row"])
+    metas = [load_figure(path, key).meta for key in stored]
+    said = {True: "yes", False: "no"}
+    out = runs.reset_index(drop=True).assign(
+        kind=[m.get("kind", "?") for m in metas],
+        commit=[str(m.get("commit", ""))[:7] or "—" for m in metas],
+        machine=[m.get("cpu", "—") for m in metas],
+        **{"reproduces row": [said.get(m.get("reproduces_row"), "—") for m in metas]},
+    )
+    out = out.sort_values(["method", "ratio", "params"], kind="stable", na_position="first")
+    return out.assign(ratio=[_ratios(pd.Series([r])) for r in out["ratio"]],
+                      params=[f"`{p}`" for p in out["params"]]).reset_index(drop=True)  # fmt: skip
 
 
 def _ratios(values: pd.Series) -> str:
@@ -282,6 +306,13 @@ def _contents_section(tables: Sequence[Path], rows: Mapping[Path, pd.DataFrame])
         parts.append(f"### Runs in `{path.name}`\n")
         parts.append(f"{len(rows[path])} runs; swept from {grids}.\n")
         parts.append(markdown_table(contents_table(rows[path])) + "\n")
+        figures = figures_table(path, rows[path])
+        if len(figures):
+            parts.append(
+                f"Figure data beside it (`{path.stem}.figures/`, written by `imbnb sweep "
+                "--figures`), which the chapters draw under `paper` instead of training:\n"
+            )
+            parts.append(markdown_table(figures) + "\n")
     return parts
 
 
