@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import subprocess
@@ -303,7 +304,7 @@ def test_cli_sweep_records_provenance_and_runs_only_what_is_named(
     capsys.readouterr()
     assert main(["sweep", str(path), "--store", str(store), "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "3 of 4 runs stored" in out and "1 methods not measured yet" in out
+    assert "3 of 4 runs stored" in out and "1 methods not measured on those datasets yet" in out
     assert "on the machines that swept them" in out
     assert len(ResultsStore(store).load()) == 3 and len(read_provenance(store)) == 2
     from imbnb.experiments.provenance import provenance_table
@@ -414,6 +415,10 @@ def test_plan_charges_each_missing_network_once() -> None:
     assert table.loc["BL", "s to run"] == 0.0
     nothing = plan(configs, stored(configs[:0]))
     assert nothing["s to run"].isna().all() and (nothing["stored"] == 0).all()
+    # a missing run on another dataset is not paced by this one's runs
+    other = [dataclasses.replace(c, dataset="mnist5k") for c in configs[:2]]
+    mixed = plan([*configs[:2], *other], stored(configs[:2])).droplevel(["protocol", "family"])
+    assert mixed.loc["BL", "missing"] == 1 and np.isnan(mixed.loc["BL", "s to run"])
     assert plan(configs, pd.DataFrame({"config_hash": []}))["s to run"].isna().all()
 
 

@@ -341,12 +341,12 @@ def _sweep_plan(configs: Sequence[Any], store: Any) -> int:
     table = plan(configs, store.load())
     with pd.option_context("display.max_rows", None, "display.width", 120):
         print(table.round(1).to_string())
-    unknown = table.loc[(table["missing"] > 0) & table["s per run"].isna()]
+    unknown = table.loc[(table["missing"] > 0) & table["s to run"].isna()]
     print(
         f"{int(table['stored'].sum())} of {int(table['grid'].sum())} runs stored in "
         f"{store.path}; {int(table['missing'].sum())} missing, about "
         f"{table['s to run'].sum() / 3600:.1f} h of one worker for the methods measured"
-        + (f", {len(unknown)} methods not measured yet" if len(unknown) else "")
+        + (f", {len(unknown)} methods not measured on those datasets yet" if len(unknown) else "")
     )
     print(
         "times are what the stored runs took on the machines that swept them (provenance); "
