@@ -4,9 +4,10 @@ The chapter narrates and calls; the computing lives here so that each of its cel
 short. Nothing here trains a network: the functions take the chapter's extractors, metric
 rows (:func:`imbnb.methods.feature_space.run_grid`) and the thesis's published table.
 
-* :func:`toy_steps` makes the 2-D toy problem and one ADOS and one SMOTE step on it, and
-  :func:`adaptive_k_profile` applies Algorithm 4 to the embeddings of one class (both live in
-  :mod:`imbnb.book.ados_figures`, the data behind the chapter's first figures);
+* :func:`toy_steps` makes the 2-D toy problem and one ADOS and one SMOTE step on it
+  (:mod:`imbnb.book.ados_figures`), and :func:`adaptive_k_profile` applies Algorithm 4 to the
+  embeddings of one class (:mod:`imbnb.methods.ados_figure`, where a sweep's figure data is
+  made): the data behind the chapter's first figures;
 * :func:`cost_table`, :func:`long_form`, :func:`table_72`, :func:`with_measure_group`,
   :func:`thesis_comparison` and :func:`side_by_side` shape the tables;
 * :func:`thesis_gap_numbers`, :func:`published_inconsistencies`, :func:`ados_versus`,

@@ -15,8 +15,10 @@ The chapter narrates and calls; the computing lives here so that each of its cel
   other classes, :func:`plot_boundary_distances` and :func:`boundary_numbers` show and quote it;
 * :func:`gamo2pix_tiles` trains GAMO2pix decoders, decodes generated vectors and measures the
   tiles; :func:`plot_gamo2pix_tiles` shows real beside decoded images and
-  :func:`gamo2pix_numbers` says what they show; these
-  live in :mod:`imbnb.book.gamo_pix` and are re-exported here.
+  :func:`gamo2pix_numbers` says what they show (from :mod:`imbnb.book.gamo_pix`).
+
+The two measurements live in :mod:`imbnb.methods.gamo_figure`, where a sweep stores them as a
+run's figure data (:class:`~imbnb.methods.gamo_figure.GAMOFigure`); they are re-exported here.
 """
 
 from __future__ import annotations
