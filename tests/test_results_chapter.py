@@ -16,6 +16,7 @@ from imbnb.book.results_chapter import (
 )
 from imbnb.experiments.config import RunConfig
 from imbnb.experiments.statistics import across_ratios
+from imbnb.experiments.tuning import tuning_configs
 from imbnb.experiments.verdicts import tuned_verdicts
 
 LINEAR = {"extractor_weight": None, "head": {"hidden": [], "epochs": 10}}
@@ -85,6 +86,11 @@ def test_absent_plan_counts_the_protocol_runs_still_missing_and_their_cost() -> 
     # 4 candidates x 2 ratios x 3 tuning draws, then 2 ratios x 5 draws
     assert plan.loc["GAMO", "validation runs"] == 24 and plan.loc["GAMO", "final runs"] == 10
     assert plan.loc["GAMO", "core-hours"] == (24 + 10) * 360.0 / 3600
+    # validation runs the tuning table holds are counted and cost nothing more
+    stored = [c.key() for c in tuning_configs([c for c in grid if c.method == "GAMO"], draws=[0])]
+    plan = absent_plan(grid, done, pd.Series({"GAMO": 360.0}), stored=[*stored, "other"])
+    assert plan.loc["GAMO", "stored"] == 8 and plan.loc["GAMO", "validation runs"] == 24
+    assert plan.loc["GAMO", "core-hours"] == (24 - 8 + 10) * 360.0 / 3600
     assert absent_plan(grid, grid, pd.Series(dtype=float)).empty
 
 

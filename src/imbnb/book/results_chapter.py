@@ -185,25 +185,31 @@ def absent_plan(
     final: Sequence[RunConfig],
     seconds_per_run: pd.Series,
     *,
+    stored: Collection[str] = (),
     draws: Sequence[int] = (0, 1, 2),
 ) -> pd.DataFrame:
     """What the tuned comparison still lacks: per method of the verdicts grid without final
-    runs, its validation runs (``draws``), its final runs and their cost at ``seconds_per_run``
-    (a method's measured seconds per run, e.g. from the paper table), in core-hours."""
+    runs, its validation runs (``draws``), how many of them ``stored`` holds (config hashes of
+    the tuning table), its final runs, and the cost of the runs still missing at
+    ``seconds_per_run`` (a method's measured seconds per run, e.g. from the paper table), in
+    core-hours."""
     done = {c.method for c in final}
     todo = [c for c in verdicts_grid if c.method not in done]
-    validation = Counter(c.method for c in tuning_configs(todo, draws=list(draws)))
+    runs, keys = tuning_configs(todo, draws=list(draws)), set(stored)
+    validation = Counter(c.method for c in runs)
+    have = Counter(c.method for c in runs if c.key() in keys)
     finals = Counter(c.method for c in todo)
     table = pd.DataFrame(
         {
             "validation runs": [validation.get(m, 0) for m in finals],
+            "stored": [have.get(m, 0) for m in finals],
             "final runs": list(finals.values()),
             "s per run": [float(seconds_per_run.get(m, float("nan"))) for m in finals],
         },
         index=pd.Index(list(finals), name="method"),
     )
-    runs = table["validation runs"] + table["final runs"]
-    table["core-hours"] = runs * table["s per run"] / 3600
+    missing = table["validation runs"] - table["stored"] + table["final runs"]
+    table["core-hours"] = missing * table["s per run"] / 3600
     return table
 
 
