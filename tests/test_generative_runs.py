@@ -9,7 +9,7 @@ import pytest
 
 from imbnb import paths
 from imbnb.book import calibration_chapter, generative_runs
-from imbnb.book.calibration_chapter import knob_configs, knob_rows, knob_sentence
+from imbnb.book.calibration_chapter import knob_configs, knob_effects, knob_rows, knob_sentence
 from imbnb.book.chapters_grid import chapter_configs
 from imbnb.book.generative_runs import (
     GenerativeSettings,
@@ -178,7 +178,7 @@ def test_missing_runs_are_listed_and_said(tiny, monkeypatch) -> None:
         ("k and cap", "counts", "generative", WC): 2,
     }
     assert "no value of k" in knob_sentence(knob_rows("fashion_mnist", [0], KNOBS, wc, TINY,
-                                                      source), KNOBS)  # fmt: skip
+                                                      source), KNOBS, wc)  # fmt: skip
     paired = penalty_table(pd.DataFrame({"penalty": ["official"], "seed": [0], "f1_macro": [0.5],
                                          "recon_mse_test": [0.1], "recall_macro": [0.5],
                                          "gmean": [0.4]}), MODES)  # fmt: skip
@@ -187,3 +187,47 @@ def test_missing_runs_are_listed_and_said(tiny, monkeypatch) -> None:
         comparison_rows(["fashion_mnist"], [0], METHODS, TINY,
                         chapter_source(str(root / "half.parquet"), str(root / "half.parquet"),
                                        "paper", False), {WC: wc})  # fmt: skip
+
+
+def _knob_sweep(shift_k1: float, seeds: int = 3) -> pd.DataFrame:
+    """Chapter 7's sweep shape: k and cap, their shared default run (k 3, cap 10) alike."""
+    rng = np.random.default_rng(0)
+    base = {s: 0.8 + 0.003 * rng.standard_normal() for s in range(seeds)}
+    rows = []
+    for knob, values in [("k", [1, 3, 5]), ("cap", [3, 10, 30])]:
+        for v in values:
+            for s in range(seeds):
+                default = (knob, v) in {("k", 3), ("cap", 10)}
+                noise = 0.0 if default else 0.002 * rng.standard_normal()
+                gain = shift_k1 if (knob, v) == ("k", 1) else 0.0
+                rows.append({"knob": knob, "value": v, "seed": s,
+                             "f1_macro": base[s] + noise + gain})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+CHAPTER7_KNOBS = {"k": ("k", [1, 3, 5]), "cap": ("max_components", [3, 10, 30])}
+CHAPTER7_DEFAULT = {"k": 3, "max_components": 10}
+
+
+def test_knob_effects_pair_every_setting_with_the_default_over_seeds() -> None:
+    effects = knob_effects(_knob_sweep(0.03), CHAPTER7_KNOBS, CHAPTER7_DEFAULT)
+    assert list(effects.index) == ["k = 1", "k = 5", "cap = 3", "cap = 30"]
+    assert (effects["draws"] == 3).all()  # the seed is the unit
+    assert effects.loc["k = 1", "verdict"] == "better"
+    assert effects.loc["k = 1", "mean difference"] == pytest.approx(0.03, abs=0.005)
+    assert (effects.drop("k = 1")["verdict"] == "cannot be told apart").all()
+    text = knob_sentence(_knob_sweep(0.03), CHAPTER7_KNOBS, CHAPTER7_DEFAULT)
+    assert "Against the default (k = 3, cap = 10), paired over 3 seeds" in text
+    assert "better: k = 1 by 0.03" in text and "the rest cannot be told apart" in text
+    assert "across the 4 other settings" in text and "best at k = 1" in text
+
+
+def test_knob_sentence_says_what_one_seed_cannot_test() -> None:
+    one = _knob_sweep(0.03, seeds=1)
+    assert knob_effects(one, CHAPTER7_KNOBS, CHAPTER7_DEFAULT).empty
+    text = knob_sentence(one, CHAPTER7_KNOBS, CHAPTER7_DEFAULT)
+    assert "on seed 0 (the one that holds every value)" in text
+    assert "no difference can be tested" in text and "better" not in text
+    flat = knob_sentence(_knob_sweep(0.0), CHAPTER7_KNOBS, CHAPTER7_DEFAULT)
+    assert "the seeds cannot tell any setting apart from it" in flat
+    assert "better" not in flat and "worse" not in flat

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from imbnb.experiments import across_ratios, draw_ranks, per_ratio_comparison
-from imbnb.experiments.statistics import _holm, _t_summary, draw_table
+from imbnb.experiments.statistics import _holm, _t_summary, against_reference, draw_table
 
 
 def results(n_draws: int = 8, gain_b: float = 0.05) -> pd.DataFrame:
@@ -33,6 +33,22 @@ def test_t_interval_and_p_of_paired_differences() -> None:
     mean, lo, hi, p = _t_summary(np.array([1.0, 2, 3, 4, 5]), alpha=0.05)
     assert mean == 3.0 and p == pytest.approx(0.01324, abs=1e-4)
     assert (lo, hi) == (pytest.approx(1.0367, abs=1e-3), pytest.approx(4.9633, abs=1e-3))
+
+
+def test_against_reference_pairs_over_draws_with_holm_across_columns() -> None:
+    # B - A = 1..5 per draw (the textbook case above); C - A = 0.1 * (-1)^draw
+    table = pd.DataFrame(
+        {"A": [0.0] * 5, "B": [1.0, 2, 3, 4, 5], "C": [0.1, -0.1, 0.1, -0.1, 0.1]},
+        index=pd.Index(range(5), name="seed"),
+    )
+    out = against_reference(table, "A")
+    assert list(out.index) == ["B", "C"] and (out["reference"] == "A").all()
+    assert out.loc["B", "p"] == pytest.approx(0.01324, abs=1e-4)
+    # Holm over two p-values: the smaller doubled, the larger kept (monotone)
+    np.testing.assert_allclose(out["p (Holm)"], _holm(out["p"].to_numpy(), alpha=0.05))
+    assert out.loc["B", "p (Holm)"] == pytest.approx(2 * out.loc["B", "p"])
+    assert out.loc["B", "verdict"] == "better" and out.loc["C", "verdict"] == "cannot be told apart"
+    assert against_reference(table[["A"]], "A").empty  # nothing to compare: no row
 
 
 def test_draws_are_the_unit_not_the_settings() -> None:

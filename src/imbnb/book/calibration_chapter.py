@@ -17,11 +17,13 @@ import pandas as pd
 from imbnb.book.generative_runs import GenerativeSettings, chapter_settings, comparison_configs
 from imbnb.book.table_source import COMPUTE, Source, read_rows
 from imbnb.experiments import RunConfig
+from imbnb.experiments.statistics import against_reference
 from imbnb.methods.deepsmote import count_protocol, run_generative
 
 __all__ = [
     "METHOD",
     "knob_configs",
+    "knob_effects",
     "knob_rows",
     "knob_sentence",
     "knob_sweep",
@@ -139,22 +141,103 @@ def knob_rows(
                                                           "gmean"])  # fmt: skip
 
 
-def knob_sentence(sweep: pd.DataFrame, knobs: Mapping[str, tuple[str, Sequence[Any]]]) -> str:
-    """How the macro F1 moves with ``k``, for the values of ``k`` the sweep holds."""
-    by_k = sweep[sweep.knob == "k"].groupby("value")["f1_macro"].mean()
-    tried = list(knobs["k"][1]) if "k" in knobs else []
-    if len(by_k) < 2:
-        held = f"only k = {by_k.index[0]:g}" if len(by_k) else "no value of k"
-        return (
-            f"The tables hold {held} of the values tried ({', '.join(map(str, tried))}); the "
-            "other points are listed above as missing, so the effect of k cannot be read yet."
-        )
-    lacking = [v for v in tried if v not in set(by_k.index)]
-    note = f" (the tables lack k = {', '.join(map(str, lacking))} so far)" if lacking else ""
-    return (
-        f"Across the values of k tried{note}, the macro F1 varies by "
-        f"{by_k.max() - by_k.min():.3f}, best at k = {by_k.idxmax():g}."
+def _label(knob: str, value: Any) -> str:
+    return f"{knob} = {value:g}"
+
+
+def knob_effects(
+    sweep: pd.DataFrame,
+    knobs: Mapping[str, tuple[str, Sequence[Any]]],
+    default: Mapping[str, Any],
+    metric: str = "f1_macro",
+) -> pd.DataFrame:
+    """Every other setting of the sweep against the default one (``default``: the sampler's
+    parameters, chapter 8's run, which both knobs share), paired over the seeds that hold
+    both, Holm-adjusted across the settings
+    (:func:`imbnb.experiments.statistics.against_reference`; the seed is the unit of
+    replication). Empty while the default run or a seed's pair is missing."""
+    first, (first_param, _) = next(iter(knobs.items()))  # the default run is both knobs'
+    base = sweep[(sweep.knob == first) & (sweep.value == default[first_param])]
+    columns: dict[str, pd.Series] = {"default": base.groupby("seed")[metric].mean()}
+    for knob, (param, _) in knobs.items():
+        part = sweep[(sweep.knob == knob) & (sweep.value != default[param])]
+        for value, rows in part.groupby("value"):
+            columns[_label(knob, value)] = rows.groupby("seed")[metric].mean()
+    table = pd.DataFrame(columns).dropna()
+    if len(table) < 2:  # one seed: nothing to test, no row
+        table = table[["default"]]
+    return against_reference(table, "default")
+
+
+def _setting_list(effects: pd.DataFrame) -> str:
+    return "; ".join(
+        f"{name} by {abs(r['mean difference']):.3f} [{r['CI low']:+.3f}, {r['CI high']:+.3f}]"
+        for name, r in effects.iterrows()
     )
+
+
+def _held_phrase(knob: str, held: Sequence[Any], tried: Sequence[Any]) -> str:
+    """Which of ``tried`` the tables hold of one knob, for the sentence's opening."""
+    if len(held) < 2:
+        have = f"only {knob} = {held[0]:g}" if len(held) else f"no value of {knob}"
+        return (
+            f"The tables hold {have} of the values tried ({', '.join(map(str, tried))}); the "
+            f"other points are listed above as missing, so the effect of {knob} cannot be read yet."
+        )
+    lacking = [v for v in tried if v not in set(held)]
+    return f" (the tables lack {knob} = {', '.join(map(str, lacking))} so far)" if lacking else ""
+
+
+def _knob_range(sweep: pd.DataFrame, knob: str, tried: Sequence[Any]) -> str:
+    """How far the macro F1 moves across one knob's values, on the seeds that hold them all."""
+    wide = sweep[sweep.knob == knob].pivot_table(index="seed", columns="value", values="f1_macro")
+    opening = _held_phrase(knob, list(wide.columns), tried)
+    if wide.shape[1] < 2:
+        return opening
+    complete = wide.dropna()  # the seeds that hold every value, so means compare alike
+    means, n = (complete if len(complete) else wide).mean(), len(complete)
+    over = (
+        f"over the {n} seeds that hold every value" if n > 1
+        else f"on seed {complete.index[0]:g} (the one that holds every value)" if n
+        else "over the seeds that hold each value"
+    )  # fmt: skip
+    return (
+        f"Across {knob} = {', '.join(f'{v:g}' for v in means.index)}{opening}, the macro F1 "
+        f"{over} varies by {means.max() - means.min():.3f}, best at {knob} = {means.idxmax():g}."
+    )
+
+
+def knob_sentence(
+    sweep: pd.DataFrame,
+    knobs: Mapping[str, tuple[str, Sequence[Any]]],
+    default: Mapping[str, Any],
+) -> str:
+    """How the macro F1 moves with each knob (means over the seeds, best value), then every
+    setting against the default one, paired over the seeds with Holm's correction
+    (:func:`knob_effects`): which differ and which the seeds cannot tell apart."""
+    parts = [_knob_range(sweep, knob, list(tried)) for knob, (_, tried) in knobs.items()]
+    effects = knob_effects(sweep, knobs, default)
+    if effects.empty:
+        untested = "Fewer than two seeds hold the default and another setting, so no difference "
+        return " ".join([*parts, untested + "can be tested against the seeds' spread yet."])
+    fixed = ", ".join(_label(k, default[param]) for k, (param, _) in knobs.items())
+    seeds = int(effects["draws"].min())
+    head = (
+        f"Against the default ({fixed}), paired over {seeds} seed{'s' if seeds != 1 else ''} "
+        f"with Holm's correction across the {len(effects)} other settings (95% intervals):"
+    )
+    told = []
+    for verdict in ("better", "worse"):
+        group = effects[effects["verdict"] == verdict]
+        if len(group):
+            told.append(f"{verdict}: {_setting_list(group)}")
+    rest = effects[effects["verdict"] == "cannot be told apart"]
+    if len(rest):
+        span = f"(differences {rest['mean difference'].min():+.3f} to " \
+               f"{rest['mean difference'].max():+.3f})"  # fmt: skip
+        told.append(f"the rest cannot be told apart from it {span}" if told
+                    else f"the seeds cannot tell any setting apart from it {span}")  # fmt: skip
+    return " ".join([*parts, head, "; ".join(told) + "."])
 
 
 def verdict_sentence(f1: pd.Series) -> str:

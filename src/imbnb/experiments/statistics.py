@@ -9,6 +9,8 @@ draws, and uses the libraries made for comparing classifiers:
   paired over draws: mean difference, its 95% t interval, the paired t-test and its p-value
   adjusted with Holm's method across the methods of that ratio (statsmodels'
   ``multipletests``); the verdict is "better", "worse" or "cannot be told apart";
+* :func:`against_reference` -- the same paired comparison for any table of draws (chapter 7's
+  settings of weighted calibration against the default);
 * :func:`across_ratios` -- each draw averaged over the ratios first (one number per method and
   draw), then every method against a reference: mean difference with its t interval and the
   Bayesian signed-rank test with a region of practical equivalence (baycomp; Benavoli et al.
@@ -32,6 +34,7 @@ from imbnb.experiments.analysis import critical_difference
 __all__ = [
     "DRAW",
     "VERDICTS",
+    "against_reference",
     "across_ratios",
     "draw_ranks",
     "distinguishable_pairs",
@@ -85,6 +88,27 @@ def _verdict(diff: float, p_adj: float, alpha: float) -> str:
     return "better" if diff > 0 else "worse"
 
 
+def against_reference(table: pd.DataFrame, reference: str, *, alpha: float = 0.05) -> pd.DataFrame:
+    """Every column of ``table`` (one row per draw) minus its ``reference`` column, paired over
+    the draws: mean difference, its t interval, the paired t-test's p and its Holm-adjusted
+    value across the columns compared, and the verdict. One row per column but the reference."""
+    part = []
+    for method in table.columns.drop(reference):
+        d = (table[method] - table[reference]).to_numpy()
+        mean, lo, hi, p = _t_summary(d, alpha)
+        part.append(
+            {"method": method, "reference": reference, "draws": len(d), "mean difference": mean,
+             "CI low": lo, "CI high": hi, "p": p}
+        )  # fmt: skip
+    adjusted = _holm([r["p"] for r in part], alpha)
+    for r, p_adj in zip(part, adjusted, strict=True):
+        r["p (Holm)"] = float(p_adj)
+        r["verdict"] = _verdict(r["mean difference"], p_adj, alpha)
+    columns = ["method", "reference", "draws", "mean difference", "CI low", "CI high", "p",
+               "p (Holm)", "verdict"]  # fmt: skip
+    return pd.DataFrame(part, columns=columns).set_index("method")
+
+
 def per_ratio_comparison(
     rows: pd.DataFrame,
     baselines: Sequence[str],
@@ -105,20 +129,10 @@ def per_ratio_comparison(
         if not present:
             raise ValueError(f"none of the baselines {list(baselines)} ran at ratio {ratio}")
         ref = str(table[present].mean().idxmax())
-        part = []
-        for method in table.columns.drop(ref):
-            d = (table[method] - table[ref]).to_numpy()
-            mean, lo, hi, p = _t_summary(d, alpha)
-            part.append(
-                {"ratio": ratio, "method": method, "reference": ref, "draws": len(d),
-                 "mean difference": mean, "CI low": lo, "CI high": hi, "p": p}
-            )  # fmt: skip
-        adjusted = _holm([r["p"] for r in part], alpha)
-        for r, p_adj in zip(part, adjusted, strict=True):
-            r["p (Holm)"] = float(p_adj)
-            r["verdict"] = _verdict(r["mean difference"], p_adj, alpha)
-        out.extend(part)
-    return pd.DataFrame(out).set_index(["ratio", "method"])
+        out.append(against_reference(table, ref, alpha=alpha).reset_index().assign(ratio=ratio))
+    return pd.concat(out).set_index(["ratio", "method"])[
+        ["reference", "draws", "mean difference", "CI low", "CI high", "p", "p (Holm)", "verdict"]
+    ]
 
 
 def across_ratios(
