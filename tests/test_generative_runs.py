@@ -20,6 +20,7 @@ from imbnb.book.generative_runs import (
     generative_params,
     missing_of,
     penalty_configs,
+    penalty_effects,
     penalty_rows,
     penalty_sentence,
     penalty_table,
@@ -231,3 +232,27 @@ def test_knob_sentence_says_what_one_seed_cannot_test() -> None:
     flat = knob_sentence(_knob_sweep(0.0), CHAPTER7_KNOBS, CHAPTER7_DEFAULT)
     assert "the seeds cannot tell any setting apart from it" in flat
     assert "better" not in flat and "worse" not in flat
+
+
+def test_penalty_effects_test_each_mode_against_the_authors_over_seeds() -> None:
+    rows = pd.DataFrame(
+        [
+            {"penalty": mode, "seed": s, "f1_macro": 0.80 + 0.01 * s + gain + 0.001 * (-1) ** s,
+             "recon_mse_test": 0.02 + 0.001 * s + (0.005 if mode == "paired" else 0.0),
+             "recall_macro": 0.8, "gmean": 0.7}
+            for s in range(3)
+            for mode, gain in [("official", 0.0), ("paired", 0.0), ("none", 0.0)]
+        ]
+    )  # fmt: skip
+    modes = ["official", "paired", "none"]
+    effects = penalty_effects(rows, modes)
+    assert set(effects.index) == {(m, p) for m in ("f1_macro", "recon_mse_test")
+                                  for p in ("paired", "none")}  # fmt: skip
+    assert (effects["draws"] == 3).all()
+    assert effects.loc[("recon_mse_test", "paired"), "verdict"] == "better"  # higher error
+    assert effects.loc[("f1_macro", "paired"), "verdict"] == "cannot be told apart"
+    text = penalty_sentence(penalty_table(rows, modes), modes, 3, effects)
+    assert "Against the authors' penalty, paired over 3 seeds" in text
+    assert "paired: F1 not told apart" in text and "reconstruction error higher (+0.0050" in text
+    assert penalty_effects(rows[rows.seed == 0], modes).empty  # one seed: nothing to test
+    assert "Against the authors'" not in penalty_sentence(penalty_table(rows, modes), modes, 1)
