@@ -256,3 +256,14 @@ def test_penalty_effects_test_each_mode_against_the_authors_over_seeds() -> None
     assert "paired: F1 not told apart" in text and "reconstruction error higher (+0.0050" in text
     assert penalty_effects(rows[rows.seed == 0], modes).empty  # one seed: nothing to test
     assert "Against the authors'" not in penalty_sentence(penalty_table(rows, modes), modes, 1)
+
+
+def test_knob_effects_skip_a_setting_no_seed_holds_yet() -> None:
+    sweep = _knob_sweep(0.03)
+    partial = sweep[~((sweep.knob == "cap") & (sweep.value == 30))]
+    effects = knob_effects(partial, CHAPTER7_KNOBS, CHAPTER7_DEFAULT)
+    assert list(effects.index) == ["k = 1", "k = 5", "cap = 3"] and (effects["draws"] == 3).all()
+    one_listing = sweep[~((sweep.knob == "k") & (sweep.value == 3))]  # cap 10 is the same run
+    assert len(knob_effects(one_listing, CHAPTER7_KNOBS, CHAPTER7_DEFAULT)) == 4
+    no_default = one_listing[~((one_listing.knob == "cap") & (one_listing.value == 10))]
+    assert knob_effects(no_default, CHAPTER7_KNOBS, CHAPTER7_DEFAULT).empty

@@ -156,16 +156,19 @@ def knob_effects(
     both, Holm-adjusted across the settings
     (:func:`imbnb.experiments.statistics.against_reference`; the seed is the unit of
     replication). Empty while the default run or a seed's pair is missing."""
-    first, (first_param, _) = next(iter(knobs.items()))  # the default run is both knobs'
-    base = sweep[(sweep.knob == first) & (sweep.value == default[first_param])]
+    is_default = pd.Series(False, index=sweep.index)
+    for knob, (param, _) in knobs.items():  # the one default run, listed under every knob
+        is_default |= (sweep.knob == knob) & (sweep.value == default[param])
+    base = sweep[is_default]
     columns: dict[str, pd.Series] = {"default": base.groupby("seed")[metric].mean()}
     for knob, (param, _) in knobs.items():
         part = sweep[(sweep.knob == knob) & (sweep.value != default[param])]
         for value, rows in part.groupby("value"):
             columns[_label(knob, value)] = rows.groupby("seed")[metric].mean()
-    table = pd.DataFrame(columns).dropna()
-    if len(table) < 2:  # one seed: nothing to test, no row
-        table = table[["default"]]
+    # settings no seed holds yet drop out; then the seeds that hold all the rest, alike
+    table = pd.DataFrame(columns).dropna(axis=1, how="all").dropna()
+    if "default" not in table or len(table) < 2:  # nothing to pair with: no row
+        table = pd.DataFrame({"default": table.get("default", pd.Series(dtype=float))})
     return against_reference(table, "default")
 
 

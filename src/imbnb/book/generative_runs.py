@@ -278,7 +278,8 @@ def penalty_effects(rows: pd.DataFrame, modes: Sequence[str]) -> pd.DataFrame:
             continue
         out.append(against_reference(wide, "official").assign(metric=metric))
     if not out:
-        return pd.DataFrame(columns=["metric", "mode", "draws", "mean difference", "verdict"])
+        empty = pd.DataFrame(columns=["metric", "mode", "draws", "mean difference", "verdict"])
+        return empty.set_index(["metric", "mode"])
     return pd.concat(out).rename_axis("mode").reset_index().set_index(["metric", "mode"])
 
 
