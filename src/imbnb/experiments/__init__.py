@@ -6,8 +6,8 @@
 * :func:`sweep` -- a grid of configs, locally (process pool) or on Ray, resumable;
 * :func:`run_split` / :func:`export_splits` -- the exact train/test indices, for readers;
 * :func:`setting_table` -- reading the results table; :func:`per_ratio_comparison`,
-  :func:`across_ratios`, :func:`draw_ranks` -- comparing methods with the class draw as the
-  unit of replication (:mod:`imbnb.experiments.statistics`);
+  :func:`against_reference`, :func:`across_ratios`, :func:`draw_ranks` -- comparing methods
+  with the class draw as the unit of replication (:mod:`imbnb.experiments.statistics`);
 * :func:`results_grid` / :func:`coverage` -- chapter 8's grid, and how much of it a table holds;
 * :func:`cost_table` / :func:`run_costs` -- what each method costs: its network and its own steps;
 * :func:`register_sampler`, :func:`register_loss`, :func:`register_estimator` -- bring your own
@@ -31,6 +31,7 @@ from imbnb.experiments.registry import FAMILIES, METHODS, family_of, run_config,
 from imbnb.experiments.splits import export_split, export_splits, read_split, run_split, splits_dir
 from imbnb.experiments.statistics import (
     across_ratios,
+    against_reference,
     distinguishable_pairs,
     draw_ranks,
     per_ratio_comparison,
@@ -56,6 +57,7 @@ __all__ = [
     "METHODS",
     "PROTOCOLS",
     "ResultsStore",
+    "against_reference",
     "across_ratios",
     "best_of",
     "compare_orderings",
