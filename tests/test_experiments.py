@@ -272,7 +272,7 @@ def test_cli_sweep_records_provenance_and_runs_only_what_is_named(
     from imbnb.experiments.provenance import provenance_path, read_provenance
 
     commits = iter(["at-start", "at-end"])  # the checkout could move while a sweep runs
-    monkeypatch.setattr(provenance, "git_commit", lambda: next(commits))
+    monkeypatch.setattr(provenance, "git_commit", lambda ignore=(): next(commits))
 
     path, store = tmp_path / "grid.yaml", tmp_path / "r.parquet"
     path.write_text(yaml.safe_dump(grid(["BL", "BL+CW", "FS-SMOTE"])))
@@ -318,6 +318,32 @@ def test_cli_sweep_records_provenance_and_runs_only_what_is_named(
     assert provenance_table(tmp_path / "none.parquet").empty
     assert main(["sweep", str(path), "--store", str(store), "--only", "GAN"]) == 2
     assert "only: unknown method or family ['GAN']; allowed" in capsys.readouterr().err
+
+
+def test_a_resumed_sweep_is_not_refused_for_what_it_wrote_itself(tmp_path, monkeypatch) -> None:
+    import subprocess
+
+    from imbnb import paths
+    from imbnb.experiments.provenance import git_commit
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                       cwd=tmp_path, check=True, capture_output=True)  # fmt: skip
+
+    table, code = tmp_path / "r.parquet", tmp_path / "code.py"
+    for path in (table, code, tmp_path / "r.provenance.json"):
+        path.write_text("0")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "start")
+    monkeypatch.setattr(paths, "repo_root", lambda: tmp_path)
+    ours = [table, tmp_path / "r.provenance.json", tmp_path / "r.figures"]
+    (tmp_path / "r.provenance.json").write_text("1")  # a killed sweep's own writes
+    table.write_text("1")
+    assert git_commit().endswith("+dirty")
+    assert not git_commit(ignore=ours).endswith("+dirty")
+    code.write_text("1")  # a change to the code still counts
+    assert git_commit(ignore=ours).endswith("+dirty")
 
 
 def test_merge_brings_side_tables_and_their_provenance(tmp_path, capsys) -> None:

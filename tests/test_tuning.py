@@ -144,7 +144,7 @@ def test_cli_tune_writes_the_final_grid_and_refuses_a_dirty_tree(cache, tmp_path
     # a table inside the repository needs a clean checkout (or --allow-dirty)
     inside = paths.repo_root() / "never-written.parquet"
     original = provenance.git_commit
-    provenance.git_commit = lambda: "abc+dirty"
+    provenance.git_commit = lambda ignore=(): "abc+dirty"
     try:
         assert main(["sweep", str(grid_path), "--store", str(inside), "--no-progress"]) == 2
     finally:

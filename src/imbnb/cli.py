@@ -239,9 +239,11 @@ def _check_clean(store: Any, allow_dirty: bool) -> str | None:
     recorded); ``--allow-dirty`` overrides, and the provenance then says ``+dirty``.
     """
     from imbnb import paths
-    from imbnb.experiments.provenance import git_commit
+    from imbnb.experiments.figures import figures_dir
+    from imbnb.experiments.provenance import git_commit, provenance_path
 
-    commit = git_commit()
+    # what a killed sweep into this table already wrote there does not make the code dirty
+    commit = git_commit(ignore=[store.path, provenance_path(store.path), figures_dir(store.path)])
     inside = Path(store.path).resolve().is_relative_to(paths.repo_root().resolve())
     if inside and commit and commit.endswith("+dirty") and not allow_dirty:
         raise ValueError(

@@ -105,8 +105,8 @@ def _machine_text(m: dict[str, Any]) -> str:
     return f"{m['device']}{gpu}, {cpu}{m['cpus']} CPUs, torch {m['versions'].get('torch', '?')}"
 
 
-def _git(*args: str) -> str:
-    """The output of ``git ARGS`` in the repository, stripped."""
+def _git(*args: str, strip: bool = True) -> str:
+    """The output of ``git ARGS`` in the repository, stripped unless told not to."""
     done = subprocess.run(
         ["git", *args],
         cwd=paths.repo_root(),
@@ -115,16 +115,23 @@ def _git(*args: str) -> str:
         check=True,
         timeout=10,
     )
-    return done.stdout.strip()
+    return done.stdout.strip() if strip else done.stdout
 
 
-def git_commit() -> str | None:
-    """The checked-out commit (with ``+dirty`` for uncommitted changes), or None outside git."""
+def git_commit(ignore: Sequence[str | os.PathLike[str]] = ()) -> str | None:
+    """The checked-out commit (with ``+dirty`` for uncommitted changes), or None outside git.
+
+    Changes to the files or folders in ``ignore`` do not count: a sweep resumed into a table
+    in the repository has changed that table and its provenance itself, not the code.
+    """
     try:
         head = _git("rev-parse", "HEAD")
-        dirty = _git("status", "--porcelain", "--untracked-files=no")
+        changed = _git("status", "--porcelain", "--untracked-files=no", "-z", strip=False)
     except (OSError, subprocess.SubprocessError, ValueError):
         return None
+    root, skip = paths.repo_root().resolve(), [Path(p).resolve() for p in ignore]
+    files = [(root / entry[3:]).resolve() for entry in changed.split("\0") if entry]
+    dirty = [f for f in files if not any(f == s or f.is_relative_to(s) for s in skip)]
     return f"{head}+dirty" if dirty else head
 
 
