@@ -198,6 +198,7 @@ def readme(out: Path, dists: list[md.Distribution], data_files: dict[str, Path] 
         "```bash",
         f"export PYTHONPATH=$PWD/src:$PWD/{shown}/site "
         f"IMBNB_DATA=$PWD/{shown}/data/fashion-mnist IMBNB_CACHE=/tmp/imbnb-cache",
+        f"export IMBNB_COMMIT={_commit()}  # the copy has no .git: the rows' commit",
         'python3 -c "import imbnb.experiments, imblearn, sklearn, torch; '
         'print(sklearn.__version__, torch.__version__, torch.cuda.is_available())"',
         "python3 -m imbnb.cli sweep book/grids/paper.yaml --store gpu.parquet "

@@ -346,6 +346,20 @@ def test_a_resumed_sweep_is_not_refused_for_what_it_wrote_itself(tmp_path, monke
     assert git_commit(ignore=ours).endswith("+dirty")
 
 
+def test_a_copied_tree_without_git_takes_its_commit_from_the_environment(
+    tmp_path, monkeypatch
+) -> None:
+    from imbnb import paths
+    from imbnb.experiments.provenance import git_commit
+
+    monkeypatch.setattr(paths, "repo_root", lambda: tmp_path)  # no .git: a copied tree
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    monkeypatch.delenv("IMBNB_COMMIT", raising=False)
+    assert git_commit() is None
+    monkeypatch.setenv("IMBNB_COMMIT", "0123abc")
+    assert git_commit() == "0123abc"
+
+
 def test_merge_brings_side_tables_and_their_provenance(tmp_path, capsys) -> None:
     import datetime as dt
 

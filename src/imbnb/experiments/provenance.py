@@ -119,16 +119,18 @@ def _git(*args: str, strip: bool = True) -> str:
 
 
 def git_commit(ignore: Sequence[str | os.PathLike[str]] = ()) -> str | None:
-    """The checked-out commit (with ``+dirty`` for uncommitted changes), or None outside git.
+    """The checked-out commit (with ``+dirty`` for uncommitted changes).
 
     Changes to the files or folders in ``ignore`` do not count: a sweep resumed into a table
-    in the repository has changed that table and its provenance itself, not the code.
+    in the repository has changed that table and its provenance itself, not the code. Outside
+    git (a tree copied to a GPU machine without its ``.git``) it is what ``IMBNB_COMMIT``
+    names, the commit the copy was made from, or None.
     """
     try:
         head = _git("rev-parse", "HEAD")
         changed = _git("status", "--porcelain", "--untracked-files=no", "-z", strip=False)
     except (OSError, subprocess.SubprocessError, ValueError):
-        return None
+        return os.environ.get("IMBNB_COMMIT") or None
     root, skip = paths.repo_root().resolve(), [Path(p).resolve() for p in ignore]
     files = [(root / entry[3:]).resolve() for entry in changed.split("\0") if entry]
     dirty = [f for f in files if not any(f == s or f.is_relative_to(s) for s in skip)]
