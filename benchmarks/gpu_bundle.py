@@ -202,7 +202,8 @@ def readme(out: Path, dists: list[md.Distribution], data_files: dict[str, Path] 
         'python3 -c "import imbnb.experiments, imblearn, sklearn, torch; '
         'print(sklearn.__version__, torch.__version__, torch.cuda.is_available())"',
         "python3 -m imbnb.cli sweep book/grids/paper.yaml --store gpu.parquet "
-        "--only generative --workers 8 --gpus-per-run 0.125",
+        "--only generative --skip-stored book/data/results/paper.parquet "
+        "--workers 8 --gpus-per-run 0.125",
         "```",
         "",
         "The `book` subcommands need papermill, nbformat and Jupyter Book and do not run",

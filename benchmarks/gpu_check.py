@@ -191,6 +191,7 @@ def recommend(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "paper_block_hours": round(hours, 2),
         "command": (
             "python3 -m imbnb.cli sweep book/grids/paper.yaml --store gpu.parquet "
+            "--skip-stored book/data/results/paper.parquet "
             f"--only generative --workers {n} --gpus-per-run {round(1 / n, 4)}"
         ),
     }

@@ -263,6 +263,35 @@ def test_cli_sweep_and_splits_export(cache, tmp_path, capsys) -> None:
     assert main(["sweep", str(path), "--backend", "spark"]) == 2
 
 
+def test_cli_sweep_skips_what_another_table_holds(cache, tmp_path, capsys) -> None:
+    import yaml
+
+    path, main_table, side = (
+        tmp_path / "grid.yaml",
+        tmp_path / "r.parquet",
+        tmp_path / "gpu.parquet",
+    )
+    path.write_text(yaml.safe_dump(grid(["BL", "BL+CW"])))
+    assert (
+        main(["sweep", str(path), "--store", str(main_table), "--only", "BL", "--no-progress"]) == 0
+    )
+    args = ["sweep", str(path), "--store", str(side), "--skip-stored", str(main_table)]
+    assert main([*args, "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "1 of 2 runs already in" in out and "1 of 1 runs stored" in out
+    assert ResultsStore(side).load()["method"].tolist() == ["BL+CW"]  # only what main lacked
+    missing = [
+        "sweep",
+        str(path),
+        "--store",
+        str(side),
+        "--skip-stored",
+        str(tmp_path / "typo.parquet"),
+    ]
+    assert main(missing) == 2
+    assert "skip-stored: results table" in capsys.readouterr().err
+
+
 def test_cli_sweep_records_provenance_and_runs_only_what_is_named(
     cache, tmp_path, capsys, monkeypatch
 ) -> None:

@@ -5,8 +5,8 @@ imbnb book build [--no-strict]
 imbnb book list
 imbnb cache clear [--kind K]
 imbnb sweep GRID.yaml [--store results.parquet] [--backend local|ray] [--workers N] [--address A]
-            [--only METHOD_OR_FAMILY,...] [--where FIELD=VALUE,...] [--gpus-per-run F]
-            [--dry-run]
+            [--only METHOD_OR_FAMILY,...] [--where FIELD=VALUE[,VALUE] ...] [--gpus-per-run F]
+            [--skip-stored TABLE ...] [--dry-run]
 imbnb merge SIDE.parquet ... --into results.parquet [--grid GRID.yaml]
 imbnb tune GRID.yaml --store tuning.parquet --out final.yaml [--draws 0,1,2] [--only ...]
 imbnb splits export GRID.yaml [--out DIR]
@@ -124,6 +124,14 @@ def _add_sweep(top: Any) -> None:
         action="store_true",
         help="also store the figure data of the runs whose method makes some (DOS: chapter "
         "4's variance and embedding figures), beside the table as TABLE.figures/HASH.npz",
+    )
+    sw.add_argument(
+        "--skip-stored",
+        action="append",
+        default=[],
+        metavar="TABLE",
+        help="leave out the runs this results table already holds (repeatable): a side table "
+        "swept elsewhere, e.g. on a GPU, then holds only the runs the committed one lacks",
     )
     sw.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _allow_dirty(sw)
@@ -264,6 +272,21 @@ def _selected(args: argparse.Namespace) -> list[Any]:
     return configs
 
 
+def _without_stored(configs: list[Any], tables: Sequence[str]) -> list[Any]:
+    """The configs none of ``tables`` holds (``sweep --skip-stored``); a missing table is an
+    error, not an empty one, so that a typo cannot send every run to the GPU again."""
+    from imbnb.experiments import ResultsStore
+
+    for table in tables:
+        if not Path(table).is_file() and not ResultsStore(table).runs_dir.is_dir():
+            raise FileNotFoundError(f"skip-stored: results table {table} does not exist")
+        held = set(ResultsStore(table).load()["config_hash"])
+        kept = [c for c in configs if c.key() not in held]
+        print(f"{len(configs) - len(kept)} of {len(configs)} runs already in {table}: skipped")
+        configs = kept
+    return configs
+
+
 def _tune(args: argparse.Namespace) -> int:
     """``imbnb tune``: validation runs of every candidate, the choice, the final grid file."""
     from imbnb.experiments import ResultsStore, sweep
@@ -295,7 +318,7 @@ def _sweep(args: argparse.Namespace) -> int:
     from imbnb.experiments.figures import figures_dir
     from imbnb.experiments.sweep import fill_figures
 
-    configs = _selected(args)
+    configs = _without_stored(_selected(args), args.skip_stored)
     store = ResultsStore(args.store)
     if args.dry_run:
         return _sweep_plan(configs, store)
