@@ -256,6 +256,13 @@ def test_penalty_effects_test_each_mode_against_the_authors_over_seeds() -> None
     assert "paired: F1 not told apart" in text and "reconstruction error higher (+0.0050" in text
     assert penalty_effects(rows[rows.seed == 0], modes).empty  # one seed: nothing to test
     assert "Against the authors'" not in penalty_sentence(penalty_table(rows, modes), modes, 1)
+    partial = rows[(rows.penalty == "official") | ((rows.penalty == "paired") & (rows.seed == 0))]
+    table = penalty_table(partial, modes)
+    assert table["seeds"].tolist() == [3, 1]
+    text = penalty_sentence(table, modes, 3, penalty_effects(partial, modes))
+    assert "F1 of 0.810 (means over 3 seeds)" in text and "(one seed)" in text
+    assert "hold 1 of the 3 seeds of penalty paired so far" in text
+    assert "Against the authors'" not in text and "penalty none yet" in text
 
 
 def test_knob_effects_skip_a_setting_no_seed_holds_yet() -> None:

@@ -258,11 +258,13 @@ def penalty_rows(
 
 
 def penalty_table(rows: pd.DataFrame, modes: Sequence[str]) -> pd.DataFrame:
-    """Each mode's reconstruction error and scores (the mean over the seeds held), in the
-    order of ``modes``; a mode without rows is left out."""
-    held = [m for m in modes if m in set(rows["penalty"])]
-    table = rows.groupby("penalty", sort=False)[_PENALTY_COLUMNS].mean()
-    return table.reindex(pd.Index(held, name="penalty")).astype(float)
+    """Each mode's seeds held and its reconstruction error and scores (the mean over those
+    seeds), in the order of ``modes``; a mode without rows is left out."""
+    held = pd.Index([m for m in modes if m in set(rows["penalty"])], name="penalty")
+    grouped = rows.groupby("penalty", sort=False)
+    table = grouped[_PENALTY_COLUMNS].mean().reindex(held).astype(float)
+    table.insert(0, "seeds", grouped["seed"].nunique().reindex(held).astype(int))
+    return table
 
 
 def penalty_effects(rows: pd.DataFrame, modes: Sequence[str]) -> pd.DataFrame:
@@ -302,14 +304,19 @@ def _effect_phrase(effects: pd.DataFrame, mode: str) -> str:
 def penalty_sentence(
     table: pd.DataFrame, modes: Sequence[str], n_seeds: int, effects: pd.DataFrame | None = None
 ) -> str:
-    """What the penalty comparison shows, for the modes the table holds; with ``effects``
+    """What the penalty comparison shows, for the modes the table holds, each with the seeds
+    its numbers average (``n_seeds``: the seeds the chapter asks for); with ``effects``
     (:func:`penalty_effects`) each mode is also tested against the authors' penalty."""
-    say = lambda m: (f"a test reconstruction error of {table.loc[m, 'recon_mse_test']:.4f} "  # noqa: E731
-                     f"and a classifier F1 of {table.loc[m, 'f1_macro']:.3f}")  # fmt: skip
-    over = "" if n_seeds == 1 else f" (means over {n_seeds} seeds)"
+
+    def say(m: str) -> str:
+        n = int(table.loc[m, "seeds"])
+        over = "" if n == n_seeds == 1 else " (one seed)" if n == 1 else f" (means over {n} seeds)"
+        return (f"a test reconstruction error of {table.loc[m, 'recon_mse_test']:.4f} "
+                f"and a classifier F1 of {table.loc[m, 'f1_macro']:.3f}{over}")  # fmt: skip
+
     parts = []
     if "official" in table.index:
-        parts.append(f"With the authors' penalty the autoencoder reaches {say('official')}{over}.")
+        parts.append(f"With the authors' penalty the autoencoder reaches {say('official')}.")
     if "paired" in table.index:
         parts.append(
             "Pairing different images of a class (so that the decoder must map one image's "
@@ -317,6 +324,15 @@ def penalty_sentence(
         )
     if "none" in table.index:
         parts.append(f"Without any penalty: {say('none')}.")
+    partial = [m for m in table.index if table.loc[m, "seeds"] < n_seeds]
+    if partial:
+        parts.append(
+            "The tables hold "
+            + " and ".join(
+                f"{table.loc[m, 'seeds']} of the {n_seeds} seeds of penalty {m}" for m in partial
+            )  # fmt: skip
+            + " so far (the rest are listed above as missing)."
+        )
     tested = [] if effects is None else sorted({m for _, m in effects.index}, key=list(modes).index)
     if tested:
         seeds = int(effects["draws"].min())
