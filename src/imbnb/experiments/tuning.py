@@ -16,7 +16,9 @@ What each family searches:
 * loss-based: the loss's own knob (focal gamma, class-balanced beta, LDAM's largest margin,
   the logit adjustment's tau), or the learning rate where a loss has none;
 * DOS: its neighbours k and its rounds;
-* GAMO and the autoencoder methods: nothing yet (each run costs minutes to hours on a CPU).
+* GAMO: its loss (cross-entropy or least squares) and Adam's learning rate;
+* the autoencoder methods: nothing yet (a run costs hours on a CPU; they keep their
+  paper-table rows until a GPU sweeps them).
 """
 
 from __future__ import annotations
