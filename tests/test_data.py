@@ -267,3 +267,37 @@ def test_datasets_tuple():
         "synthetic",
     }
     assert os.fspath(d.data_dir()).endswith("datasets")
+
+
+def test_cli_data_get_finds_offline_and_downloads_only_when_told(nowhere, monkeypatch, capsys):
+    import torchvision.datasets
+
+    from imbnb.cli import main
+
+    fetched: list[tuple[Path, bool]] = []
+
+    class FakeFashionMNIST:
+        """torchvision's class as `download=True` uses it: files into ROOT/FashionMNIST/raw."""
+
+        def __init__(self, root: str, train: bool, download: bool) -> None:
+            fetched.append((Path(root), download))
+            raw = Path(root) / "FashionMNIST" / "raw"
+            for prefix, n in (("train", 12), ("t10k", 5)):
+                images = np.zeros((n, 28, 28), dtype=np.uint8)
+                _write_idx(raw / f"{prefix}-images-idx3-ubyte.gz", images)
+                _write_idx(raw / f"{prefix}-labels-idx1-ubyte.gz", np.arange(n) % 10)
+
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", FakeFashionMNIST)
+    assert main(["data", "get"]) == 2  # not found anywhere, and no download without --download
+    assert "'fashion_mnist' (train split) was not found" in capsys.readouterr().err
+    assert fetched == [] and not (nowhere / "cache").exists()
+
+    assert main(["data", "get", "--download"]) == 0
+    assert "fashion_mnist: 12 training and 5 test images, 10 classes" in capsys.readouterr().out
+    assert fetched == [(nowhere / "cache", True)]  # the test split came from the same download
+
+    assert main(["data", "get", "fashion_mnist", "mnist5k"]) == 0  # now found offline
+    assert "mnist5k: 4000 training and 1000 test images" in capsys.readouterr().out
+    assert len(fetched) == 1
+    assert main(["data", "get", "fashion"]) == 2
+    assert "`name` must be one of ['fashion_mnist'," in capsys.readouterr().err

@@ -37,6 +37,16 @@ def test_pages_workflow_runs_only_the_readmes_book_command() -> None:
     assert "make book" in (root / "README.md").read_text()
     uploads = [s for s in steps if str(s.get("uses", "")).startswith("actions/upload-pages")]
     assert uploads and uploads[0]["with"]["path"] == "_build/html"
+    # a runner is not root and has no Debian data package: `make book` gets the data itself
+    makefile = (root / "Makefile").read_text("utf-8")
+    recipe = makefile.split("\nbook:", 1)[1].split("\n\n", 1)[0].splitlines()[1:]
+    assert [line.split()[1:3] for line in recipe] == [
+        ["data", "get"],
+        ["book", "run"],
+        ["book", "build"],
+    ]
+    assert recipe[0].endswith("--download")
+    assert "sudo -n true" in makefile.split("\nAS_ROOT", 1)[1].splitlines()[0]
 
 
 _BLOCKED_RUN = r"""

@@ -13,11 +13,12 @@ imbnb splits export GRID.yaml [--out DIR]
 imbnb grid write --profile P [--grid results|chapters] [--out FILE|-]   (chapter 8's grid file, or
             the chapters' own runs it lacks; reads the book's profiles)
 imbnb store verify|compact|upgrade results.parquet
+imbnb data get [NAME ...] [--download]   (find each dataset offline; download only when told)
 
 Only the ``book`` and ``grid`` subcommands import the book toolchain (papermill, nbformat,
-Jupyter Book), and only when they run: ``sweep``, ``merge``, ``splits``, ``store`` and ``cache``
-work on a machine without it (README "Running on a bare GPU machine"). Also runnable as
-``python -m imbnb.cli``.
+Jupyter Book), and only when they run: ``sweep``, ``merge``, ``splits``, ``store``, ``data``
+and ``cache`` work on a machine without it (README "Running on a bare GPU machine"). Also
+runnable as ``python -m imbnb.cli``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_tune(top)
     _add_tables(top)
     _add_grid(top)
+    _add_data(top)
     return parser
 
 
@@ -190,6 +192,38 @@ def _add_grid(top: Any) -> None:
         "chapters' own runs it lacks (default for paper: book/grids/chapters.yaml)",
     )
     write.add_argument("--out", default=None, help="grid file (default: see --grid; - prints it)")
+
+
+def _add_data(top: Any) -> None:
+    """``imbnb data get``: find datasets offline; download what is missing only when told."""
+    data = top.add_parser("data", help="find the datasets the book reads")
+    data_cmd = data.add_subparsers(dest="command", required=True)
+    get = data_cmd.add_parser("get", help="load each dataset's splits, or say where to put it")
+    get.add_argument(
+        "names",
+        nargs="*",
+        default=["fashion_mnist"],
+        metavar="NAME",
+        help="datasets (default: fashion_mnist, the one the book's chapters read)",
+    )
+    get.add_argument(
+        "--download",
+        action="store_true",
+        help="download what no searched place holds (torchvision, into the user cache)",
+    )
+
+
+def _data_get(args: argparse.Namespace) -> int:
+    """``imbnb data get``: each dataset's train and test split, found (or fetched) and counted."""
+    from imbnb.data import load_dataset
+
+    for name in args.names:
+        train, test = (load_dataset(name, s, download=args.download) for s in ("train", "test"))
+        print(
+            f"{name}: {len(train.labels)} training and {len(test.labels)} test images, "
+            f"{len(train.classes)} classes"
+        )
+    return 0
 
 
 def _grid_write(args: argparse.Namespace) -> int:
@@ -450,6 +484,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _store(args)
         if args.group == "grid" and args.command == "write":
             return _grid_write(args)
+        if args.group == "data" and args.command == "get":
+            return _data_get(args)
         if args.group == "splits" and args.command == "export":
             from imbnb.experiments import export_splits, load_grid
 
