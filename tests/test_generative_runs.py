@@ -254,6 +254,7 @@ def test_penalty_effects_test_each_mode_against_the_authors_over_seeds() -> None
     text = penalty_sentence(penalty_table(rows, modes), modes, 3, effects)
     assert "Against the authors' penalty, paired over 3 seeds" in text
     assert "paired: F1 not told apart" in text and "reconstruction error higher (+0.0050" in text
+    assert "unadjusted 95% interval" in text and "Holm-adjusted p " in text
     assert penalty_effects(rows[rows.seed == 0], modes).empty  # one seed: nothing to test
     assert "Against the authors'" not in penalty_sentence(penalty_table(rows, modes), modes, 1)
     partial = rows[(rows.penalty == "official") | ((rows.penalty == "paired") & (rows.seed == 0))]

@@ -227,7 +227,8 @@ def knob_sentence(
     seeds = int(effects["draws"].min())
     head = (
         f"Against the default ({fixed}), paired over {seeds} seed{'s' if seeds != 1 else ''} "
-        f"with Holm's correction across the {len(effects)} other settings (95% intervals):"
+        f"with Holm's correction across the {len(effects)} other settings (unadjusted 95% "
+        "intervals):"
     )
     told = []
     for verdict in ("better", "worse"):

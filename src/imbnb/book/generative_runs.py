@@ -26,7 +26,7 @@ from imbnb.data import DatasetNotFoundError, ImageDataset, load_dataset
 from imbnb.estimators.autoencoder import AEConfig
 from imbnb.experiments import RunConfig
 from imbnb.experiments.registry import family_of
-from imbnb.experiments.statistics import against_reference
+from imbnb.experiments.statistics import against_reference, format_p
 from imbnb.methods.deepsmote import METHODS, ClassifierConfig, run_generative, run_grid
 from imbnb.oversample import WeightedCalibration
 
@@ -285,6 +285,12 @@ def penalty_effects(rows: pd.DataFrame, modes: Sequence[str]) -> pd.DataFrame:
     return pd.concat(out).rename_axis("mode").reset_index().set_index(["metric", "mode"])
 
 
+def _p_phrase(p: float) -> str:
+    """ "= 0.067" or "< 0.001", to follow "p"."""
+    text = format_p(p)
+    return text if text.startswith("<") else f"= {text}"
+
+
 def _effect_phrase(effects: pd.DataFrame, mode: str) -> str:
     """How ``mode`` differs from the authors' penalty, in F1 and reconstruction error."""
     said = []
@@ -295,8 +301,9 @@ def _effect_phrase(effects: pd.DataFrame, mode: str) -> str:
         told = "higher" if e["mean difference"] > 0 else "lower"
         told = "not told apart" if e["verdict"] == "cannot be told apart" else told
         said.append(
-            f"{name} {told} ({e['mean difference']:+.4f}, 95% interval "
-            f"{e['CI low']:+.4f} to {e['CI high']:+.4f})"
+            f"{name} {told} ({e['mean difference']:+.4f}, unadjusted 95% interval "
+            f"{e['CI low']:+.4f} to {e['CI high']:+.4f}, Holm-adjusted p "
+            f"{_p_phrase(e['p (Holm)'])})"
         )
     return ", ".join(said)
 
@@ -337,8 +344,9 @@ def penalty_sentence(
     if tested:
         seeds = int(effects["draws"].min())
         parts.append(
-            f"Against the authors' penalty, paired over {seeds} seeds with Holm's correction "
-            f"across the modes: "
+            f"Against the authors' penalty, paired over {seeds} seeds (t-tests with Holm's "
+            "correction across the modes; the verdict follows the adjusted p, the intervals are "
+            "each mode's own): "
             + "; ".join(f"{m}: {_effect_phrase(effects, m)}" for m in tested)
             + "."
         )

@@ -8,7 +8,9 @@ draws, and uses the libraries made for comparing classifiers:
 * :func:`per_ratio_comparison` -- at each ratio, every method minus the best baseline there,
   paired over draws: mean difference, its 95% t interval, the paired t-test and its p-value
   adjusted with Holm's method across the methods of that ratio (statsmodels'
-  ``multipletests``); the verdict is "better", "worse" or "cannot be told apart";
+  ``multipletests``); the verdict is "better", "worse" or "cannot be told apart". The interval
+  is each pair's own, not adjusted: the verdict carries the correction, so an interval that
+  leaves out zero can sit beside "cannot be told apart" (the prose says so);
 * :func:`against_reference` -- the same paired comparison for any table of draws (chapter 7's
   settings of weighted calibration against the default);
 * :func:`across_ratios` -- each draw averaged over the ratios first (one number per method and
@@ -39,6 +41,7 @@ __all__ = [
     "draw_ranks",
     "distinguishable_pairs",
     "draw_table",
+    "format_p",
     "per_ratio_comparison",
     "verdict_table",
 ]
@@ -80,6 +83,13 @@ def _holm(p: Sequence[float], alpha: float) -> np.ndarray:
     if ok.any():
         out[ok] = multipletests(p[ok], alpha=alpha, method="holm")[1]
     return out
+
+
+def format_p(p: float) -> str:
+    """A p-value for prose: three decimals, "< 0.001" below that, "n/a" where it is NaN."""
+    if np.isnan(p):
+        return "n/a"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def _verdict(diff: float, p_adj: float, alpha: float) -> str:
@@ -218,7 +228,8 @@ _MARKS = {"better": " ▲", "worse": " ▼", "cannot be told apart": ""}
 
 
 def verdict_table(per_ratio: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
-    """Methods x ratios: difference to the ratio's best baseline, its 95% interval, a mark.
+    """Methods x ratios: difference to the ratio's best baseline, its 95% interval (the pair's
+    own, unadjusted), a mark.
 
     ▲ better, ▼ worse (Holm-adjusted); no mark: the draws cannot tell the two apart. Each
     column names its reference. For reading :func:`per_ratio_comparison` at a glance.
