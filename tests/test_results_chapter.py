@@ -10,7 +10,9 @@ import pandas as pd
 from imbnb.book.results_chapter import (
     absent_plan,
     against_text,
+    fill_text,
     final_rows,
+    missing_plan,
     one_against_others,
     tuned_phrases,
 )
@@ -134,3 +136,21 @@ def test_a_pair_tested_alone_gets_the_numbers_of_the_test_over_every_method() ->
     assert alone.loc["BL+CW", ("acsa", "95% interval")] == (
         f"[{full['CI low']:+.3f}, {full['CI high']:+.3f}]"
     )
+
+
+def test_missing_runs_are_listed_with_the_commands_that_fill_them() -> None:
+    grid = _grid() + [RunConfig(method="DeepSMOTE", ratio=10.0, seed=s) for s in range(3)]
+    rows = _rows([c for c in grid if c.method != "DeepSMOTE"][2:], {})
+    plan = missing_plan(grid, rows, "book/data/results/paper.parquet")
+    assert plan.set_index("family")["missing"].to_dict() == {"feature_space": 2, "generative": 3}
+    text = fill_text(plan).splitlines()
+    sweep = "`imbnb sweep book/grids/paper.yaml --store book/data/results/paper.parquet --only"
+    assert (
+        text[0].startswith("- feature_space: 2 runs (BL 2)")
+        and f"{sweep} feature_space`" in text[0]
+    )
+    assert "GPU" not in text[0]  # minutes on a CPU
+    assert text[1].startswith("- generative: 3 runs (DeepSMOTE 3)")
+    assert f"{sweep} generative`" in text[1]
+    assert "on a lent GPU, `OUT=DIR BUDGET=SECONDS bash benchmarks/gpu_session.sh`" in text[1]
+    assert missing_plan(grid, _rows(grid, {}), "t.parquet").empty

@@ -13,8 +13,10 @@ from collections.abc import Collection, Sequence
 import pandas as pd
 
 from imbnb.book.prose import phrase_list
+from imbnb.book.status_missing import PAPER_GRID, missing_table
 from imbnb.experiments.analysis import complete_methods
 from imbnb.experiments.config import RunConfig
+from imbnb.experiments.registry import family_of
 from imbnb.experiments.statistics import across_ratios
 from imbnb.experiments.tuning import tuning_configs
 from imbnb.experiments.verdicts import TunedVerdicts
@@ -23,13 +25,51 @@ __all__ = [
     "VERDICTS",
     "absent_plan",
     "against_text",
+    "fill_text",
     "final_rows",
+    "missing_plan",
     "one_against_others",
     "tuned_phrases",
 ]
 
 #: The verdicts of the comparisons, in the order the prose names them.
 VERDICTS = ("better", "equivalent", "worse", "cannot be told apart")
+#: One device call that sweeps the autoencoder runs on a lent GPU (README, "Running on a GPU")
+GPU_COMMAND = "OUT=DIR BUDGET=SECONDS bash benchmarks/gpu_session.sh"
+#: families whose runs take hours each on two CPU cores: their page names the GPU command too
+GPU_FAMILIES = ("generative",)
+
+
+def missing_plan(
+    configs: Sequence[RunConfig], rows: pd.DataFrame, table: str, grid: str = PAPER_GRID
+) -> pd.DataFrame:
+    """Per family, the runs of ``configs`` that ``rows`` (the committed ``table``) lack: how
+    many, which methods, the hours at the stored runs' pace and the sweep that fills them;
+    empty when nothing is missing."""
+    sweep = f"imbnb sweep {grid} --store {table} --only"
+    plan = missing_table(configs, rows, lambda c: f"{sweep} {family_of(c.method)}")
+    plan = plan[plan["missing"] > 0].reset_index(drop=True)
+    return plan.assign(command=plan["command"].str.strip("`"))
+
+
+def fill_text(plan: pd.DataFrame) -> str:
+    """The commands of :func:`missing_plan` as Markdown, one item per family, with the GPU
+    call for the families that need hours per run on a CPU."""
+    items = []
+    for _, r in plan.iterrows():
+        gpu = (
+            f"; on a lent GPU, `{GPU_COMMAND}` (README, *Running on a GPU*), then `imbnb merge` "
+            "its side tables here"
+            if r["family"] in GPU_FAMILIES
+            else ""
+        )
+        hours, _, note = str(r["hours to run"]).partition(" (")
+        note = f" ({note}" if note else ""
+        items.append(
+            f"- {r['family']}: {r['missing']} runs ({r['methods missing runs']}), {hours} "
+            f"hours{note} at the pace of the stored runs: `{r['command']}`{gpu}."
+        )
+    return "\n".join(items)
 
 
 def _key(verdict: str) -> str:
