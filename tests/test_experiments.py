@@ -426,7 +426,8 @@ def test_merge_brings_side_tables_and_their_provenance(tmp_path, capsys) -> None
         "imbnb sweep late",
     ]
     assert entries[1]["where"] == "a GPU box" and entries[1]["merged_from"] == "gpu.parquet"
-    assert entries[2]["runs_added"] == 2 and entries[2]["side_entries"][0]["runs_added"] == 3
+    assert entries[2]["runs_added"] == 2
+    assert entries[2]["merge_note"] == "2 of the side's 3 rows were new"
     assert merge_results(main_path, [gpu]) == [0]  # nothing new: no entry
     assert len(read_provenance(main_path)) == 3
     # a side without provenance, a missing side, or a row off the grid is refused, and
@@ -455,6 +456,68 @@ def test_merge_brings_side_tables_and_their_provenance(tmp_path, capsys) -> None
         == 2
     )
     assert "not configs of the grid" in capsys.readouterr().err
+
+
+def test_merging_a_growing_checkout_keeps_one_entry_per_sweep(tmp_path, capsys) -> None:
+    """A sweep in a checkout of the table, merged every few minutes as it runs: each merge
+    brings its new rows and its sweep's latest state, never the history the checkout shares
+    (which once nested the whole file into every merge entry, and it grew with each)."""
+    import json
+    import shutil
+
+    from imbnb.experiments.provenance import (
+        finish_sweep,
+        merge_results,
+        provenance_path,
+        read_provenance,
+        start_sweep,
+        upgrade_provenance,
+    )
+
+    configs = expand_grid(grid(["BL", "ADOS", "DOS"], seeds=(0, 1)))
+    main_path = tmp_path / "main" / "t.parquet"
+
+    def sweep_rows(path, done, entry):
+        ResultsStore(path).append(
+            [{"config_hash": c.key(), "method": c.method, "sweep_id": entry["sweep_id"]}
+             for c in done]
+        )  # fmt: skip
+
+    first = start_sweep(main_path, command="imbnb sweep here", commit="a" * 40)
+    sweep_rows(main_path, configs[:2], first)
+    finish_sweep(main_path, first["sweep_id"], runs_added=2)
+    ResultsStore(main_path).compact()  # as committed
+    side = tmp_path / "checkout" / "t.parquet"
+    side.parent.mkdir()
+    for path in (main_path, provenance_path(main_path)):
+        shutil.copy(path, side.parent / path.name)
+    running = start_sweep(side, command="imbnb tune there", commit="b" * 40)
+    sizes = []
+    for n in (3, 4, 5):  # the checkout's sweep adds a row between merges
+        sweep_rows(side, configs[n - 1 : n], running)
+        assert merge_results(main_path, [side]) == [1]
+        entries = read_provenance(main_path)
+        assert [e["command"] for e in entries] == ["imbnb sweep here", "imbnb tune there"]
+        assert entries[1]["merge_note"] == f"1 of the side's {n} rows were new"
+        assert entries[1]["status"] == "running" and entries[1]["runs_added"] == n - 2  # counted
+        sizes.append(provenance_path(main_path).stat().st_size)
+    assert max(sizes) - min(sizes) < 200  # the same two entries, only their stamps change
+    finish_sweep(side, running["sweep_id"], runs_added=3)
+    assert merge_results(main_path, [side]) == [0]  # no rows, but the sweep's end comes over
+    done = read_provenance(main_path)[1]
+    assert done["status"] == "finished" and done["runs_added"] == 3
+    assert merge_results(main_path, [side]) == [0]
+    assert len(read_provenance(main_path)) == 2
+    assert len(ResultsStore(main_path).load()) == 5
+    # a file nested by an older imbnb: every merge entry held the side's whole history
+    old = read_provenance(main_path)
+    nested = [old[0], {**old[1], "side_entries": [old[0], {**old[1], "side_entries": old}]}]
+    provenance_path(main_path).write_text(json.dumps(nested))
+    assert [e["command"] for e in read_provenance(main_path)] == [e["command"] for e in old]
+    assert main(["store", "upgrade", str(main_path)]) == 0
+    assert "provenance of 6 records kept as 2, one per sweep" in capsys.readouterr().out
+    assert "side_entries" not in provenance_path(main_path).read_text()
+    assert upgrade_provenance(main_path) == (2, 2)
 
 
 def test_plan_charges_each_missing_network_once() -> None:

@@ -245,7 +245,7 @@ def _grid_write(args: argparse.Namespace) -> int:
 _STORE_COMMANDS = {
     "verify": "check every file of the table (checksums, content digest)",
     "compact": "fold the rows of unfinished or concurrent sweeps into the table",
-    "upgrade": "give a table written before digests its digest (rows unchanged)",
+    "upgrade": "give an older table its digest and one provenance entry per sweep (rows unchanged)",
 }
 
 
@@ -261,7 +261,11 @@ def _store(args: argparse.Namespace) -> int:
     elif args.command == "compact":
         print(f"{store.path}: {store.compact()} rows compacted")
     else:
+        from imbnb.experiments.provenance import upgrade_provenance
+
         print(f"{store.path}: {store.upgrade()} rows, digest added")
+        before, after = upgrade_provenance(store.path)
+        print(f"{store.path}: provenance of {before} records kept as {after}, one per sweep")
     return 0
 
 

@@ -35,6 +35,7 @@ from imbnb.versions import cpu_description, library_versions
 
 __all__ = [
     "finish_sweep",
+    "flat_entries",
     "git_commit",
     "machine",
     "merge_results",
@@ -43,6 +44,7 @@ __all__ = [
     "read_provenance",
     "record_sweep",
     "start_sweep",
+    "upgrade_provenance",
 ]
 
 _LIBRARIES = ("torch", "numpy", "scikit-learn", "imbalanced-learn", "faiss-cpu")
@@ -60,7 +62,81 @@ def read_provenance(store: str | os.PathLike[str]) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     with open(path, encoding="utf-8") as f:
-        return list(json.load(f))
+        return flat_entries(json.load(f))
+
+
+#: fields a merge adds to an entry; two entries differing only in these are the same record
+_STAMPS = ("merged_from", "merged_utc", "merge_note")
+_STATUS_RANK = {"running": 0, "interrupted": 1, "finished": 2}
+
+
+def _identity(entry: Mapping[str, Any]) -> str:
+    """A sweep's ``sweep_id``, or for an entry without one its content less a merge's stamps."""
+    if entry.get("sweep_id"):
+        return str(entry["sweep_id"])
+    return json.dumps({k: v for k, v in entry.items() if k not in _STAMPS}, sort_keys=True)
+
+
+def _progress(entry: Mapping[str, Any]) -> tuple[int, str, int]:
+    """How far a sweep's record has come: its status, its end, its rows (later states win)."""
+    rank = _STATUS_RANK.get(str(entry.get("status")), 1 if entry.get("finished_utc") else 0)
+    return rank, str(entry.get("finished_utc") or ""), int(entry.get("runs_added") or 0)
+
+
+def flat_entries(entries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per sweep, in the order first recorded: the nested side entries of merges
+    written by imbnb before 2026-12-05 brought up (each merge nested the side's whole history,
+    so files grew with every merge), and of several records of one sweep the furthest along
+    (its status, end and rows), keeping the merge stamps of either."""
+    out: dict[str, dict[str, Any]] = {}
+
+    def visit(entry: Mapping[str, Any], stamp: Mapping[str, Any]) -> None:
+        own = {k: v for k, v in entry.items() if k != "side_entries"}
+        inner = {k: own[k] for k in _STAMPS if k in own}
+        for side in entry.get("side_entries") or ():
+            visit(side, {**stamp, **inner})
+        record = {**stamp, **own}
+        key = _identity(record)
+        if key not in out:
+            out[key] = record
+        elif _progress(record) >= _progress(out[key]):
+            out[key] = {**out[key], **record}
+        else:
+            out[key] = {**record, **out[key]}
+
+    for entry in entries:
+        visit(entry, {})
+    return list(out.values())
+
+
+def upgrade_provenance(store: str | os.PathLike[str]) -> tuple[int, int]:
+    """Rewrite ``store``'s provenance file with one entry per sweep (:func:`flat_entries`);
+    return the records it held, nested ones included, and the entries it holds now."""
+    path = provenance_path(store)
+    if not path.exists():
+        return 0, 0
+
+    def count(entries: Sequence[Mapping[str, Any]]) -> int:
+        return sum(1 + count(e.get("side_entries") or ()) for e in entries)
+
+    with _locked(store):
+        with open(path, encoding="utf-8") as f:
+            raw = json.load(f)
+        _write(store, _counted(flat_entries(raw), ResultsStore(store)))
+    return count(raw), len(read_provenance(store))
+
+
+def _counted(entries: list[dict[str, Any]], store: ResultsStore) -> list[dict[str, Any]]:
+    """Each sweep's ``runs_added`` as the rows of ``store`` that carry its ``sweep_id``: a
+    sweep merged while it ran, or killed, never recorded its own count."""
+    rows = store.load() if store.path.exists() or store.runs_dir.is_dir() else None
+    if rows is None or "sweep_id" not in rows:
+        return entries
+    counts = rows["sweep_id"].value_counts()
+    return [
+        {**e, "runs_added": int(counts.get(e["sweep_id"], 0))} if e.get("sweep_id") else e
+        for e in entries
+    ]
 
 
 def provenance_table(store: str | os.PathLike[str]) -> pd.DataFrame:
@@ -258,7 +334,7 @@ def _write(store: str | os.PathLike[str], entries: list[dict[str, Any]]) -> None
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json.tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(entries, f, indent=1)
+            json.dump(flat_entries(entries), f, indent=1)
             f.write("\n")
         os.replace(tmp, path)
     except BaseException:
@@ -277,8 +353,9 @@ def merge_results(
     Every side is checked before anything is written: it must exist, carry a provenance file,
     and, when ``configs`` is given, hold only rows of those configs. A side whose rows are all
     new brings its sweeps' entries over unchanged (their commands, commits and machines); one
-    that overlaps ``into`` brings one entry counting the rows actually added, its own entries
-    nested. Either way, each entry gains ``merged_from`` and ``merged_utc``. The side's figure
+    that overlaps ``into`` (a checkout of it, say) brings only the entries ``into`` lacks or
+    holds at an earlier state, with a note of how many of its rows were new. Either way, each
+    entry gains ``merged_from`` and ``merged_utc``. The side's figure
     files (:mod:`imbnb.experiments.figures`) come along where ``into`` lacks them. Returns the
     rows added per side.
     """
@@ -287,14 +364,16 @@ def merge_results(
     main, added_per_side = ResultsStore(into), []
     for side_path, rows, entries in loaded:
         copy_figures(side_path, into, rows["config_hash"])  # before the rows, as a sweep
+        fresh = rows[~rows["config_hash"].isin(main.hashes())]
         added = main.append(rows.to_dict("records"))
         main.compact()
         added_per_side.append(added)
-        if not added:
-            continue
-        new = _merged_entries(side_path, entries, len(rows), added)
-        with main.lock():
-            _write(into, [*read_provenance(into), *new])
+        with main.lock():  # a side's sweep may have ended since its rows came: state too
+            known = read_provenance(into)
+            ids = set(fresh["sweep_id"].dropna()) if "sweep_id" in fresh else set()
+            new = _merged_entries(side_path, entries, known, rows, added, ids)
+            if new:
+                _write(into, _counted([*known, *new], main))
     return added_per_side
 
 
@@ -321,21 +400,33 @@ def _load_side(side_path: Path, allowed: set[str] | None) -> tuple[Path, pd.Data
 
 
 def _merged_entries(
-    side_path: Path, entries: list[dict[str, Any]], n_rows: int, added: int
+    side_path: Path,
+    entries: list[dict[str, Any]],
+    known: list[dict[str, Any]],
+    rows: pd.DataFrame,
+    added: int,
+    fresh_ids: set[str],
 ) -> list[dict[str, Any]]:
-    """The provenance entries a merge adds: the side's own, or one that nests them."""
+    """The side's entries that ``known`` (``into``'s) lacks, holds at an earlier state, or whose
+    sweep brought rows new to ``into`` (``fresh_ids``), stamped with the merge. A side checked
+    out from ``into`` holds ``into``'s history too: only its own sweeps come over, so repeated
+    merges of a growing side update one entry per sweep."""
+    have = {_identity(e): {k: v for k, v in e.items() if k not in _STAMPS} for e in known}
+    new = [
+        e
+        for e in entries
+        if e.get("sweep_id") in fresh_ids
+        or have.get(_identity(e)) != {k: v for k, v in e.items() if k not in _STAMPS}
+    ]
     stamp = {
         "merged_from": side_path.name,
         "merged_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
-    if added == n_rows and sum(int(e["runs_added"]) for e in entries) == n_rows:
-        return [{**e, **stamp} for e in entries]
-    return [
-        {
-            **entries[-1],
-            "runs_added": added,
-            **stamp,
-            "side_entries": entries,
-            "merge_note": f"{added} of the side's {n_rows} rows were new",
-        }
-    ]
+    if not new:
+        return []
+    if added == len(rows) and sum(int(e.get("runs_added") or 0) for e in new) == added:
+        return [{**e, **stamp} for e in new]
+    note = {**stamp, "merge_note": f"{added} of the side's {len(rows)} rows were new"}
+    if len(new) == 1 and not new[0].get("sweep_id"):
+        return [{**new[0], "runs_added": added, **note}]  # a side sweep of old, without ids
+    return [{**e, **note} for e in new]
