@@ -10,6 +10,7 @@ import pandas as pd
 from imbnb.book.results_chapter import (
     absent_plan,
     against_text,
+    compared_text,
     fill_text,
     final_rows,
     missing_plan,
@@ -154,3 +155,21 @@ def test_missing_runs_are_listed_with_the_commands_that_fill_them() -> None:
     assert f"{sweep} generative`" in text[1]
     assert "on a lent GPU, `OUT=DIR BUDGET=SECONDS bash benchmarks/gpu_session.sh`" in text[1]
     assert missing_plan(grid, _rows(grid, {}), "t.parquet").empty
+
+
+def test_methods_on_fewer_draws_are_named_with_their_count() -> None:
+    grid = _grid() + [
+        RunConfig(method=m, ratio=r, seed=s, params={"loss": "ce", "lr": 0.0002})
+        for m in ("GAMO", "GAMO-noD")
+        for r in (10.0, 100.0)
+        for s in range(4)
+    ]
+    tuned = tuned_verdicts(_rows(grid, {}), grid, baselines=["BL", "BL+CW"])
+    phrases = tuned_phrases(tuned, [*METHODS, "GAMO", "DeepSMOTE"])
+    fewer = "GAMO, GAMO-noD on 4 of them, paired with the same reference over those"
+    assert phrases["tuned_fewer"] == fewer
+    assert f"8 class draws ({fewer}), against the best tuned baseline" in phrases["tuned_summary"]
+    assert phrases["tuned_absent"] == "DeepSMOTE"
+    assert compared_text(tuned).endswith("FS-SMOTE, GAMO (4 draws), GAMO-noD (4 draws)")
+    assert tuned_phrases(None, METHODS)["tuned_fewer"] == "none"
+    assert compared_text(None).startswith("none yet")

@@ -111,3 +111,30 @@ def test_an_unadjusted_interval_can_leave_out_zero_where_holm_cannot_tell_apart(
     assert (out["verdict"] == "cannot be told apart").all()
     assert format_p(0.0667) == "0.067" and format_p(0.0004) == "< 0.001"
     assert format_p(float("nan")) == "n/a"
+
+
+def test_a_method_on_fewer_draws_is_paired_over_its_own_and_joins_the_holm_family() -> None:
+    rows = results(n_draws=8)
+    # D ran on draws 0-4 only (as GAMO runs on five of ten), at every ratio, and at ratio 100
+    # on draw 5 too (a draw it holds at one ratio only does not count across ratios)
+    kept = (rows.method != "C") | (rows.seed < 5) | ((rows.seed == 5) & (rows.ratio == 100))
+    d_rows = rows[kept].assign(method=lambda r: r.method.where(r.method != "C", "D"))
+    both = pd.concat([rows, d_rows[d_rows.method == "D"]])
+    assert "D" not in per_ratio_comparison(both, ["A"]).index.get_level_values("method")
+    per_ratio = per_ratio_comparison(both, ["A"], fewer_draws=["D"])
+    at10 = per_ratio.xs(10, level="ratio")
+    assert at10.loc["D", "draws"] == 5 and at10.loc["B", "draws"] == 8
+    assert per_ratio.xs(100, level="ratio").loc["D", "draws"] == 6
+    # D's pairs are A's own draws 0-4: C and D share them, so their differences are alike
+    at10_wide = draw_table(both, "acsa").xs(10, level="ratio")
+    mine = against_reference(at10_wide[["A", "D"]].dropna(), "A")
+    assert at10.loc["D", "p"] == pytest.approx(mine.loc["D", "p"])
+    # Holm across B, C and D at the ratio: three p-values, not two
+    expected = _holm(at10["p"].to_numpy(), alpha=0.05)
+    np.testing.assert_allclose(at10["p (Holm)"], expected)
+    across = across_ratios(both, "A", fewer_draws=["D"])
+    assert across.loc["D", "draws"] == 5 and across.loc["B", "draws"] == 8
+    assert across.loc["B", "verdict"] == "better"
+    # the reference is chosen among the methods with every draw
+    with pytest.raises(ValueError, match="reference 'D'"):
+        across_ratios(both, "D", fewer_draws=["D"])

@@ -111,3 +111,25 @@ def test_reading_choice_sets_each_reading_at_its_own_best_setting() -> None:
 def BASE_OF(grid):  # noqa: N802 - the grid's shared fields, as RunConfig keywords
     first = grid[0].to_dict()
     return {k: v for k, v in first.items() if k not in ("method", "ratio", "seed", "params")}
+
+
+def test_a_method_expected_on_fewer_draws_is_compared_on_them_once_it_holds_them() -> None:
+    grid = _grid() + [
+        RunConfig(method="GAMO", ratio=r, seed=s, params={"loss": "ce", "lr": 0.0002})
+        for r in (10.0, 100.0)
+        for s in range(3)  # three of the baselines' six draws, as GAMO runs five of ten
+    ]
+    gain = {"BL": 0.0, "BL+CW": 0.01, "ADOS": 0.05, "GAMO": -0.04}
+    partly = _rows([c for c in grid if c.method != "GAMO" or c.seed < 2], gain)
+    v = tuned_verdicts(partly, grid, baselines=["BL", "BL+CW"])
+    assert "GAMO" not in v.compared and v.fewer == {} and v.coverage.loc["GAMO", "ρ = 10"] == 2
+    assert v.coverage.loc["GAMO", "draws expected"] == 3
+    v = tuned_verdicts(_rows(grid, gain), grid, baselines=["BL", "BL+CW"])
+    assert v.compared == ["BL", "BL+CW", "ADOS", "GAMO"] and v.fewer == {"GAMO": 3}
+    assert v.draws == 6 and v.reference == "BL+CW"
+    gamo = v.per_ratio.xs("GAMO", level="method")
+    assert (gamo["draws"] == 3).all() and (gamo["reference"] == "BL+CW").all()
+    assert (gamo["verdict"] == "worse").all()
+    assert v.across.loc["GAMO", "draws"] == 3 and v.across.loc["ADOS", "draws"] == 6
+    # Holm's family at a ratio holds GAMO's test beside the others
+    assert len(v.per_ratio.xs(10.0, level="ratio")) == 3

@@ -25,6 +25,8 @@ __all__ = [
     "VERDICTS",
     "absent_plan",
     "against_text",
+    "compared_text",
+    "fewer_text",
     "fill_text",
     "final_rows",
     "missing_plan",
@@ -155,10 +157,32 @@ def _summary(tuned: TunedVerdicts, absent: str, rope: float, metric: str) -> str
     ]
     if names["cannot be told apart"]:
         parts.append(f"{phrase_list(names['cannot be told apart'])} cannot be told apart from it")
+    fewer = fewer_text(tuned)
     return (
-        f"With every method tuned on validation splits and {tuned.draws} class draws, against "
-        f"the best tuned baseline, {ref}, {'; '.join(parts)}. Not in that comparison yet: {absent}."
+        f"With every method tuned on validation splits and {tuned.draws} class draws"
+        f"{f' ({fewer})' if fewer != 'none' else ''}, against the best tuned baseline, {ref}, "
+        f"{'; '.join(parts)}. Not in that comparison yet: {absent}."
     )
+
+
+def fewer_text(tuned: TunedVerdicts | None) -> str:
+    """ "GAMO, GAMO-noD on 5 of them, paired with the same reference over those": the methods
+    compared on fewer draws than the others, or "none"."""
+    if tuned is None or not tuned.fewer:
+        return "none"
+    by_count: dict[int, list[str]] = {}
+    for method, n in tuned.fewer.items():
+        by_count.setdefault(n, []).append(method)
+    parts = (f"{phrase_list(ms)} on {n} of them" for n, ms in sorted(by_count.items()))
+    return f"{phrase_list(parts, sep='; ')}, paired with the same reference over those"
+
+
+def compared_text(tuned: TunedVerdicts | None) -> str:
+    """The compared methods, each of those on fewer draws with its count, for the prose."""
+    if tuned is None or len(tuned.compared) < 2:
+        return "none yet (a comparison needs a baseline and one more method on every draw)"
+    fewer = tuned.fewer
+    return ", ".join(f"{m} ({fewer[m]} draws)" if m in fewer else m for m in tuned.compared)
 
 
 def _empty(grid_methods: Sequence[str]) -> dict[str, str]:
@@ -171,6 +195,7 @@ def _empty(grid_methods: Sequence[str]) -> dict[str, str]:
         tuned_ratio_references="none",
         tuned_absent=phrase_list(grid_methods),
         tuned_untuned="none",
+        tuned_fewer="none",
         tuned_reconcile="No final runs are read under this profile.",
         tuned_summary="This profile does not read the tuned verdicts (the paper profile reads "
         "them from book/data/results/verdicts.parquet); the comparisons below are its own runs'.",
@@ -197,6 +222,7 @@ def tuned_phrases(
     chapter's grid that the tuned comparison does not hold (never swept, or not on every draw);
     ``tuned_untuned``: compared methods without validation runs among ``validated`` (the
     methods the tuning table holds), so their final runs are at the grid's setting;
+    ``tuned_fewer``: the methods compared on fewer draws (:func:`fewer_text`);
     ``tuned_reconcile``: a sentence setting the per-ratio gains against ``rope``;
     ``tuned_summary``: the across-ratio verdicts in two sentences, for the chapter's top.
     """
@@ -217,6 +243,7 @@ def tuned_phrases(
     out["tuned_reconcile"] = _reconcile(tuned.per_ratio, rope)
     out["tuned_summary"] = _summary(tuned, out["tuned_absent"], rope, metric)
     out["tuned_untuned"] = phrase_list(m for m in tuned.compared if m not in set(validated))
+    out["tuned_fewer"] = fewer_text(tuned)
     return out
 
 

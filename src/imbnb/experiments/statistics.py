@@ -25,7 +25,7 @@ draws, and uses the libraries made for comparing classifiers:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 import pandas as pd
@@ -100,11 +100,12 @@ def _verdict(diff: float, p_adj: float, alpha: float) -> str:
 
 def against_reference(table: pd.DataFrame, reference: str, *, alpha: float = 0.05) -> pd.DataFrame:
     """Every column of ``table`` (one row per draw) minus its ``reference`` column, paired over
-    the draws: mean difference, its t interval, the paired t-test's p and its Holm-adjusted
-    value across the columns compared, and the verdict. One row per column but the reference."""
+    the draws both hold: mean difference, its t interval, the paired t-test's p and its
+    Holm-adjusted value across the columns compared, and the verdict. One row per column but
+    the reference; ``draws`` says how many pairs each rests on."""
     part = []
     for method in table.columns.drop(reference):
-        d = (table[method] - table[reference]).to_numpy()
+        d = (table[method] - table[reference]).dropna().to_numpy()
         mean, lo, hi, p = _t_summary(d, alpha)
         part.append(
             {"method": method, "reference": reference, "draws": len(d), "mean difference": mean,
@@ -119,26 +120,41 @@ def against_reference(table: pd.DataFrame, reference: str, *, alpha: float = 0.0
     return pd.DataFrame(part, columns=columns).set_index("method")
 
 
+def _split_draws(
+    wide: pd.DataFrame, fewer_draws: Collection[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The methods that hold every draw of ``wide``, and those of ``fewer_draws`` (named to be
+    compared on the draws they hold; their draws must be among the others')."""
+    partial = [m for m in fewer_draws if m in wide.columns]
+    full = wide.drop(columns=partial).dropna(axis=1, how="any")
+    return full, wide[partial]
+
+
 def per_ratio_comparison(
     rows: pd.DataFrame,
     baselines: Sequence[str],
     metric: str = "acsa",
     *,
     alpha: float = 0.05,
+    fewer_draws: Collection[str] = (),
 ) -> pd.DataFrame:
     """At each ratio, every method minus that ratio's best baseline, paired over draws.
 
     The best baseline is the one of ``baselines`` with the highest mean at the ratio. p-values
     are Holm-adjusted across the methods compared at one ratio. One row per (ratio, method).
+    A method missing a draw is left out, unless ``fewer_draws`` names it (a dearer method run
+    on a subset of the draws, e.g. GAMO on five of ten): it is paired with the same reference
+    over the draws it holds, and its p-value joins that ratio's Holm correction.
     """
     wide = draw_table(rows, metric)
     out = []
     for ratio, table in wide.groupby(level="ratio"):
-        table = table.dropna(axis=1, how="any")
-        present = [b for b in baselines if b in table.columns]
+        full, partial = _split_draws(table, fewer_draws)
+        present = [b for b in baselines if b in full.columns]
         if not present:
             raise ValueError(f"none of the baselines {list(baselines)} ran at ratio {ratio}")
-        ref = str(table[present].mean().idxmax())
+        ref = str(full[present].mean().idxmax())
+        table = pd.concat([full, partial.dropna(axis=1, how="all")], axis=1)
         out.append(against_reference(table, ref, alpha=alpha).reset_index().assign(ratio=ratio))
     return pd.concat(out).set_index(["ratio", "method"])[
         ["reference", "draws", "mean difference", "CI low", "CI high", "p", "p (Holm)", "verdict"]
@@ -154,22 +170,31 @@ def across_ratios(
     alpha: float = 0.05,
     confidence: float = 0.95,
     seed: int = 0,
+    fewer_draws: Collection[str] = (),
 ) -> pd.DataFrame:
     """Every method against ``reference`` with each draw averaged over the ratios first.
 
     The Bayesian signed-rank test (baycomp) gives ``P(better)``, ``P(equivalent)`` (the
     difference inside ±``rope``) and ``P(worse)``; the verdict is the one whose probability
     reaches ``confidence``, else "cannot be told apart". Its Monte-Carlo draws are seeded.
+    A method missing a draw is left out, unless ``fewer_draws`` names it: it is compared over
+    the draws it ran at every ratio (``draws`` says how many).
     """
     import baycomp
 
-    wide = draw_table(rows, metric).dropna(axis=1, how="any")
-    per_draw = wide.groupby(level=DRAW).mean()  # one number per method and draw
-    if reference not in per_draw.columns:
-        raise ValueError(f"reference {reference!r} not among {sorted(per_draw.columns)}")
+    full, partial = _split_draws(draw_table(rows, metric), fewer_draws)
+    per_draw = full.groupby(level=DRAW).mean()  # one number per method and draw
+    if len(partial.columns):  # a draw counts only where the method ran at every ratio
+        whole = partial.notna().groupby(level=DRAW).all()
+        per_draw = per_draw.join(partial.groupby(level=DRAW).mean().where(whole))
+    if reference not in full.columns:
+        raise ValueError(f"reference {reference!r} not among {sorted(full.columns)}")
     out = []
     for method in per_draw.columns.drop(reference):
-        x, y = per_draw[method].to_numpy(), per_draw[reference].to_numpy()
+        pair = per_draw[[method, reference]].dropna()
+        if pair.empty:  # named in fewer_draws, but complete on no draw
+            continue
+        x, y = pair[method].to_numpy(), pair[reference].to_numpy()
         mean, lo, hi, _ = _t_summary(x - y, alpha)
         better, equal, worse = (
             baycomp.SignedRankTest.probs(x, y, rope=rope, random_state=seed)

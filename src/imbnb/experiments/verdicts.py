@@ -12,7 +12,7 @@ its draws, never compared on fewer draws than the others.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +46,12 @@ class TunedVerdicts:
 
     coverage: pd.DataFrame  # per method: family, draws expected, draws stored at each ratio
     settings: pd.DataFrame  # per method and ratio: the setting validation chose (final grids)
-    compared: list[str]  # methods with every draw at every ratio
-    draws: int  # draws each compared method ran on
+    compared: list[str]  # methods with every draw their grid expects at every ratio
+    draws: int  # draws the compared methods ran on (but those of ``fewer``)
     per_ratio: pd.DataFrame | None  # per_ratio_comparison over the compared methods
     across: pd.DataFrame | None  # across_ratios against ``reference``
     reference: str | None  # the best baseline over all ratios
+    fewer: dict[str, int] = field(default_factory=dict)  # compared on fewer draws: how many
 
     def table(self) -> pd.DataFrame:
         """One cell per method and ratio: draws stored of those expected, and the setting."""
@@ -139,36 +140,49 @@ def tuned_verdicts(
     """Coverage, settings and comparisons of the verdicts table's test rows.
 
     Only rows of the expected final configs count (a table may hold other runs); methods are
-    compared when they ran on every expected draw at every ratio, baselines included.
+    compared when they ran on every expected draw at every ratio, baselines included. A method
+    whose grid expects fewer draws than the baselines' (GAMO: five of ten) is compared once it
+    holds them, paired with the same reference over its own draws (``fewer`` names it).
     """
     expected = list(expected)
     keys = {c.key() for c in expected}
     test = rows[rows["config_hash"].isin(keys)] if len(rows) else rows
     coverage = _coverage(test, expected)
     settings = _settings(expected)
-    full = (
-        coverage.index[
-            coverage.drop(columns=["family", "draws expected"]).min(axis=1)
-            >= coverage["draws expected"]
-        ]
-        if len(coverage)
-        else []
-    )
-    compared = [m for m in complete_methods(test) if m in set(full)] if len(test) else []
-    present = [b for b in baselines if b in compared]
-    if not present or len(compared) < 2:
-        return TunedVerdicts(coverage, settings, compared, 0, None, None, None)
-    done = test[test["method"].isin(compared)]
+    full = _complete(coverage)
+    most = int(coverage["draws expected"].max()) if len(coverage) else 0
+    main = [m for m in full if coverage.loc[m, "draws expected"] == most]
+    main = [m for m in complete_methods(test[test["method"].isin(main)]) if m in main]
+    present = [b for b in baselines if b in main]
+    if not present or len(main) < 2:
+        return TunedVerdicts(coverage, settings, main, 0, None, None, None)
+    done = test[test["method"].isin(main)]
+    draws = set(done["seed"])
+    fewer = {
+        m: int(test.loc[test["method"] == m, "seed"].nunique())
+        for m in full
+        if m not in main and set(test.loc[test["method"] == m, "seed"]) <= draws
+    }
+    done = test[test["method"].isin([*main, *fewer])]
     reference = best_of(done, present, metric)
     return TunedVerdicts(
         coverage=coverage,
         settings=settings,
-        compared=compared,
-        draws=int(done["seed"].nunique()),
-        per_ratio=per_ratio_comparison(done, present, metric),
-        across=across_ratios(done, reference, metric, rope=rope),
+        compared=[*main, *fewer],
+        draws=len(draws),
+        per_ratio=per_ratio_comparison(done, present, metric, fewer_draws=list(fewer)),
+        across=across_ratios(done, reference, metric, rope=rope, fewer_draws=list(fewer)),
         reference=reference,
+        fewer=fewer,
     )
+
+
+def _complete(coverage: pd.DataFrame) -> list[str]:
+    """The methods of ``coverage`` stored on every draw expected, at every ratio."""
+    if coverage.empty:
+        return []
+    stored = coverage.drop(columns=["family", "draws expected"]).min(axis=1)
+    return list(coverage.index[stored >= coverage["draws expected"]])
 
 
 def reading_choice(
