@@ -125,16 +125,18 @@ def _entry(**fields) -> dict:
 
 def test_sweeps_table_flattens_merges_and_counts_unfinished_rows() -> None:
     sides = [_entry(runs_added=3, sweep_id="s1" * 8), _entry(runs_added=2, sweep_id="s2" * 8)]
+    # a merge as imbnb wrote them before 2026-12-05: the side's last entry, nesting them all
+    merge = {**sides[-1], "runs_added": 1, "side_entries": sides}
     entries = [
         _entry(runs_executed_at_commit="1234567890", machine={**MACHINE, "cpu": None}),
         _entry(sweep_id="r" * 32, status="running", finished_utc=None, runs_added=0),
         _entry(status="interrupted", merged_from="side.parquet"),
-        {**_entry(), "side_entries": sides, "merged_from": "two.parquet", "merge_note": "1 new"},
+        {**merge, "merged_from": "two.parquet", "merge_note": "1 new"},
         _entry(command="correction: a column renamed (no runs)", grid=None, runs_added=0),
     ]
     rows = pd.DataFrame({"sweep_id": ["r" * 32] * 5 + ["other"]})
     table = status.sweeps_table(entries, rows)
-    assert len(table) == 6  # the merge's two side entries take its place
+    assert len(table) == 6  # one line per sweep: the merge's two side entries take its place
     assert table["status"].tolist() == [
         "finished",
         "not finished (killed?)",

@@ -20,7 +20,7 @@ import pandas as pd
 from imbnb import paths
 from imbnb.book.status_missing import MISSING, RESULTS, hours, load_table, missing_table
 from imbnb.experiments.figures import load_figure, stored_figures
-from imbnb.experiments.provenance import git_commit, machine, read_provenance
+from imbnb.experiments.provenance import flat_entries, git_commit, machine, read_provenance
 from imbnb.experiments.registry import family_of
 
 __all__ = [
@@ -120,21 +120,7 @@ def _ratios(values: pd.Series) -> str:
 
 def _grids_served(entries: Iterable[Mapping[str, Any]]) -> list[str]:
     """The grid files a table's sweeps ran (nested merge entries included), in order."""
-    return list(dict.fromkeys(e["grid"] for e in _flat(entries) if e.get("grid")))
-
-
-def _flat(entries: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Provenance entries with each merge's nested side entries in its place."""
-    out: list[dict[str, Any]] = []
-    for entry in entries:
-        sides = entry.get("side_entries")
-        if not sides:
-            out.append(dict(entry))
-            continue
-        note = entry.get("merge_note", "")
-        for side in sides:
-            out.append({**side, "merged_from": entry.get("merged_from"), "merge_note": note})
-    return out
+    return list(dict.fromkeys(e["grid"] for e in flat_entries(list(entries)) if e.get("grid")))
 
 
 def _status(entry: Mapping[str, Any]) -> str:
@@ -184,7 +170,7 @@ def sweeps_table(entries: Sequence[Mapping[str, Any]], rows: pd.DataFrame) -> pd
     added (a sweep that never finished: its rows in ``rows``) and status."""
     ids = rows["sweep_id"].value_counts() if "sweep_id" in rows else pd.Series(dtype=int)
     lines = []
-    for e in _flat(entries):
+    for e in flat_entries(list(entries)):
         added = int(e.get("runs_added") or 0)
         if e.get("status") == "running":
             added = int(ids.get(e.get("sweep_id"), 0))
